@@ -1,0 +1,68 @@
+import { Type, type Static } from 'typebox';
+
+/** RFC 9457 problem details, as every error response carries them. */
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: 'A stable URI for the kind of problem: `urn:taskflow:problem:<code>`.' }),
+    title: Type.String({ description: 'Short summary of the kind of problem.' }),
+    status: Type.Integer({ description: 'The HTTP status code.' }),
+    detail: Type.String({ description: 'What went wrong with this request, naming the field and what was expected.' }),
+    code: Type.String({ description: 'The stable machine-readable code (the last part of `type`).' }),
+    instance: Type.Optional(Type.String({ description: 'The request path.' })),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          field: Type.String({ description: 'JSON pointer into the request (`/body/priority`, `/query/limit`).' }),
+          message: Type.String(),
+        }),
+      ),
+    ),
+  },
+  { description: 'RFC 9457 problem details' },
+);
+export type Problem = Static<typeof Problem>;
+
+export const TaskId = Type.String({
+  pattern: '^[1-9][0-9]{0,18}$',
+  description: 'Task id: a positive integer, as a string.',
+  examples: ['42'],
+});
+
+export const WorkerId = Type.String({ format: 'uuid', description: 'Worker id (UUID).' });
+
+export const QueueName = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[A-Za-z0-9_.:-]+$',
+  description: 'Queue name: letters, digits and `_ . : -`, at most 100 characters.',
+  examples: ['default'],
+});
+
+export const TypeName = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: '^[^\\u0000-\\u001f]+$',
+  description: 'Task type: names the handler (`email.send`); no control characters, at most 200 characters.',
+  examples: ['email.send'],
+});
+
+export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339 timestamp.' });
+
+export const Cursor = Type.String({ minLength: 1, maxLength: 200, description: 'Opaque cursor from `nextCursor` of the previous page.' });
+
+export const Limit = Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Page size (1–500).' });
+
+/** A cursor-paginated list. */
+export function Page<T extends Parameters<typeof Type.Array>[0]>(item: T) {
+  return Type.Object({
+    items: Type.Array(item),
+    nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page.' }),
+  });
+}
+
+export const Empty = Type.Object({}, { additionalProperties: false });
+
+export const Health = Type.Object({
+  status: Type.String(),
+  checks: Type.Optional(Type.Record(Type.String(), Type.String())),
+});

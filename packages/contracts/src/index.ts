@@ -1,0 +1,11 @@
+/**
+ * @taskflow/contracts: the HTTP API, once. TypeBox schemas feed the server's validation and
+ * OpenAPI document and the SDK's types.
+ */
+export * from './common.ts';
+export * from './tasks.ts';
+export * from './workers.ts';
+export * from './queues.ts';
+export * from './apiKeys.ts';
+export * from './routes.ts';
+export type { Static, TSchema } from 'typebox';

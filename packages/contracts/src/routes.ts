@@ -1,0 +1,178 @@
+/**
+ * The route table: every endpoint of the API, once. The server registers routes from it
+ * (validation and OpenAPI come from these schemas); the SDK types its calls from it. Drift
+ * between them cannot compile, and test/openapi.test.ts fails if the committed
+ * docs/openapi.json differs from what the server serves.
+ */
+import type { TSchema } from 'typebox';
+import { Health } from './common.ts';
+import {
+  DlqListQuery, DlqPurgeQuery, DlqPurgeResult, DlqRequeueInput, DlqRequeueResult, Task, TaskBatchInput, TaskBatchResult,
+  TaskInput, TaskListQuery, TaskPage, TaskParams, TaskPatch, TaskWithAttempts,
+} from './tasks.ts';
+import {
+  ClaimInput, ClaimOutput, Deregistered, Heartbeat, ResultOutcome, ResultsInput, ResultsOutput, SingleResult, WorkerListQuery,
+  WorkerPage, WorkerParams, Worker, WorkerRegistered, WorkerRegistration, WorkerTaskParams,
+} from './workers.ts';
+import { Queue, QueueList, QueueParams } from './queues.ts';
+import { ApiKey, ApiKeyCreated, ApiKeyInput, ApiKeyList, ApiKeyParams, type Scope } from './apiKeys.ts';
+
+export interface RouteDef {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** Fastify-style path (`/api/v1/tasks/:id`). */
+  path: string;
+  /** Scope the API key needs (`admin` passes everywhere); null = no authentication. */
+  scope: Scope | null;
+  tag: string;
+  summary: string;
+  description?: string;
+  params?: TSchema;
+  querystring?: TSchema;
+  body?: TSchema;
+  /** Success responses by status. Problem responses are added for every route. */
+  response: Record<number, TSchema>;
+}
+
+function route<const R extends RouteDef>(r: R): R {
+  return r;
+}
+
+export const routes = {
+  // ------------------------------------------------------------------ tasks
+  createTask: route({
+    method: 'POST', path: '/api/v1/tasks', scope: 'producer', tag: 'tasks', summary: 'Submit a task',
+    description: 'Returns 201 with the new task, or 200 with the original when the idempotency key already exists in the queue (header `Idempotent-Replayed: true`).',
+    body: TaskInput, response: { 201: Task, 200: Task },
+  }),
+  createTasks: route({
+    method: 'POST', path: '/api/v1/tasks/batch', scope: 'producer', tag: 'tasks', summary: 'Submit up to 1000 tasks in one statement',
+    description: 'All or nothing: if any item is invalid, nothing is written. Each item reports whether it was created or matched an existing idempotency key.',
+    body: TaskBatchInput, response: { 201: TaskBatchResult },
+  }),
+  listTasks: route({
+    method: 'GET', path: '/api/v1/tasks', scope: 'producer', tag: 'tasks', summary: 'List tasks, newest first',
+    querystring: TaskListQuery, response: { 200: TaskPage },
+  }),
+  getTask: route({
+    method: 'GET', path: '/api/v1/tasks/:id', scope: 'producer', tag: 'tasks', summary: 'Get a task with every attempt',
+    params: TaskParams, response: { 200: TaskWithAttempts },
+  }),
+  updateTask: route({
+    method: 'PATCH', path: '/api/v1/tasks/:id', scope: 'producer', tag: 'tasks', summary: 'Change priority or run time of a waiting task',
+    description: '409 when the task is running or finished.',
+    params: TaskParams, body: TaskPatch, response: { 200: Task },
+  }),
+  cancelTask: route({
+    method: 'POST', path: '/api/v1/tasks/:id/cancel', scope: 'producer', tag: 'tasks', summary: 'Cancel a task',
+    description: 'A waiting task is cancelled at once. A running one gets `cancelRequested: true`; its worker learns it at the next heartbeat. 409 when already finished.',
+    params: TaskParams, response: { 200: Task },
+  }),
+  retryTask: route({
+    method: 'POST', path: '/api/v1/tasks/:id/retry', scope: 'producer', tag: 'tasks', summary: 'Run a dead or cancelled task again',
+    description: 'With a fresh retry budget. 409 for other states.',
+    params: TaskParams, response: { 200: Task },
+  }),
+
+  // ------------------------------------------------------------------ dead-letter queue
+  listDead: route({
+    method: 'GET', path: '/api/v1/dlq', scope: 'admin', tag: 'dlq', summary: 'List dead tasks, newest first',
+    querystring: DlqListQuery, response: { 200: TaskPage },
+  }),
+  requeueDead: route({
+    method: 'POST', path: '/api/v1/dlq/requeue', scope: 'admin', tag: 'dlq', summary: 'Requeue dead tasks by id, or all of a queue',
+    description: 'With `ids`: one outcome per id. Otherwise every dead task of `queue` (and `type`); `all: true` is required to requeue the whole DLQ.',
+    body: DlqRequeueInput, response: { 200: DlqRequeueResult },
+  }),
+  requeueDeadOne: route({
+    method: 'POST', path: '/api/v1/dlq/:id/requeue', scope: 'admin', tag: 'dlq', summary: 'Requeue one dead task',
+    params: TaskParams, response: { 200: Task },
+  }),
+  purgeDead: route({
+    method: 'DELETE', path: '/api/v1/dlq', scope: 'admin', tag: 'dlq', summary: 'Delete dead tasks (of a queue)',
+    querystring: DlqPurgeQuery, response: { 200: DlqPurgeResult },
+  }),
+
+  // ------------------------------------------------------------------ queues
+  listQueues: route({
+    method: 'GET', path: '/api/v1/queues', scope: 'producer', tag: 'queues', summary: 'Queues with counts per state and the age of the oldest ready task',
+    response: { 200: QueueList },
+  }),
+  getQueue: route({
+    method: 'GET', path: '/api/v1/queues/:name', scope: 'producer', tag: 'queues', summary: 'One queue',
+    params: QueueParams, response: { 200: Queue },
+  }),
+  pauseQueue: route({
+    method: 'POST', path: '/api/v1/queues/:name/pause', scope: 'admin', tag: 'queues', summary: 'Pause a queue (claims skip it)',
+    description: 'Creates the queue if it does not exist yet, so a queue can be paused before its first task.',
+    params: QueueParams, response: { 200: Queue },
+  }),
+  resumeQueue: route({
+    method: 'POST', path: '/api/v1/queues/:name/resume', scope: 'admin', tag: 'queues', summary: 'Resume a paused queue',
+    params: QueueParams, response: { 200: Queue },
+  }),
+
+  // ------------------------------------------------------------------ workers
+  registerWorker: route({
+    method: 'POST', path: '/api/v1/workers', scope: 'worker', tag: 'workers', summary: 'Register a worker',
+    body: WorkerRegistration, response: { 201: WorkerRegistered },
+  }),
+  listWorkers: route({
+    method: 'GET', path: '/api/v1/workers', scope: 'admin', tag: 'workers', summary: 'List workers, newest first',
+    querystring: WorkerListQuery, response: { 200: WorkerPage },
+  }),
+  getWorker: route({
+    method: 'GET', path: '/api/v1/workers/:id', scope: 'worker', tag: 'workers', summary: 'Get a worker',
+    params: WorkerParams, response: { 200: Worker },
+  }),
+  heartbeat: route({
+    method: 'POST', path: '/api/v1/workers/:id/heartbeat', scope: 'worker', tag: 'workers', summary: 'Stay alive; renew the leases of held tasks',
+    description: '404 for an unknown worker, 409 for a deregistered one (register again).',
+    params: WorkerParams, response: { 200: Heartbeat },
+  }),
+  claim: route({
+    method: 'POST', path: '/api/v1/workers/:id/claim', scope: 'worker', tag: 'workers', summary: 'Claim tasks (long-poll), optionally reporting results first',
+    description: 'Returns up to `max` tasks, each leased to this worker until `leaseExpiresAt` with its fencing token `attempt`. With `waitMs`, waits for work when none is ready and returns within milliseconds of new work; an empty list after the wait. 409 `worker_not_active` when the worker is stopped or lost (heartbeat to come back).',
+    params: WorkerParams, body: ClaimInput, response: { 200: ClaimOutput },
+  }),
+  reportResults: route({
+    method: 'POST', path: '/api/v1/workers/:id/results', scope: 'worker', tag: 'workers', summary: 'Report results in batch',
+    description: 'One outcome per result: `accepted`, or `stale` when the attempt is not the current one held by this worker (nothing changes).',
+    params: WorkerParams, body: ResultsInput, response: { 200: ResultsOutput },
+  }),
+  reportResult: route({
+    method: 'POST', path: '/api/v1/workers/:id/tasks/:taskId/result', scope: 'worker', tag: 'workers', summary: 'Report one result',
+    description: '409 `stale_attempt` when the attempt is not the current one held by this worker; nothing changes.',
+    params: WorkerTaskParams, body: SingleResult, response: { 200: ResultOutcome },
+  }),
+  deregisterWorker: route({
+    method: 'DELETE', path: '/api/v1/workers/:id', scope: 'worker', tag: 'workers', summary: 'Deregister; held tasks are requeued at once',
+    params: WorkerParams, response: { 200: Deregistered },
+  }),
+
+  // ------------------------------------------------------------------ API keys
+  createApiKey: route({
+    method: 'POST', path: '/api/v1/api-keys', scope: 'admin', tag: 'api-keys', summary: 'Create an API key (the secret is shown once)',
+    body: ApiKeyInput, response: { 201: ApiKeyCreated },
+  }),
+  listApiKeys: route({
+    method: 'GET', path: '/api/v1/api-keys', scope: 'admin', tag: 'api-keys', summary: 'List API keys',
+    response: { 200: ApiKeyList },
+  }),
+  revokeApiKey: route({
+    method: 'DELETE', path: '/api/v1/api-keys/:id', scope: 'admin', tag: 'api-keys', summary: 'Revoke an API key',
+    params: ApiKeyParams, response: { 200: ApiKey },
+  }),
+
+  // ------------------------------------------------------------------ health
+  healthz: route({
+    method: 'GET', path: '/healthz', scope: null, tag: 'health', summary: 'Liveness: the process serves HTTP',
+    response: { 200: Health },
+  }),
+  readyz: route({
+    method: 'GET', path: '/readyz', scope: null, tag: 'health', summary: 'Readiness: the database answers',
+    response: { 200: Health, 503: Health },
+  }),
+} as const;
+
+export type Routes = typeof routes;
+export type RouteName = keyof Routes;

@@ -1,0 +1,198 @@
+import { Type, type Static } from 'typebox';
+import { Cursor, Limit, Page, QueueName, TaskId, Timestamp, TypeName, WorkerId } from './common.ts';
+
+export const TaskState = Type.Enum(['blocked', 'scheduled', 'queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled'], {
+  description: 'See docs/state-machine.md.',
+});
+export type TaskState = Static<typeof TaskState>;
+
+const MAX_DELAY_MS = 10 * 365 * 24 * 3600 * 1000;
+
+export const Backoff = Type.Object(
+  {
+    type: Type.Enum(['fixed', 'linear', 'exponential']),
+    delayMs: Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: 'Base delay, ms.' }),
+    factor: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'Growth factor of `exponential` (default 2).' })),
+    maxDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: 'Cap on any delay, ms.' })),
+    jitter: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Fraction by which each delay is randomly shortened (default 0).' })),
+  },
+  { additionalProperties: false, description: 'Retry delay policy: fixed = delayMs; linear = delayMs × n; exponential = delayMs × factor^(n−1).' },
+);
+export type Backoff = Static<typeof Backoff>;
+
+const Tag = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f]+$' });
+
+export const TaskInput = Type.Object(
+  {
+    type: TypeName,
+    queue: Type.Optional(QueueName),
+    payload: Type.Optional(Type.Unknown({ description: 'Any JSON value. Exclusive with payloadBase64.' })),
+    payloadBase64: Type.Optional(
+      Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$', description: 'Opaque bytes, base64. Exclusive with payload.' }),
+    ),
+    contentType: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'Content type of payloadBase64 (default application/octet-stream).' }),
+    ),
+    priority: Type.Optional(Type.Integer({ minimum: -2147483648, maximum: 2147483647, description: 'Higher runs first (default 0).' })),
+    runAt: Type.Optional(Timestamp),
+    delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: 'Run this long from now. Exclusive with runAt.' })),
+    maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Default 5.' })),
+    backoff: Type.Optional(Backoff),
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 100, maximum: 604_800_000, description: 'Lease per attempt, ms (default 30000); heartbeats renew it.' }),
+    ),
+    tags: Type.Optional(Type.Array(Tag, { maxItems: 50 })),
+    idempotencyKey: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'A repeat within the same queue returns the first task.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type TaskInput = Static<typeof TaskInput>;
+
+export const TaskError = Type.Object({
+  message: Type.String(),
+  stack: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  attempt: Type.Optional(Type.Integer()),
+});
+
+export const Task = Type.Object(
+  {
+    id: TaskId,
+    queue: Type.String(),
+    type: Type.String(),
+    state: TaskState,
+    priority: Type.Integer(),
+    runAt: Timestamp,
+    payload: Type.Unknown(),
+    payloadBase64: Type.Union([Type.String(), Type.Null()]),
+    contentType: Type.Union([Type.String(), Type.Null()]),
+    result: Type.Unknown(),
+    attempt: Type.Integer({ description: 'Claims so far: the fencing token of the current or last attempt.' }),
+    attemptBase: Type.Integer({ description: 'Attempts counted against maxAttempts are attempt − attemptBase (moves on a manual retry).' }),
+    maxAttempts: Type.Integer(),
+    backoff: Backoff,
+    timeoutMs: Type.Integer(),
+    tags: Type.Array(Type.String()),
+    idempotencyKey: Type.Union([Type.String(), Type.Null()]),
+    workerId: Type.Union([Type.String(), Type.Null()]),
+    leaseExpiresAt: Type.Union([Timestamp, Type.Null()]),
+    cancelRequested: Type.Boolean(),
+    leaseLosses: Type.Integer({ description: 'Attempts that ended with the worker gone (towards quarantine).' }),
+    lastError: Type.Union([TaskError, Type.Null()]),
+    deadReason: Type.Union([Type.Enum(['exhausted', 'unrecoverable', 'poison']), Type.Null()]),
+    createdAt: Timestamp,
+    startedAt: Type.Union([Timestamp, Type.Null()]),
+    finishedAt: Type.Union([Timestamp, Type.Null()]),
+  },
+  {},
+);
+export type Task = Static<typeof Task>;
+
+export const LogLine = Type.Object(
+  {
+    at: Timestamp,
+    level: Type.String({ maxLength: 20 }),
+    message: Type.String({ maxLength: 10_000 }),
+  },
+  { additionalProperties: false },
+);
+export type LogLine = Static<typeof LogLine>;
+
+export const Attempt = Type.Object({
+  attempt: Type.Integer(),
+  workerId: Type.Union([Type.String(), Type.Null()]),
+  startedAt: Timestamp,
+  finishedAt: Type.Union([Timestamp, Type.Null()]),
+  durationMs: Type.Union([Type.Integer(), Type.Null()]),
+  outcome: Type.Enum(['running', 'succeeded', 'failed', 'lease_expired', 'worker_lost', 'abandoned', 'cancelled']),
+  error: Type.Union([
+    Type.Object({ message: Type.String(), stack: Type.Optional(Type.Union([Type.String(), Type.Null()])), retryable: Type.Optional(Type.Boolean()) }),
+    Type.Null(),
+  ]),
+  logs: Type.Union([Type.Array(LogLine), Type.Null()]),
+});
+export type Attempt = Static<typeof Attempt>;
+
+export const TaskWithAttempts = Type.Object({ ...Task.properties, attempts: Type.Array(Attempt) }, {});
+export type TaskWithAttempts = Static<typeof TaskWithAttempts>;
+
+export const TaskBatchInput = Type.Object(
+  { tasks: Type.Array(TaskInput, { minItems: 1, maxItems: 1000 }) },
+  { additionalProperties: false },
+);
+export type TaskBatchInput = Static<typeof TaskBatchInput>;
+
+export const TaskBatchResult = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      created: Type.Boolean({ description: 'false: the idempotency key matched an existing task, returned instead.' }),
+      task: Task,
+    }),
+  ),
+});
+export type TaskBatchResult = Static<typeof TaskBatchResult>;
+
+export const TaskListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Array(TaskState, { description: 'Repeat for several: state=queued&state=running.' })),
+    queue: Type.Optional(QueueName),
+    type: Type.Optional(TypeName),
+    tag: Type.Optional(Tag),
+    createdFrom: Type.Optional(Timestamp),
+    createdBefore: Type.Optional(Timestamp),
+    cursor: Type.Optional(Cursor),
+    limit: Type.Optional(Limit),
+  },
+  { additionalProperties: false },
+);
+export type TaskListQuery = Static<typeof TaskListQuery>;
+
+export const TaskPage = Page(Task);
+export type TaskPage = Static<typeof TaskPage>;
+
+export const TaskPatch = Type.Object(
+  {
+    priority: Type.Optional(Type.Integer({ minimum: -2147483648, maximum: 2147483647 })),
+    runAt: Type.Optional(Timestamp),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type TaskPatch = Static<typeof TaskPatch>;
+
+export const TaskParams = Type.Object({ id: TaskId });
+
+export const DlqListQuery = Type.Object(
+  {
+    queue: Type.Optional(QueueName),
+    type: Type.Optional(TypeName),
+    cursor: Type.Optional(Cursor),
+    limit: Type.Optional(Limit),
+  },
+  { additionalProperties: false },
+);
+export type DlqListQuery = Static<typeof DlqListQuery>;
+
+export const DlqRequeueInput = Type.Object(
+  {
+    ids: Type.Optional(Type.Array(TaskId, { minItems: 1, maxItems: 1000, description: 'Requeue these dead tasks.' })),
+    queue: Type.Optional(QueueName),
+    type: Type.Optional(TypeName),
+    all: Type.Optional(Type.Boolean({ description: 'Required to requeue every dead task when neither ids nor queue is given.' })),
+  },
+  { additionalProperties: false },
+);
+export type DlqRequeueInput = Static<typeof DlqRequeueInput>;
+
+export const DlqRequeueResult = Type.Object({
+  requeued: Type.Integer(),
+  items: Type.Optional(
+    Type.Array(Type.Object({ id: Type.String(), status: Type.Enum(['requeued', 'not_found', 'invalid_state']) })),
+  ),
+});
+export type DlqRequeueResult = Static<typeof DlqRequeueResult>;
+
+export const DlqPurgeQuery = Type.Object({ queue: Type.Optional(QueueName) }, { additionalProperties: false });
+export const DlqPurgeResult = Type.Object({ purged: Type.Integer() });
+
+export { WorkerId };

@@ -1,0 +1,171 @@
+import { Type, type Static } from 'typebox';
+import { Cursor, Limit, Page, QueueName, TaskId, Timestamp, WorkerId } from './common.ts';
+import { LogLine } from './tasks.ts';
+
+export const QueueWeight = Type.Object(
+  {
+    name: QueueName,
+    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: 'Relative share of claims (default 1).' })),
+  },
+  { additionalProperties: false },
+);
+
+export const WorkerRegistration = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200, description: 'Shown in the dashboard and logs (host, pid, ...).' }),
+    queues: Type.Array(Type.Union([QueueName, QueueWeight]), {
+      minItems: 1,
+      maxItems: 100,
+      description: 'Queues served: names, or {name, weight} for a weighted share.',
+    }),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Tasks run at once (default 1).' })),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form facts about the worker.' })),
+  },
+  { additionalProperties: false },
+);
+export type WorkerRegistration = Static<typeof WorkerRegistration>;
+
+export const Worker = Type.Object(
+  {
+    id: WorkerId,
+    name: Type.String(),
+    queues: Type.Array(Type.Object({ name: Type.String(), weight: Type.Number() })),
+    concurrency: Type.Integer(),
+    metadata: Type.Record(Type.String(), Type.Unknown()),
+    state: Type.Enum(['active', 'stopped', 'lost']),
+    registeredAt: Timestamp,
+    lastSeenAt: Timestamp,
+    expiresAt: Timestamp,
+    stoppedAt: Type.Union([Timestamp, Type.Null()]),
+    running: Type.Integer({ description: 'Tasks it holds now.' }),
+  },
+  {},
+);
+export type Worker = Static<typeof Worker>;
+
+export const WorkerRegistered = Type.Object({
+  ...Worker.properties,
+  heartbeatIntervalMs: Type.Integer({ description: 'Heartbeat this often.' }),
+  workerTtlMs: Type.Integer({ description: 'Without a heartbeat for this long the worker is lost and its tasks requeued.' }),
+});
+export type WorkerRegistered = Static<typeof WorkerRegistered>;
+
+export const WorkerParams = Type.Object({ id: WorkerId });
+
+export const Heartbeat = Type.Object({
+  held: Type.Array(TaskId, { description: 'Tasks this worker holds; their leases were renewed.' }),
+  cancel: Type.Array(TaskId, { description: 'Held tasks whose cancellation was requested: abort them.' }),
+});
+export type Heartbeat = Static<typeof Heartbeat>;
+
+export const TaskResult = Type.Object(
+  {
+    id: TaskId,
+    attempt: Type.Integer({ minimum: 1, maximum: 2147483647, description: 'The fencing token from the claim.' }),
+    status: Type.Enum(['succeeded', 'failed']),
+    result: Type.Optional(Type.Unknown({ description: 'With succeeded: any JSON value.' })),
+    error: Type.Optional(
+      Type.Object(
+        {
+          message: Type.String({ maxLength: 65_536 }),
+          stack: Type.Optional(Type.Union([Type.String({ maxLength: 262_144 }), Type.Null()])),
+        },
+        { additionalProperties: false, description: 'Required with failed.' },
+      ),
+    ),
+    retryable: Type.Optional(Type.Boolean({ description: 'With failed: false sends the task to the dead-letter queue now (default true).' })),
+    retryAfterMs: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 315_360_000_000, description: 'With failed: retry after this long instead of the backoff.' }),
+    ),
+    logs: Type.Optional(Type.Array(LogLine, { maxItems: 1000 })),
+  },
+  { additionalProperties: false },
+);
+export type TaskResult = Static<typeof TaskResult>;
+
+export const SingleResult = Type.Object(
+  {
+    attempt: TaskResult.properties.attempt,
+    status: TaskResult.properties.status,
+    result: TaskResult.properties.result,
+    error: TaskResult.properties.error,
+    retryable: TaskResult.properties.retryable,
+    retryAfterMs: TaskResult.properties.retryAfterMs,
+    logs: TaskResult.properties.logs,
+  },
+  { additionalProperties: false },
+);
+export type SingleResult = Static<typeof SingleResult>;
+
+export const ResultOutcome = Type.Object({
+  id: Type.String(),
+  status: Type.Enum(['accepted', 'stale'], { description: 'stale: not the current attempt held by this worker; nothing changed.' }),
+});
+export type ResultOutcome = Static<typeof ResultOutcome>;
+
+export const ResultsInput = Type.Object(
+  { results: Type.Array(TaskResult, { minItems: 1, maxItems: 1000 }) },
+  { additionalProperties: false },
+);
+export type ResultsInput = Static<typeof ResultsInput>;
+
+export const ResultsOutput = Type.Object({ results: Type.Array(ResultOutcome) });
+export type ResultsOutput = Static<typeof ResultsOutput>;
+
+export const ClaimInput = Type.Object(
+  {
+    max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Tasks wanted (default 1): the free slots.' })),
+    waitMs: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 60_000, description: 'Long-poll: wait this long for work when none is ready (default 0).' }),
+    ),
+    queues: Type.Optional(Type.Array(QueueName, { minItems: 1, maxItems: 100, description: 'A subset of the registered queues.' })),
+    results: Type.Optional(
+      Type.Array(TaskResult, { maxItems: 1000, description: 'Results to settle before claiming: one round trip for both.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ClaimInput = Static<typeof ClaimInput>;
+
+export const ClaimedTask = Type.Object(
+  {
+    id: TaskId,
+    queue: Type.String(),
+    type: Type.String(),
+    attempt: Type.Integer({ description: 'The fencing token: report the result with it.' }),
+    attemptsLeft: Type.Integer({ description: 'Attempts left after this one.' }),
+    priority: Type.Integer(),
+    payload: Type.Unknown(),
+    payloadBase64: Type.Union([Type.String(), Type.Null()]),
+    contentType: Type.Union([Type.String(), Type.Null()]),
+    timeoutMs: Type.Integer(),
+    leaseExpiresAt: Timestamp,
+    tags: Type.Array(Type.String()),
+    createdAt: Timestamp,
+  },
+  {},
+);
+export type ClaimedTask = Static<typeof ClaimedTask>;
+
+export const ClaimOutput = Type.Object({
+  tasks: Type.Array(ClaimedTask),
+  results: Type.Optional(Type.Array(ResultOutcome, { description: 'Outcomes of the results sent with the claim.' })),
+});
+export type ClaimOutput = Static<typeof ClaimOutput>;
+
+export const WorkerListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Array(Type.Enum(['active', 'stopped', 'lost']))),
+    cursor: Type.Optional(Cursor),
+    limit: Type.Optional(Limit),
+  },
+  { additionalProperties: false },
+);
+export type WorkerListQuery = Static<typeof WorkerListQuery>;
+
+export const WorkerPage = Page(Worker);
+export type WorkerPage = Static<typeof WorkerPage>;
+
+export const Deregistered = Type.Object({ released: Type.Integer({ description: 'Tasks handed back for another attempt.' }) });
+
+export const WorkerTaskParams = Type.Object({ id: WorkerId, taskId: TaskId });

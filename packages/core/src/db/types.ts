@@ -1,0 +1,43 @@
+/**
+ * The one database interface the engine speaks. Two drivers implement it (node-postgres and
+ * PGlite); both run the same SQL, the same migrations and the same conformance suite.
+ */
+
+/** A statement with a stable name, so drivers that can prepare it do so once per connection. */
+export interface Statement {
+  /** Unique across the code base; also the prepared-statement name. */
+  readonly name: string;
+  readonly text: string;
+}
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+/** Something that runs SQL: the database itself or an open transaction. */
+export interface Executor {
+  /** One statement; values are always bound, never interpolated. */
+  query<R = Record<string, any>>(sql: string | Statement, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  /** A script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export type DriverName = 'postgres' | 'pglite';
+
+export interface Database extends Executor {
+  readonly driver: DriverName;
+  /** The schema every statement resolves against (the connection's search_path). */
+  readonly schema: string;
+  /**
+   * Runs `fn` in one transaction on one connection; commits when it resolves, rolls back when
+   * it throws. Inside, use only `tx`: on PGlite any other query waits for the transaction.
+   */
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * Subscribes to NOTIFY on `channel`. The returned function unsubscribes. The postgres driver
+   * keeps one dedicated connection for all subscriptions and re-subscribes after reconnecting.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,528 @@
+/**
+ * The engine: the one module that moves tasks between states. Every transition is one
+ * statement (or one transaction) from `sql/`; nothing else in Taskflow writes task state.
+ * See docs/state-machine.md.
+ */
+import type { Database, Executor } from '../db/types.ts';
+import { databaseClock, type Clock } from '../clock.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { InvalidStateError, NotFoundError, mapStorageError, TaskflowError } from '../errors.ts';
+import * as T from '../sql/tasks.ts';
+import * as W from '../sql/workers.ts';
+import * as Q from '../sql/queues.ts';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
+import { toAttempt, toClaimedTask, toQueue, toTask, toWorker } from './rows.ts';
+import { isTaskId, isUuid } from './ids.ts';
+import { weightedOrder } from './weights.ts';
+import type {
+  Attempt, ClaimedTask, HeartbeatResult, QueueInfo, QueueWeight, SettleOutcome, Task, TaskFilter,
+  TaskInput, TaskResultReport, TaskState, WorkerInfo, WorkerInput, WorkerState,
+} from './types.ts';
+
+/** Signals the engine raises after a change is committed. */
+export interface EngineEvents {
+  /** Tasks became claimable in these queues. */
+  ready?(queues: string[]): void;
+  /** A task becomes due in `inMs` milliseconds (scheduled or retrying). */
+  scheduled?(inMs: number): void;
+}
+
+export interface EngineConfig {
+  db: Database;
+  options?: Partial<EngineOptions>;
+  /** @defaultValue database time */
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface EnqueueResult {
+  task: Task;
+  /** false when an idempotency key matched an existing task, which is returned instead. */
+  created: boolean;
+}
+
+export type RequeueOutcome = 'requeued' | 'not_found' | 'invalid_state';
+
+type Row = Record<string, any>;
+
+export class Engine {
+  readonly db: Database;
+  readonly options: EngineOptions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  private readonly listeners = new Set<EngineEvents>();
+
+  constructor(config: EngineConfig) {
+    this.db = config.db;
+    this.options = { ...DEFAULT_ENGINE_OPTIONS, ...config.options };
+    this.clock = config.clock ?? databaseClock;
+    this.logger = config.logger ?? silentLogger;
+  }
+
+  /** Subscribes to engine events; returns the unsubscribe function. */
+  on(events: EngineEvents): () => void {
+    this.listeners.add(events);
+    return () => this.listeners.delete(events);
+  }
+
+  private now(): Date | null {
+    return this.clock.now();
+  }
+
+  /** Tells listeners which queues gained ready tasks and when scheduled ones fall due. */
+  private announce(rows: Row[]): void {
+    const ready = new Set<string>();
+    let soonest: number | undefined;
+    const now = (this.now() ?? new Date()).getTime();
+    for (const r of rows) {
+      if (r.state === 'queued') ready.add(r.queue);
+      else if ((r.state === 'scheduled' || r.state === 'retrying') && r.run_at) {
+        const inMs = new Date(r.run_at).getTime() - now;
+        soonest = soonest === undefined ? inMs : Math.min(soonest, inMs);
+      }
+    }
+    for (const l of this.listeners) {
+      try {
+        if (ready.size > 0) l.ready?.([...ready]);
+        if (soonest !== undefined) l.scheduled?.(Math.max(0, soonest));
+      } catch (err) {
+        this.logger.error({ err }, 'engine event listener threw');
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- enqueue
+
+  /**
+   * Inserts tasks in one statement. A task whose idempotency key already exists in its queue
+   * is not inserted; the original is returned with `created: false`. Pass `executor` to
+   * enqueue inside your own transaction (listeners are told at once, so a waiting worker may
+   * look before your commit and fall back to its poll interval).
+   */
+  async enqueue(inputs: readonly TaskInput[], executor: Executor = this.db): Promise<EnqueueResult[]> {
+    if (inputs.length === 0) return [];
+    const items = inputs.map((i) => this.withDefaults(i));
+    let inserted: Row[];
+    try {
+      ({ rows: inserted } = await executor.query(T.taskInsertMany, [JSON.stringify(items.map(toInsertRow)), this.now()]));
+    } catch (err) {
+      throw mapStorageError(err, 'tasks');
+    }
+    const results = await this.matchInserted(items, inserted, executor);
+    this.announce(inserted);
+    return results;
+  }
+
+  private withDefaults(i: TaskInput): ResolvedInput {
+    const o = this.options;
+    return {
+      ...i,
+      queue: i.queue ?? o.defaultQueue,
+      priority: i.priority ?? 0,
+      maxAttempts: i.maxAttempts ?? o.defaultMaxAttempts,
+      backoff: i.backoff ?? o.defaultBackoff,
+      timeoutMs: i.timeoutMs ?? o.defaultTimeoutMs,
+      tags: i.tags ?? [],
+      contentType: i.payloadBase64 !== undefined ? (i.contentType ?? 'application/octet-stream') : null,
+    };
+  }
+
+  /**
+   * Pairs inserted rows with inputs. Rows come back in input order; keyed inputs are matched
+   * by key (a key repeated within the batch maps to the one row), the rest in order. Inputs
+   * whose key hit an existing task are read back.
+   */
+  private async matchInserted(items: ResolvedInput[], inserted: Row[], executor: Executor): Promise<EnqueueResult[]> {
+    const byKey = new Map<string, Row>();
+    const unkeyed: Row[] = [];
+    for (const r of inserted) {
+      if (r.idempotency_key === null) unkeyed.push(r);
+      else byKey.set(keyOf(r.queue, r.idempotency_key), r);
+    }
+    const out: EnqueueResult[] = new Array(items.length);
+    const replayed: number[] = [];
+    const taken = new Set<string>();
+    items.forEach((item, idx) => {
+      if (item.idempotencyKey === undefined) {
+        out[idx] = { task: insertedTask(item, unkeyed.shift()!), created: true };
+        return;
+      }
+      const key = keyOf(item.queue, item.idempotencyKey);
+      const row = byKey.get(key);
+      if (row && !taken.has(key)) {
+        taken.add(key);
+        out[idx] = { task: insertedTask(item, row), created: true };
+      } else {
+        replayed.push(idx);
+      }
+    });
+    if (replayed.length === 0) return out;
+    const existing = await this.tasksByKeys(replayed.map((idx) => items[idx]!), executor);
+    for (const idx of replayed) {
+      const item = items[idx]!;
+      const task = existing.get(keyOf(item.queue, item.idempotencyKey!));
+      // Only if retention deleted the original between our insert and this read.
+      if (!task) throw new TaskflowError('idempotency_race', `the task holding idempotency key ${item.idempotencyKey} vanished during the enqueue; submit again`);
+      out[idx] = { task, created: false };
+    }
+    return out;
+  }
+
+  private async tasksByKeys(items: ResolvedInput[], executor: Executor): Promise<Map<string, Task>> {
+    const { rows } = await executor.query(T.taskGetByIdempotencyKeys, [items.map((i) => i.queue), items.map((i) => i.idempotencyKey)]);
+    return new Map(rows.map((r) => [keyOf(r.queue, r.idempotency_key), toTask(r)]));
+  }
+
+  // ---------------------------------------------------------------- claim and settle
+
+  /**
+   * Leases up to `max` ready tasks to a worker, from its queues in weighted random order, one
+   * atomic claim statement per queue until the batch is full. Returns [] when the worker is
+   * not active or serves none of the queues (see `workerState` to tell why).
+   */
+  async claim(workerId: string, queues: readonly QueueWeight[], max: number): Promise<ClaimedTask[]> {
+    const out: ClaimedTask[] = [];
+    for (const q of weightedOrder(queues)) {
+      if (out.length >= max) break;
+      const { rows } = await this.db.query(T.taskClaim, [q.name, max - out.length, workerId, this.now()]);
+      for (const r of rows) out.push(toClaimedTask(r));
+    }
+    return out;
+  }
+
+  /**
+   * Settles a batch of results from one worker: one statement for the successes, one for the
+   * failures. Each report is `accepted` or `stale` (its attempt is not the current one held by
+   * this worker, or it repeats an earlier report of the batch); stale ones change nothing.
+   */
+  async settle(workerId: string, reports: readonly TaskResultReport[]): Promise<SettleOutcome[]> {
+    const firstIndex = new Map<string, number>();
+    reports.forEach((r, i) => {
+      if (!firstIndex.has(r.id) && isTaskId(r.id)) firstIndex.set(r.id, i);
+    });
+    const unique = reports.filter((r, i) => firstIndex.get(r.id) === i);
+    const ok = unique.filter((r) => r.status === 'succeeded');
+    const failed = unique.filter((r) => r.status === 'failed');
+    const now = this.now();
+    const [okRows, failedRows] = await Promise.all([
+      ok.length === 0 ? [] : this.runSettle(T.taskSucceedMany, ok.map(toSucceedRow), workerId, now),
+      failed.length === 0 ? [] : this.runSettle(T.taskFailMany, failed.map(toFailRow), workerId, now),
+    ]);
+    const accepted = new Set<string>([...okRows, ...failedRows].map((r) => String(r.id)));
+    this.announce(failedRows);
+    return reports.map((r, i) => (firstIndex.get(r.id) === i && accepted.has(r.id) ? 'accepted' : 'stale'));
+  }
+
+  private async runSettle(statement: typeof T.taskSucceedMany, rows: object[], workerId: string, now: Date | null): Promise<Row[]> {
+    try {
+      return (await this.db.query(statement, [JSON.stringify(rows), workerId, now])).rows;
+    } catch (err) {
+      throw mapStorageError(err, 'results');
+    }
+  }
+
+  // ---------------------------------------------------------------- workers
+
+  /** Registers a worker; it is alive for `workerTtlMs` unless it heartbeats. */
+  async registerWorker(input: WorkerInput): Promise<WorkerInfo> {
+    const id = crypto.randomUUID();
+    await this.db.query(W.workerRegister, [
+      id, input.name, JSON.stringify(input.queues), input.concurrency, JSON.stringify(input.metadata ?? {}),
+      this.options.workerTtlMs, this.now(),
+    ]);
+    return this.getWorker(id);
+  }
+
+  /**
+   * Keeps a worker alive and renews the leases of everything it holds. A worker marked lost
+   * comes back to active (its old tasks were requeued; their results will be refused).
+   * Throws NotFoundError for an unknown worker and InvalidStateError for a deregistered one.
+   */
+  async heartbeat(workerId: string): Promise<HeartbeatResult> {
+    if (!isUuid(workerId)) throw new NotFoundError('worker', workerId);
+    const { rows } = await this.db.query(W.workerHeartbeat, [workerId, this.options.workerTtlMs, this.now()]);
+    const r = rows[0]!;
+    if (r.found === 0) await this.requireWorkerState(workerId, ['active', 'lost']);
+    return { held: r.held, cancel: r.cancel };
+  }
+
+  /**
+   * Deregisters a worker: it is stopped, and what it still holds is handed back at once
+   * (attempt outcome `abandoned`, the task follows its retry policy). Idempotent.
+   */
+  async deregisterWorker(workerId: string): Promise<{ released: number }> {
+    if (!isUuid(workerId)) throw new NotFoundError('worker', workerId);
+    const released = await this.db.transaction(async (tx) => {
+      const stopped = await tx.query(W.workerStop, [workerId, this.now()]);
+      if (stopped.rowCount === 0) {
+        await this.requireWorkerState(workerId, ['stopped'], tx);
+        return [];
+      }
+      return (await tx.query(T.taskReleaseWorker, [this.now(), this.options.poisonAfter, workerId])).rows;
+    });
+    this.announce(released);
+    return { released: released.length };
+  }
+
+  /** The worker's state; NotFoundError if unknown. */
+  async workerState(workerId: string, executor: Executor = this.db): Promise<WorkerState> {
+    if (!isUuid(workerId)) throw new NotFoundError('worker', workerId);
+    const { rows } = await executor.query(W.workerState, [workerId]);
+    if (rows.length === 0) throw new NotFoundError('worker', workerId);
+    return rows[0]!.state;
+  }
+
+  private async requireWorkerState(workerId: string, allowed: WorkerState[], executor: Executor = this.db): Promise<void> {
+    const state = await this.workerState(workerId, executor);
+    if (!allowed.includes(state)) {
+      throw new InvalidStateError(`worker ${workerId} is ${state}${state === 'stopped' ? ' (deregistered); register again' : ''}`, state);
+    }
+  }
+
+  async getWorker(workerId: string): Promise<WorkerInfo> {
+    if (!isUuid(workerId)) throw new NotFoundError('worker', workerId);
+    const { rows } = await this.db.query(W.workerGet, [workerId]);
+    if (rows.length === 0) throw new NotFoundError('worker', workerId);
+    return toWorker(rows[0]!);
+  }
+
+  /** Workers, newest first; `after` is the last worker of the previous page. */
+  async listWorkers(filter: { states?: WorkerState[]; after?: { registeredAt: Date; id: string }; limit: number }): Promise<WorkerInfo[]> {
+    const { rows } = await this.db.query(W.workerList, [
+      filter.states ?? null, filter.after?.registeredAt ?? null, filter.after?.id ?? null, filter.limit,
+    ]);
+    return rows.map(toWorker);
+  }
+
+  // ---------------------------------------------------------------- maintenance duties
+
+  /** Turns expired leases into failed attempts (outcome `lease_expired`). Returns how many. */
+  async rescueExpired(limit = 1000): Promise<number> {
+    const { rows } = await this.db.query(T.taskRescueExpired, [this.now(), this.options.poisonAfter, limit]);
+    this.announce(rows);
+    return rows.length;
+  }
+
+  /** Marks workers past their heartbeat deadline lost and requeues their tasks at once. */
+  async reapLostWorkers(limit = 100): Promise<{ workers: number; tasks: number }> {
+    const { workers, tasks } = await this.db.transaction(async (tx) => {
+      const lost = (await tx.query(W.workerMarkLost, [this.now(), limit])).rows.map((r) => r.id as string);
+      if (lost.length === 0) return { workers: 0, tasks: [] as Row[] };
+      const rescued = await tx.query(T.taskRescueLostWorkers, [this.now(), this.options.poisonAfter, lost]);
+      return { workers: lost.length, tasks: rescued.rows };
+    });
+    this.announce(tasks);
+    return { workers, tasks: tasks.length };
+  }
+
+  /** Moves due scheduled and retrying tasks to `queued`. Returns how many. */
+  async promoteDue(limit = 1000): Promise<number> {
+    const { rows } = await this.db.query(T.taskPromoteDue, [this.now(), limit]);
+    this.announce(rows);
+    return rows.length;
+  }
+
+  /** Milliseconds until the next scheduled or retrying task is due, or null if none. */
+  async nextDueInMs(): Promise<number | null> {
+    const { rows } = await this.db.query(T.taskNextDue, [this.now()]);
+    return rows[0]?.ms ?? null;
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  async getTask(id: string): Promise<Task> {
+    if (!isTaskId(id)) throw new NotFoundError('task', id);
+    const { rows } = await this.db.query(T.taskGet, [id]);
+    if (rows.length === 0) throw new NotFoundError('task', id);
+    return toTask(rows[0]!);
+  }
+
+  /** Every attempt of a task, oldest first, including the running one. */
+  async getAttempts(id: string): Promise<Attempt[]> {
+    if (!isTaskId(id)) throw new NotFoundError('task', id);
+    const { rows } = await this.db.query(T.taskAttempts, [id]);
+    return rows.map(toAttempt);
+  }
+
+  /** A page of tasks, newest first. */
+  async listTasks(filter: TaskFilter): Promise<Task[]> {
+    const { rows } = await this.db.query(T.taskList, [
+      filter.states ?? null, filter.queue ?? null, filter.type ?? null, filter.tag ?? null,
+      filter.createdFrom ?? null, filter.createdBefore ?? null, filter.beforeId ?? null, filter.limit,
+    ]);
+    return rows.map(toTask);
+  }
+
+  /** Changes priority and/or run time of a task that is not running or finished. */
+  async updateTask(id: string, change: { priority?: number; runAt?: Date }): Promise<Task> {
+    await this.transitionOne(id, T.taskUpdate, [id, change.priority ?? null, change.runAt ?? null, this.now()], 'updated');
+    return this.getTask(id);
+  }
+
+  /**
+   * Cancels a task: at once if it is not running; a running one is flagged and its worker is
+   * told at its next heartbeat (the handler sees an aborted signal). Terminal tasks refuse.
+   */
+  async cancelTask(id: string): Promise<Task> {
+    if (!isTaskId(id)) throw new NotFoundError('task', id);
+    const { rows } = await this.db.query(T.taskCancel, [id, this.now()]);
+    if (rows.length === 0) await this.refuseTransition(id, 'cancelled');
+    return toTask(rows[0]!);
+  }
+
+  /** Runs a dead or cancelled task again, with a fresh retry budget. */
+  async retryTask(id: string): Promise<Task> {
+    await this.transitionOne(id, T.taskRequeue, [[id], ['dead', 'cancelled'], this.now()], 'retried');
+    return this.getTask(id);
+  }
+
+  private async transitionOne(id: string, statement: typeof T.taskUpdate, params: unknown[], verb: string): Promise<void> {
+    if (!isTaskId(id)) throw new NotFoundError('task', id);
+    let rows: Row[];
+    try {
+      ({ rows } = await this.db.query(statement, params));
+    } catch (err) {
+      throw mapStorageError(err);
+    }
+    if (rows.length === 0) await this.refuseTransition(id, verb);
+    this.announce(rows);
+  }
+
+  /** Throws the reason a transition matched no row: the task is unknown, or in the wrong state. */
+  private async refuseTransition(id: string, verb: string): Promise<never> {
+    const task = await this.getTask(id);
+    throw new InvalidStateError(`task ${id} is ${task.state} and cannot be ${verb}`, task.state);
+  }
+
+  // ---------------------------------------------------------------- dead-letter queue
+
+  /** Requeues dead tasks by id; reports each. */
+  async requeueDead(ids: readonly string[]): Promise<RequeueOutcome[]> {
+    const valid = ids.filter(isTaskId);
+    const { rows } = valid.length ? await this.db.query(T.taskRequeue, [valid, ['dead'], this.now()]) : { rows: [] };
+    this.announce(rows);
+    const done = new Set(rows.map((r) => String(r.id)));
+    const pending = ids.filter((id) => !done.has(id) && isTaskId(id));
+    const existing = new Set<string>();
+    if (pending.length > 0) {
+      const found = await this.db.query(T.taskExisting, [pending]);
+      for (const r of found.rows) existing.add(String(r.id));
+    }
+    return ids.map((id) => (done.has(id) ? 'requeued' : existing.has(id) ? 'invalid_state' : 'not_found'));
+  }
+
+  /** Requeues every dead task of a queue (and type). Returns how many. */
+  async requeueDeadWhere(filter: { queue?: string; type?: string }): Promise<number> {
+    const { rows } = await this.db.query(T.taskRequeueDeadWhere, [filter.queue ?? null, filter.type ?? null, this.now()]);
+    this.announce(rows);
+    return rows.length;
+  }
+
+  /** Deletes dead tasks (and their attempts), optionally of one queue. Returns how many. */
+  async purgeDead(filter: { queue?: string }): Promise<number> {
+    const { rows } = await this.db.query(T.taskPurgeDead, [filter.queue ?? null]);
+    return rows[0]!.purged;
+  }
+
+  // ---------------------------------------------------------------- queues
+
+  async listQueues(): Promise<QueueInfo[]> {
+    const { rows } = await this.db.query(Q.queueStats, [null, this.now()]);
+    return rows.map(toQueue);
+  }
+
+  async getQueue(name: string): Promise<QueueInfo> {
+    const { rows } = await this.db.query(Q.queueStats, [name, this.now()]);
+    if (rows.length === 0) throw new NotFoundError('queue', name);
+    return toQueue(rows[0]!);
+  }
+
+  /** Pauses (claims skip it) or resumes a queue; creates the queue if it does not exist yet. */
+  async setQueuePaused(name: string, paused: boolean): Promise<QueueInfo> {
+    await this.db.query(Q.queueSetPaused, [name, paused, this.now()]);
+    if (!paused) this.announce([{ queue: name, state: 'queued' }]);
+    return this.getQueue(name);
+  }
+}
+
+interface ResolvedInput extends Omit<TaskInput, "contentType"> {
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  backoff: NonNullable<TaskInput['backoff']>;
+  timeoutMs: number;
+  tags: string[];
+  contentType: string | null;
+}
+
+function keyOf(queue: string, key: string): string {
+  return `${queue}\u0000${key}`;
+}
+
+function toInsertRow(i: ResolvedInput): object {
+  const bytes = i.payloadBase64 !== undefined;
+  return {
+    queue: i.queue,
+    type: i.type,
+    pw: bytes ? null : { v: i.payload ?? null },
+    payload_b64: bytes ? i.payloadBase64 : null,
+    content_type: i.contentType,
+    priority: i.priority,
+    run_at: i.runAt ? i.runAt.toISOString() : null,
+    delay_ms: i.delayMs ?? null,
+    max_attempts: i.maxAttempts,
+    backoff: i.backoff,
+    timeout_ms: i.timeoutMs,
+    tags: i.tags,
+    idempotency_key: i.idempotencyKey ?? null,
+  };
+}
+
+/** The task as inserted, built from the input and the columns the insert returned. */
+function insertedTask(i: ResolvedInput, r: Row): Task {
+  const bytes = i.payloadBase64 !== undefined;
+  return {
+    id: String(r.id),
+    queue: i.queue,
+    type: i.type,
+    state: r.state as TaskState,
+    priority: i.priority,
+    runAt: r.run_at,
+    payload: bytes ? null : (i.payload ?? null),
+    payloadBase64: bytes ? i.payloadBase64! : null,
+    contentType: i.contentType,
+    result: null,
+    attempt: 0,
+    attemptBase: 0,
+    maxAttempts: i.maxAttempts,
+    backoff: i.backoff,
+    timeoutMs: i.timeoutMs,
+    tags: i.tags,
+    idempotencyKey: i.idempotencyKey ?? null,
+    workerId: null,
+    leaseExpiresAt: null,
+    cancelRequested: false,
+    leaseLosses: 0,
+    lastError: null,
+    deadReason: null,
+    createdAt: r.created_at,
+    startedAt: null,
+    finishedAt: null,
+  };
+}
+
+function toSucceedRow(r: TaskResultReport & { status: 'succeeded' }): object {
+  return { id: r.id, attempt: r.attempt, rw: { v: r.result ?? null }, logs: r.logs ?? null };
+}
+
+function toFailRow(r: TaskResultReport & { status: 'failed' }): object {
+  return {
+    id: r.id,
+    attempt: r.attempt,
+    message: r.error.message,
+    stack: r.error.stack ?? null,
+    retryable: r.retryable ?? true,
+    retry_after_ms: r.retryAfterMs ?? null,
+    logs: r.logs ?? null,
+  };
+}

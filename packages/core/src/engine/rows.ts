@@ -1,0 +1,94 @@
+/** Row → domain mapping, the one place column names meet the public types. */
+import type { Attempt, ClaimedTask, QueueInfo, Task, WorkerInfo } from './types.ts';
+
+type Row = Record<string, any>;
+
+export function toTask(r: Row): Task {
+  return {
+    id: String(r.id),
+    queue: r.queue,
+    type: r.type,
+    state: r.state,
+    priority: r.priority,
+    runAt: r.run_at,
+    payload: r.payload ?? null,
+    payloadBase64: r.payload_b64 ?? null,
+    contentType: r.content_type ?? null,
+    result: r.result ?? null,
+    attempt: r.attempt,
+    attemptBase: r.attempt_base,
+    maxAttempts: r.max_attempts,
+    backoff: r.backoff,
+    timeoutMs: r.timeout_ms,
+    tags: r.tags ?? [],
+    idempotencyKey: r.idempotency_key ?? null,
+    workerId: r.worker_id ?? null,
+    leaseExpiresAt: r.lease_expires_at ?? null,
+    cancelRequested: r.cancel_requested,
+    leaseLosses: r.lease_losses,
+    lastError: r.last_error ?? null,
+    deadReason: r.dead_reason ?? null,
+    createdAt: r.created_at,
+    startedAt: r.started_at ?? null,
+    finishedAt: r.finished_at ?? null,
+  };
+}
+
+export function toClaimedTask(r: Row): ClaimedTask {
+  return {
+    id: String(r.id),
+    queue: r.queue,
+    type: r.type,
+    attempt: r.attempt,
+    attemptsLeft: r.max_attempts - (r.attempt - r.attempt_base),
+    priority: r.priority,
+    payloadJson: r.payload_json ?? null,
+    payloadBase64: r.payload_b64 ?? null,
+    contentType: r.content_type ?? null,
+    timeoutMs: r.timeout_ms,
+    leaseExpiresAt: r.lease_expires_at,
+    tags: r.tags ?? [],
+    createdAt: r.created_at,
+  };
+}
+
+export function toAttempt(r: Row): Attempt {
+  return {
+    attempt: r.attempt,
+    workerId: r.worker_id ?? null,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at ?? null,
+    outcome: r.outcome,
+    error: r.error ?? null,
+    logs: r.logs ?? null,
+  };
+}
+
+export function toWorker(r: Row): WorkerInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    queues: r.queues,
+    concurrency: r.concurrency,
+    metadata: r.metadata ?? {},
+    state: r.state,
+    registeredAt: r.registered_at,
+    lastSeenAt: r.last_seen_at,
+    expiresAt: r.expires_at,
+    stoppedAt: r.stopped_at ?? null,
+    running: r.running ?? 0,
+  };
+}
+
+export function toQueue(r: Row): QueueInfo {
+  const oldest: Date | null = r.oldest_ready_at ?? null;
+  return {
+    name: r.name,
+    paused: r.paused,
+    pausedAt: r.paused_at ?? null,
+    createdAt: r.created_at,
+    counts: r.counts ?? {},
+    oldestReadyAt: oldest,
+    oldestReadyAgeMs: oldest ? Math.max(0, new Date(r.now).getTime() - oldest.getTime()) : 0,
+  };
+}

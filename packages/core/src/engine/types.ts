@@ -1,0 +1,218 @@
+/**
+ * The engine's public types. The HTTP contract mirrors them; see docs/state-machine.md for the
+ * states and every transition between them.
+ */
+
+/** Where a task is in its life. */
+export type TaskState =
+  | 'blocked' // waiting on dependencies (workflows)
+  | 'scheduled' // run time in the future
+  | 'queued' // ready to be claimed
+  | 'running' // claimed, under a lease
+  | 'retrying' // failed, waiting for its backoff
+  | 'succeeded'
+  | 'dead' // retries exhausted, unrecoverable, or quarantined: the dead-letter queue
+  | 'cancelled';
+
+export const TASK_STATES: readonly TaskState[] = [
+  'blocked', 'scheduled', 'queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled',
+];
+
+/** States a task never leaves on its own. */
+export const TERMINAL_STATES: readonly TaskState[] = ['succeeded', 'dead', 'cancelled'];
+
+/** How long to wait before the next attempt after a failure. */
+export interface BackoffPolicy {
+  /** `fixed`: delayMs; `linear`: delayMs × n; `exponential`: delayMs × factor^(n−1). */
+  type: 'fixed' | 'linear' | 'exponential';
+  /** Base delay in milliseconds. */
+  delayMs: number;
+  /** Growth factor for `exponential`. @defaultValue 2 */
+  factor?: number;
+  /** Upper bound of any delay. @defaultValue none */
+  maxDelayMs?: number;
+  /** Fraction (0..1) by which each delay is randomly shortened. @defaultValue 0 */
+  jitter?: number;
+}
+
+/** What a producer submits. Only `type` is required. */
+export interface TaskInput {
+  /** Names the handler that runs the task (e.g. `email.send`). */
+  type: string;
+  /** @defaultValue the engine's default queue (`default`) */
+  queue?: string;
+  /** Any JSON value. Mutually exclusive with `payloadBase64`. */
+  payload?: unknown;
+  /** Opaque bytes, base64-encoded, for workers that bring their own encoding. */
+  payloadBase64?: string;
+  /** Declared content type of `payloadBase64`. @defaultValue `application/octet-stream` */
+  contentType?: string;
+  /** Higher runs first. @defaultValue 0 */
+  priority?: number;
+  /** Absolute run time. Mutually exclusive with `delayMs`. */
+  runAt?: Date;
+  /** Run this many milliseconds from now (database time). */
+  delayMs?: number;
+  /** Attempts before the task goes to the dead-letter queue. @defaultValue 5 */
+  maxAttempts?: number;
+  /** @defaultValue exponential, 1 s base, factor 2, capped at 1 h, 20 % jitter */
+  backoff?: BackoffPolicy;
+  /** Lease per attempt in ms; heartbeats renew it. @defaultValue 30000 */
+  timeoutMs?: number;
+  tags?: string[];
+  /** A repeat within the same queue returns the first task instead of creating another. */
+  idempotencyKey?: string;
+}
+
+export interface TaskError {
+  message: string;
+  stack?: string | null;
+  attempt?: number;
+}
+
+export interface Task {
+  id: string;
+  queue: string;
+  type: string;
+  state: TaskState;
+  priority: number;
+  runAt: Date;
+  /** The JSON payload (null when the payload is bytes). */
+  payload: unknown;
+  payloadBase64: string | null;
+  contentType: string | null;
+  result: unknown;
+  /** Claims so far; the fencing token of the current or last attempt. */
+  attempt: number;
+  /** Attempts counted against `maxAttempts` are `attempt - attemptBase` (moves on manual requeue). */
+  attemptBase: number;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  timeoutMs: number;
+  tags: string[];
+  idempotencyKey: string | null;
+  workerId: string | null;
+  leaseExpiresAt: Date | null;
+  cancelRequested: boolean;
+  leaseLosses: number;
+  lastError: TaskError | null;
+  deadReason: 'exhausted' | 'unrecoverable' | 'poison' | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export type AttemptOutcome =
+  | 'running' | 'succeeded' | 'failed' | 'lease_expired' | 'worker_lost' | 'abandoned' | 'cancelled';
+
+export interface LogLine {
+  at: string;
+  level: string;
+  message: string;
+}
+
+export interface Attempt {
+  attempt: number;
+  workerId: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+  outcome: AttemptOutcome;
+  error: { message: string; stack?: string | null; retryable?: boolean } | null;
+  logs: LogLine[] | null;
+}
+
+/** A task as handed to a worker by a claim. */
+export interface ClaimedTask {
+  id: string;
+  queue: string;
+  type: string;
+  /** The fencing token: report the result with it. */
+  attempt: number;
+  /** Attempts left after this one before the task would be dead. */
+  attemptsLeft: number;
+  priority: number;
+  /** The payload as JSON text (null when the payload is bytes). */
+  payloadJson: string | null;
+  payloadBase64: string | null;
+  contentType: string | null;
+  timeoutMs: number;
+  leaseExpiresAt: Date;
+  tags: string[];
+  createdAt: Date;
+}
+
+export type TaskResultReport =
+  | { id: string; attempt: number; status: 'succeeded'; result?: unknown; logs?: LogLine[] }
+  | {
+      id: string;
+      attempt: number;
+      status: 'failed';
+      error: { message: string; stack?: string | null };
+      /** false: no retry, straight to the dead-letter queue. @defaultValue true */
+      retryable?: boolean;
+      /** Retry after this many ms instead of the backoff (still counts as an attempt). */
+      retryAfterMs?: number;
+      logs?: LogLine[];
+    };
+
+export type SettleOutcome = 'accepted' | 'stale';
+
+export interface QueueWeight {
+  name: string;
+  /** Relative share of claims when several queues have work. @defaultValue 1 */
+  weight: number;
+}
+
+export interface WorkerInput {
+  name: string;
+  queues: QueueWeight[];
+  concurrency: number;
+  metadata?: Record<string, unknown>;
+}
+
+export type WorkerState = 'active' | 'stopped' | 'lost';
+
+export interface WorkerInfo {
+  id: string;
+  name: string;
+  queues: QueueWeight[];
+  concurrency: number;
+  metadata: Record<string, unknown>;
+  state: WorkerState;
+  registeredAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  stoppedAt: Date | null;
+  /** Tasks it holds right now. */
+  running: number;
+}
+
+export interface HeartbeatResult {
+  /** Tasks the worker holds; their leases were renewed. */
+  held: string[];
+  /** Held tasks whose cancellation was requested: abort them. */
+  cancel: string[];
+}
+
+export interface QueueInfo {
+  name: string;
+  paused: boolean;
+  pausedAt: Date | null;
+  createdAt: Date;
+  counts: Partial<Record<TaskState, number>>;
+  oldestReadyAt: Date | null;
+  /** Milliseconds since the oldest ready task became due (0 when none). */
+  oldestReadyAgeMs: number;
+}
+
+export interface TaskFilter {
+  states?: TaskState[];
+  queue?: string;
+  type?: string;
+  tag?: string;
+  createdFrom?: Date;
+  createdBefore?: Date;
+  /** Exclusive: tasks with a smaller id (the next page). */
+  beforeId?: string;
+  limit: number;
+}

@@ -1,0 +1,72 @@
+import type { Engine } from './engine/engine.ts';
+import { Loop } from './loop.ts';
+import type { Logger } from './logger.ts';
+
+export interface MaintenanceOptions {
+  /** How often expired leases and lost workers are looked for, ms. @defaultValue 1000 */
+  rescueIntervalMs: number;
+  /** Longest sleep of the promoter between checks for due tasks, ms. @defaultValue 1000 */
+  promoteIntervalMs: number;
+  /** Rows per statement; a full batch runs again at once. @defaultValue 1000 */
+  batchSize: number;
+}
+
+export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
+  rescueIntervalMs: 1000,
+  promoteIntervalMs: 1000,
+  batchSize: 1000,
+};
+
+/**
+ * The engine's background duties. Every node runs them; each statement locks its rows with
+ * SKIP LOCKED, so nodes share the work instead of repeating it.
+ * - rescuer: expired leases become failed attempts; workers past their heartbeat deadline
+ *   are marked lost and their tasks requeued at once.
+ * - promoter: scheduled and retrying tasks become queued when due. It sleeps until the next
+ *   due time it knows of, and is hurried when the engine schedules something sooner.
+ */
+export class Maintenance {
+  private readonly rescuer: Loop;
+  private readonly promoter: Loop;
+  private unsubscribe: (() => void) | undefined;
+  private readonly engine: Engine;
+
+  constructor(engine: Engine, logger: Logger, options: Partial<MaintenanceOptions> = {}) {
+    const opts = { ...DEFAULT_MAINTENANCE_OPTIONS, ...options };
+    this.engine = engine;
+    this.rescuer = new Loop({
+      name: 'rescuer',
+      intervalMs: opts.rescueIntervalMs,
+      logger,
+      run: async () => {
+        const rescued = await engine.rescueExpired(opts.batchSize);
+        const reaped = await engine.reapLostWorkers();
+        if (rescued > 0 || reaped.workers > 0) {
+          logger.info({ rescued, lostWorkers: reaped.workers, requeued: reaped.tasks }, 'rescued tasks of lost workers and expired leases');
+        }
+        return rescued === opts.batchSize ? 0 : undefined;
+      },
+    });
+    this.promoter = new Loop({
+      name: 'promoter',
+      intervalMs: opts.promoteIntervalMs,
+      logger,
+      run: async () => {
+        if ((await engine.promoteDue(opts.batchSize)) === opts.batchSize) return 0;
+        const next = await engine.nextDueInMs();
+        return next === null ? undefined : Math.max(0, Math.ceil(next));
+      },
+    });
+  }
+
+  start(): void {
+    this.unsubscribe = this.engine.on({ scheduled: (inMs) => this.promoter.soon(inMs) });
+    this.rescuer.start();
+    this.promoter.start();
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    await Promise.all([this.rescuer.stop(), this.promoter.stop()]);
+  }
+}

@@ -1,0 +1,422 @@
+/**
+ * Every statement that reads or writes `tasks` (and `attempts`). Only the engine calls these;
+ * each names its parameters and the invariant it keeps.
+ *
+ * Conventions:
+ * - `$now` parameters are `coalesce($n::timestamptz, now())`: database time unless a test
+ *   injects a clock.
+ * - Batches travel as one JSON array (`json_to_recordset`): one parse in PostgreSQL instead of
+ *   one array parameter per column. JSON values that may themselves be `null` are wrapped as
+ *   `{"v": value}` so that a JSON null stays distinguishable from "absent".
+ */
+import type { Statement } from '../db/types.ts';
+
+/** Columns a task read returns (payload and result parsed by the driver). */
+export const TASK_COLUMNS = `id, queue, type, state, priority, run_at, payload,
+  encode(payload_bytes, 'base64') AS payload_b64, content_type, result, attempt, attempt_base,
+  max_attempts, backoff, timeout_ms, tags, idempotency_key, worker_id, lease_expires_at,
+  cancel_requested, lease_losses, last_error, dead_reason, created_at, started_at, finished_at`;
+
+/**
+ * taskInsertMany: inserts a batch of tasks in one statement.
+ * $1 json: [{queue, type, pw: {v: payload} | null, payload_b64, content_type, priority, run_at,
+ *           delay_ms, max_attempts, backoff, timeout_ms, tags, idempotency_key}]
+ * $2 now
+ * Keeps: a task whose run time is in the future starts `scheduled`, otherwise `queued`; an
+ * idempotency key already present in the queue inserts nothing (the caller reads the
+ * original); the queue's row exists afterwards.
+ * Returns the inserted rows only, in input order.
+ */
+export const taskInsertMany: Statement = {
+  name: 'tf_task_insert_many',
+  text: `
+WITH clock AS (SELECT coalesce($2::timestamptz, now()) AS t),
+input AS (
+  SELECT i.*, coalesce(i.run_at, c.t + coalesce(i.delay_ms, 0) * interval '1 millisecond') AS due, c.t AS now
+    FROM ROWS FROM (json_to_recordset($1::json) AS (
+           queue text, type text, pw jsonb, payload_b64 text, content_type text, priority integer,
+           run_at timestamptz, delay_ms double precision, max_attempts integer, backoff jsonb,
+           timeout_ms integer, tags text[], idempotency_key text)) WITH ORDINALITY
+         AS i(queue, type, pw, payload_b64, content_type, priority, run_at, delay_ms, max_attempts,
+              backoff, timeout_ms, tags, idempotency_key, ord),
+         clock c
+),
+new_queues AS (
+  INSERT INTO queues (name) SELECT DISTINCT queue FROM input ON CONFLICT (name) DO NOTHING
+)
+INSERT INTO tasks (queue, type, state, priority, run_at, payload, payload_bytes, content_type,
+                   max_attempts, backoff, timeout_ms, tags, idempotency_key, created_at)
+SELECT queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, priority, due,
+       pw -> 'v', decode(payload_b64, 'base64'), content_type, max_attempts, backoff,
+       timeout_ms, coalesce(tags, '{}'), idempotency_key, now
+  FROM input
+ ORDER BY ord
+ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id, queue, state, run_at, idempotency_key, created_at`,
+};
+
+/**
+ * taskGetByIdempotencyKeys: the tasks holding the given keys.
+ * $1 text[] queues, $2 text[] keys (pairwise).
+ */
+export const taskGetByIdempotencyKeys: Statement = {
+  name: 'tf_task_get_by_idempotency_keys',
+  text: `
+SELECT ${TASK_COLUMNS} FROM tasks
+ WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+};
+
+/**
+ * taskClaim: leases up to $2 ready tasks of queue $1 to worker $3.
+ * $1 queue, $2 limit, $3 worker id, $4 now
+ * Keeps: one atomic statement (SKIP LOCKED, so concurrent claimers never wait on each other
+ * nor take the same row); order is priority, then run time, then id, served by `tasks_ready`;
+ * a paused queue yields nothing, and so does a worker that is not active or does not serve
+ * the queue (both checked once per statement, not per row); each claim raises the fencing token `attempt` by one and sets
+ * the lease to now + timeout.
+ * Payload comes back as JSON text, spliced into the response without a parse/serialise trip.
+ */
+export const taskClaim: Statement = {
+  name: 'tf_task_claim',
+  text: `
+WITH clock AS (SELECT coalesce($4::timestamptz, now()) AS t),
+picked AS (
+  SELECT id FROM tasks
+   WHERE state = 'queued' AND queue = $1
+     AND NOT EXISTS (SELECT 1 FROM queues WHERE name = $1 AND paused)
+     AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $3 AND w.state = 'active'
+                    AND w.queues @> jsonb_build_array(jsonb_build_object('name', $1::text)))
+   ORDER BY priority DESC, run_at, id
+   LIMIT $2
+   FOR UPDATE SKIP LOCKED
+)
+UPDATE tasks t
+   SET state = 'running', attempt = t.attempt + 1, worker_id = $3, started_at = c.t,
+       finished_at = NULL, logs = NULL, lease_expires_at = c.t + t.timeout_ms * interval '1 millisecond'
+  FROM picked, clock c
+ WHERE t.id = picked.id
+RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
+          t.payload::text AS payload_json, encode(t.payload_bytes, 'base64') AS payload_b64,
+          t.content_type, t.timeout_ms, t.lease_expires_at, t.tags, t.created_at`,
+};
+
+/**
+ * taskSucceedMany: records successful results.
+ * $1 json: [{id, attempt, rw: {v: result}, logs}], $2 worker id, $3 now
+ * Keeps: only the current attempt of a running task held by this worker is settled (fencing);
+ * anything else is left untouched and missing from the result, which the caller reports as
+ * stale. A result that arrives after the lease ran out but before the rescuer took the task
+ * is still the current attempt and is accepted: the token, not the clock, decides.
+ */
+export const taskSucceedMany: Statement = {
+  name: 'tf_task_succeed_many',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
+input AS (
+  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw jsonb, logs jsonb)
+)
+UPDATE tasks t
+   SET state = 'succeeded', result = i.rw -> 'v', logs = i.logs, finished_at = c.t,
+       lease_expires_at = NULL, cancel_requested = false
+  FROM input i, clock c
+ WHERE t.id = i.id AND t.attempt = i.attempt AND t.state = 'running' AND t.worker_id = $2
+RETURNING t.id, t.queue, t.state`,
+};
+
+/**
+ * taskFailMany: records failed attempts and moves each task on by its retry policy.
+ * $1 json: [{id, attempt, message, stack, retryable, retry_after_ms, logs}], $2 worker id, $3 now
+ * Keeps: fencing as in taskSucceedMany; the attempt is written to `attempts`; the next state
+ * is, in order: `cancelled` if a cancel was requested, `dead` (unrecoverable) if not
+ * retryable, `dead` (exhausted) on the last attempt, `retrying` after the delay (the
+ * handler's retry-after, else the backoff), or `queued` at once when the delay is zero.
+ */
+export const taskFailMany: Statement = {
+  name: 'tf_task_fail_many',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
+input AS (
+  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, message text, stack text,
+           retryable boolean, retry_after_ms double precision, logs jsonb)
+),
+cur AS (
+  SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, i.message, i.stack, i.logs,
+         coalesce(i.retryable, true) AS retryable,
+         t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
+         coalesce(i.retry_after_ms, backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)) AS delay_ms
+    FROM tasks t JOIN input i ON t.id = i.id AND t.attempt = i.attempt
+   WHERE t.state = 'running' AND t.worker_id = $2
+   FOR UPDATE OF t
+),
+upd AS (
+  UPDATE tasks t
+     SET state = CASE WHEN cur.cancel_requested THEN 'cancelled'
+                      WHEN NOT cur.retryable OR cur.exhausted THEN 'dead'
+                      WHEN cur.delay_ms > 0 THEN 'retrying'
+                      ELSE 'queued' END,
+         dead_reason = CASE WHEN cur.cancel_requested THEN NULL
+                            WHEN NOT cur.retryable THEN 'unrecoverable'
+                            WHEN cur.exhausted THEN 'exhausted' END,
+         run_at = CASE WHEN cur.cancel_requested OR NOT cur.retryable OR cur.exhausted THEN t.run_at
+                       ELSE c.t + greatest(cur.delay_ms, 0) * interval '1 millisecond' END,
+         finished_at = CASE WHEN cur.cancel_requested OR NOT cur.retryable OR cur.exhausted THEN c.t END,
+         last_error = jsonb_build_object('message', cur.message, 'stack', cur.stack, 'attempt', cur.attempt),
+         lease_expires_at = NULL, worker_id = NULL, cancel_requested = false, logs = NULL
+    FROM cur, clock c
+   WHERE t.id = cur.id
+  RETURNING t.id, t.queue, t.state, t.run_at
+),
+history AS (
+  INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error, logs)
+  SELECT cur.id, cur.attempt, cur.worker_id, cur.started_at, c.t,
+         CASE WHEN cur.cancel_requested THEN 'cancelled' ELSE 'failed' END,
+         jsonb_build_object('message', cur.message, 'stack', cur.stack, 'retryable', cur.retryable),
+         cur.logs
+    FROM cur, clock c
+)
+SELECT id, queue, state, run_at FROM upd`,
+};
+
+/**
+ * Builds a rescue statement: ends the running attempts chosen by `victims` (a query that
+ * returns task ids of running tasks and locks them with SKIP LOCKED) as failed attempts with
+ * `outcome`, and moves each task on by its retry policy. When `leaseLoss` is true the attempt
+ * counts towards poison quarantine: a task whose attempts end with the worker gone
+ * `$poisonAfter` times is dead with reason `poison`, whatever attempts it has left.
+ * Parameters: $1 now, $2 poisonAfter, then the victims query's own.
+ */
+function rescueStatement(name: string, victims: string, outcome: string, leaseLoss: boolean, error: string): Statement {
+  const loss = leaseLoss ? 1 : 0;
+  return {
+    name,
+    text: `
+WITH clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
+victims AS (${victims}),
+cur AS (
+  SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, t.lease_expires_at,
+         t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
+         ${loss} = 1 AND t.lease_losses + 1 >= $2 AS poisoned,
+         backoff_delay_ms(t.backoff, t.attempt - t.attempt_base) AS delay_ms
+    FROM tasks t JOIN victims v ON v.id = t.id
+),
+upd AS (
+  UPDATE tasks t
+     SET lease_losses = t.lease_losses + ${loss},
+         state = CASE WHEN cur.cancel_requested THEN 'cancelled'
+                      WHEN cur.poisoned OR cur.exhausted THEN 'dead'
+                      WHEN cur.delay_ms > 0 THEN 'retrying'
+                      ELSE 'queued' END,
+         dead_reason = CASE WHEN cur.cancel_requested THEN NULL
+                            WHEN cur.poisoned THEN 'poison'
+                            WHEN cur.exhausted THEN 'exhausted' END,
+         run_at = CASE WHEN cur.cancel_requested OR cur.poisoned OR cur.exhausted THEN t.run_at
+                       ELSE c.t + cur.delay_ms * interval '1 millisecond' END,
+         finished_at = CASE WHEN cur.cancel_requested OR cur.poisoned OR cur.exhausted THEN c.t END,
+         last_error = jsonb_build_object('message', ${error}, 'attempt', cur.attempt),
+         lease_expires_at = NULL, worker_id = NULL, cancel_requested = false
+    FROM cur, clock c
+   WHERE t.id = cur.id
+  RETURNING t.id, t.queue, t.state, t.run_at
+),
+history AS (
+  INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error)
+  SELECT cur.id, cur.attempt, cur.worker_id, cur.started_at, c.t, '${outcome}',
+         jsonb_build_object('message', ${error}, 'retryable', true)
+    FROM cur, clock c
+)
+SELECT id, queue, state, run_at FROM upd`,
+  };
+}
+
+/**
+ * taskRescueExpired: running tasks whose lease has run out (lease_expires_at <= now) become
+ * failed attempts ("lease expired"), at most $3 per call.
+ * $1 now, $2 poisonAfter, $3 limit
+ */
+export const taskRescueExpired = rescueStatement(
+  'tf_task_rescue_expired',
+  `SELECT id FROM tasks, clock c
+    WHERE state = 'running' AND lease_expires_at <= c.t
+    ORDER BY lease_expires_at LIMIT $3 FOR UPDATE OF tasks SKIP LOCKED`,
+  'lease_expired',
+  true,
+  `'lease expired at ' || to_char(cur.lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' without a result'`,
+);
+
+/**
+ * taskRescueLostWorkers: the running tasks of workers that stopped heartbeating become failed
+ * attempts ("worker lost") at once, without waiting for their leases.
+ * $1 now, $2 poisonAfter, $3 uuid[] worker ids
+ */
+export const taskRescueLostWorkers = rescueStatement(
+  'tf_task_rescue_lost_workers',
+  `SELECT id FROM tasks WHERE state = 'running' AND worker_id = ANY($3::uuid[]) FOR UPDATE SKIP LOCKED`,
+  'worker_lost',
+  true,
+  `'worker stopped heartbeating'`,
+);
+
+/**
+ * taskReleaseWorker: a deregistering worker hands back what it still holds: each attempt ends
+ * as "abandoned" and the task follows its retry policy. Not a lease loss (the worker did not
+ * crash), so it does not count towards quarantine.
+ * $1 now, $2 poisonAfter (unused), $3 worker id
+ */
+export const taskReleaseWorker = rescueStatement(
+  'tf_task_release_worker',
+  `SELECT id FROM tasks WHERE state = 'running' AND worker_id = $3::uuid FOR UPDATE`,
+  'abandoned',
+  false,
+  `'worker deregistered before reporting a result'`,
+);
+
+/**
+ * taskPromoteDue: scheduled and retrying tasks whose run time has come become `queued`, at most
+ * $2 per call. Safe on every node at once (SKIP LOCKED).
+ * $1 now, $2 limit
+ */
+export const taskPromoteDue: Statement = {
+  name: 'tf_task_promote_due',
+  text: `
+WITH clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
+due AS (
+  SELECT id FROM tasks, clock c
+   WHERE state IN ('scheduled', 'retrying') AND run_at <= c.t
+   ORDER BY run_at LIMIT $2 FOR UPDATE OF tasks SKIP LOCKED
+)
+UPDATE tasks t SET state = 'queued' FROM due WHERE t.id = due.id
+RETURNING t.queue, t.state`,
+};
+
+/**
+ * taskNextDue: milliseconds until the earliest scheduled or retrying task becomes ready (null
+ * when there is none; zero or less when one is due). Served by `tasks_due`. $1 now
+ */
+export const taskNextDue: Statement = {
+  name: 'tf_task_next_due',
+  text: `SELECT (extract(epoch FROM (min(run_at) - coalesce($1::timestamptz, now()))) * 1000)::float8 AS ms
+           FROM tasks WHERE state IN ('scheduled', 'retrying')`,
+};
+
+/**
+ * taskCancel: a task not yet running is cancelled at once; a running one is flagged, and its
+ * worker learns it at the next heartbeat. Terminal tasks are left alone (no row returned).
+ * $1 id, $2 now
+ */
+export const taskCancel: Statement = {
+  name: 'tf_task_cancel',
+  text: `
+WITH clock AS (SELECT coalesce($2::timestamptz, now()) AS t)
+UPDATE tasks t
+   SET state = CASE WHEN t.state = 'running' THEN 'running' ELSE 'cancelled' END,
+       cancel_requested = (t.state = 'running'),
+       finished_at = CASE WHEN t.state = 'running' THEN NULL ELSE c.t END
+  FROM clock c
+ WHERE t.id = $1 AND t.state IN ('blocked', 'scheduled', 'queued', 'retrying', 'running')
+RETURNING ${TASK_COLUMNS}`,
+};
+
+/**
+ * taskRequeue: a dead or cancelled task runs again from `queued` with a fresh retry budget
+ * (attempt_base moves up to attempt; the fencing token keeps counting). Used by retry and by
+ * DLQ requeue; $2 restricts the source states.
+ * $1 bigint[] ids, $2 text[] states allowed, $3 now
+ */
+export const taskRequeue: Statement = {
+  name: 'tf_task_requeue',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t)
+UPDATE tasks t
+   SET state = 'queued', run_at = c.t, attempt_base = t.attempt, lease_losses = 0,
+       dead_reason = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL
+  FROM clock c
+ WHERE t.id = ANY($1::bigint[]) AND t.state = ANY($2::text[])
+RETURNING t.id, t.queue, t.state`,
+};
+
+/**
+ * taskUpdate: changes priority and/or run time of a task that is not running or finished.
+ * A new run time re-derives scheduled/queued.
+ * $1 id, $2 priority (null = keep), $3 run_at (null = keep), $4 now
+ */
+export const taskUpdate: Statement = {
+  name: 'tf_task_update',
+  text: `
+WITH clock AS (SELECT coalesce($4::timestamptz, now()) AS t)
+UPDATE tasks t
+   SET priority = coalesce($2::integer, t.priority),
+       run_at = coalesce($3::timestamptz, t.run_at),
+       state = CASE WHEN t.state IN ('scheduled', 'queued')
+                    THEN CASE WHEN coalesce($3::timestamptz, t.run_at) > c.t THEN 'scheduled' ELSE 'queued' END
+                    ELSE t.state END
+  FROM clock c
+ WHERE t.id = $1 AND t.state IN ('blocked', 'scheduled', 'queued', 'retrying')
+RETURNING t.id, t.queue, t.state`,
+};
+
+/** taskGet: one task by id. $1 id */
+export const taskGet: Statement = {
+  name: 'tf_task_get',
+  text: `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`,
+};
+
+/** taskAttempts: every attempt of a task, oldest first. $1 task id */
+export const taskAttempts: Statement = {
+  name: 'tf_task_attempts',
+  text: `SELECT attempt, worker_id, started_at, finished_at, outcome, error, logs
+           FROM task_attempts WHERE task_id = $1 ORDER BY attempt`,
+};
+
+/**
+ * taskList: a page of tasks, newest first, filtered. Sent unprepared (plain text), so the
+ * planner sees which filters are null and picks the index for the ones that are not.
+ * $1 text[] states, $2 queue, $3 type, $4 tag, $5 created from, $6 created before,
+ * $7 id cursor (exclusive), $8 limit
+ */
+export const taskList = `
+SELECT ${TASK_COLUMNS} FROM tasks
+ WHERE ($1::text[] IS NULL OR state = ANY($1::text[]))
+   AND ($2::text IS NULL OR queue = $2)
+   AND ($3::text IS NULL OR type = $3)
+   AND ($4::text IS NULL OR tags @> ARRAY[$4::text])
+   AND ($5::timestamptz IS NULL OR created_at >= $5)
+   AND ($6::timestamptz IS NULL OR created_at < $6)
+   AND ($7::bigint IS NULL OR id < $7)
+ ORDER BY id DESC
+ LIMIT $8`;
+
+/**
+ * taskPurgeDead: deletes dead tasks (and their attempts), optionally of one queue.
+ * $1 queue or null. Returns the number deleted.
+ */
+export const taskPurgeDead: Statement = {
+  name: 'tf_task_purge_dead',
+  text: `
+WITH gone AS (
+  DELETE FROM tasks WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) RETURNING id
+),
+history AS (DELETE FROM attempts a USING gone WHERE a.task_id = gone.id)
+SELECT count(*)::integer AS purged FROM gone`,
+};
+
+/**
+ * taskRequeueDeadWhere: every dead task of a queue (and type), back to `queued` with a fresh
+ * retry budget, as taskRequeue does. $1 queue or null, $2 type or null, $3 now
+ */
+export const taskRequeueDeadWhere: Statement = {
+  name: 'tf_task_requeue_dead_where',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t)
+UPDATE tasks t
+   SET state = 'queued', run_at = c.t, attempt_base = t.attempt, lease_losses = 0,
+       dead_reason = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL
+  FROM clock c
+ WHERE t.state = 'dead' AND ($1::text IS NULL OR t.queue = $1) AND ($2::text IS NULL OR t.type = $2)
+RETURNING t.id, t.queue, t.state`,
+};
+
+/** taskExisting: which of the ids exist. $1 bigint[] */
+export const taskExisting: Statement = {
+  name: 'tf_task_existing',
+  text: `SELECT id FROM tasks WHERE id = ANY($1::bigint[])`,
+};

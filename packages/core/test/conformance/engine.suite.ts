@@ -1,0 +1,539 @@
+/**
+ * The engine conformance suite: every transition of the state machine, with its boundaries,
+ * run unchanged against each driver (see engine.pglite.test.ts, engine.postgres.test.ts).
+ * Time is a ManualClock, so "a lease that expires in one millisecond" is exact.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  Engine, InvalidStateError, ManualClock, NotFoundError, type DriverName, type EngineOptions,
+} from '@taskflow/core';
+import { testDatabases } from '../../../../test/support/db.ts';
+
+const T0 = new Date('2030-01-01T00:00:00.000Z');
+
+export function describeEngineConformance(driver: DriverName): void {
+  const dbs = testDatabases(driver);
+  afterAll(() => dbs.closeAll());
+
+  async function setup(options: Partial<EngineOptions> = {}) {
+    const db = await dbs.fresh();
+    const clock = new ManualClock(T0);
+    const engine = new Engine({
+      db,
+      clock,
+      options: { defaultBackoff: { type: 'fixed', delayMs: 1000 }, ...options },
+    });
+    const worker = async (queues: string[] = ['q'], name = 'w') =>
+      (await engine.registerWorker({ name, queues: queues.map((n) => ({ name: n, weight: 1 })), concurrency: 10 })).id;
+    return { db, clock, engine, worker };
+  }
+
+  async function attemptsOf(engine: Engine, id: string) {
+    return (await engine.getAttempts(id)).map((a) => a.outcome);
+  }
+
+  describe(`engine conformance (${driver})`, () => {
+    describe('migrations', () => {
+      it('are idempotent and recorded in the ledger', async () => {
+        const { db } = await setup();
+        const { migrate, silentLogger } = await import('@taskflow/core');
+        const again = await migrate(db, silentLogger);
+        expect(again.applied).toEqual([]);
+        const { rows } = await db.query('SELECT version FROM taskflow_migrations ORDER BY version');
+        expect(rows.map((r) => r.version)).toEqual([1]);
+      });
+
+      it('refuse a schema newer than the code', async () => {
+        const { db } = await setup();
+        const { migrate, silentLogger, SchemaTooNewError } = await import('@taskflow/core');
+        await db.query(`INSERT INTO taskflow_migrations (version, name) VALUES (999, 'from_the_future')`);
+        await expect(migrate(db, silentLogger)).rejects.toBeInstanceOf(SchemaTooNewError);
+        await expect(migrate(db, silentLogger)).rejects.toThrow(/migration 999.*knows migrations up to 1/);
+      });
+    });
+
+    describe('enqueue', () => {
+      it('applies defaults and stores every field', async () => {
+        const { engine } = await setup();
+        const [r] = await engine.enqueue([{ type: 'email.send', payload: { to: 'a@example.com' }, tags: ['x', 'y'] }]);
+        expect(r!.created).toBe(true);
+        const task = await engine.getTask(r!.task.id);
+        expect(task).toMatchObject({
+          queue: 'default', type: 'email.send', state: 'queued', priority: 0, payload: { to: 'a@example.com' },
+          attempt: 0, maxAttempts: 5, timeoutMs: 30_000, tags: ['x', 'y'], idempotencyKey: null,
+          backoff: { type: 'fixed', delayMs: 1000 },
+        });
+        expect(task.runAt.getTime()).toBe(T0.getTime());
+        expect(task.createdAt.getTime()).toBe(T0.getTime());
+        expect(r!.task).toEqual(task);
+      });
+
+      it('keeps any JSON value as payload, null included', async () => {
+        const { engine } = await setup();
+        const values = [null, 0, 'text', [1, 'two', null], { nested: { deep: [true] } }];
+        const results = await engine.enqueue(values.map((payload) => ({ type: 't', payload })));
+        for (const [i, r] of results.entries()) expect((await engine.getTask(r.task.id)).payload).toEqual(values[i]);
+      });
+
+      it('keeps opaque bytes with their content type', async () => {
+        const { engine, worker } = await setup();
+        const bytes = Buffer.from([0, 1, 2, 250, 255]).toString('base64');
+        const [r] = await engine.enqueue([{ type: 't', queue: 'q', payloadBase64: bytes, contentType: 'application/x-protobuf' }]);
+        const task = await engine.getTask(r!.task.id);
+        expect(task).toMatchObject({ payload: null, payloadBase64: bytes, contentType: 'application/x-protobuf' });
+        const [claimed] = await engine.claim(await worker(), [{ name: 'q', weight: 1 }], 1);
+        expect(claimed).toMatchObject({ payloadJson: null, payloadBase64: bytes, contentType: 'application/x-protobuf' });
+      });
+
+      it('schedules tasks whose run time is in the future, by runAt or delay', async () => {
+        const { engine } = await setup();
+        const [a, b, c] = await engine.enqueue([
+          { type: 't', runAt: new Date(T0.getTime() + 60_000) },
+          { type: 't', delayMs: 5000 },
+          { type: 't', runAt: new Date(T0.getTime() - 1) },
+        ]);
+        expect(a!.task.state).toBe('scheduled');
+        expect(b!.task.state).toBe('scheduled');
+        expect(b!.task.runAt.getTime()).toBe(T0.getTime() + 5000);
+        expect(c!.task.state).toBe('queued');
+      });
+
+      it('returns the original task for a repeated idempotency key, within its queue', async () => {
+        const { engine } = await setup();
+        const [first] = await engine.enqueue([{ type: 't', queue: 'q', idempotencyKey: 'k1', payload: 1 }]);
+        const [again, dupInBatch, otherQueue, dupOtherQueue] = await engine.enqueue([
+          { type: 't', queue: 'q', idempotencyKey: 'k1', payload: 2 },
+          { type: 't', queue: 'q2', idempotencyKey: 'k2' },
+          { type: 't', queue: 'q3', idempotencyKey: 'k1' },
+          { type: 't', queue: 'q2', idempotencyKey: 'k2' },
+        ]);
+        expect(again).toMatchObject({ created: false, task: { id: first!.task.id, payload: 1 } });
+        expect(dupInBatch!.created).toBe(true);
+        expect(dupOtherQueue).toMatchObject({ created: false, task: { id: dupInBatch!.task.id } });
+        expect(otherQueue!.created).toBe(true);
+        expect(otherQueue!.task.id).not.toBe(first!.task.id);
+      });
+
+      it('creates one task for concurrent submissions with one key', async () => {
+        const { engine } = await setup();
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => engine.enqueue([{ type: 't', queue: 'q', idempotencyKey: 'same', payload: i }])),
+        );
+        const ids = new Set(results.map(([r]) => r!.task.id));
+        expect(ids.size).toBe(1);
+        expect(results.filter(([r]) => r!.created)).toHaveLength(1);
+        expect(await engine.listTasks({ queue: 'q', limit: 100 })).toHaveLength(1);
+      });
+
+      it('maps a value PostgreSQL refuses to an input error, writing nothing', async () => {
+        const { engine } = await setup();
+        const { InvalidInputError } = await import('@taskflow/core');
+        await expect(engine.enqueue([{ type: 't' }, { type: 'bad\u0000type' }])).rejects.toBeInstanceOf(InvalidInputError);
+        expect(await engine.listTasks({ limit: 10 })).toHaveLength(0);
+      });
+    });
+
+    describe('claim', () => {
+      it('orders by priority, then run time, then id, and respects the limit', async () => {
+        const { engine, worker, clock } = await setup();
+        const made = await engine.enqueue([
+          { type: 'low', queue: 'q', priority: 0 },
+          { type: 'high-late', queue: 'q', priority: 5, runAt: new Date(T0.getTime() - 1000) },
+          { type: 'high-early', queue: 'q', priority: 5, runAt: new Date(T0.getTime() - 2000) },
+          { type: 'low-2', queue: 'q', priority: 0 },
+        ]);
+        expect(made.every((m) => m.task.state === 'queued')).toBe(true);
+        const w = await worker();
+        const first = await engine.claim(w, [{ name: 'q', weight: 1 }], 3);
+        expect(first.map((t) => t.type)).toEqual(['high-early', 'high-late', 'low']);
+        const rest = await engine.claim(w, [{ name: 'q', weight: 1 }], 3);
+        expect(rest.map((t) => t.type)).toEqual(['low-2']);
+        expect(first[0]).toMatchObject({ attempt: 1, attemptsLeft: 4, timeoutMs: 30_000 });
+        expect(first[0]!.leaseExpiresAt.getTime()).toBe(clock.now().getTime() + 30_000);
+        expect(JSON.parse(first[0]!.payloadJson!)).toBeNull();
+      });
+
+      it('gives each task to one claimer when claims race', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue(Array.from({ length: 60 }, (_, i) => ({ type: 't', queue: 'q', payload: i })));
+        const workers = await Promise.all([worker(), worker(), worker()]);
+        const batches = await Promise.all(
+          [...workers, ...workers].map((w) => engine.claim(w, [{ name: 'q', weight: 1 }], 15)),
+        );
+        const ids = batches.flat().map((t) => t.id);
+        expect(ids).toHaveLength(60);
+        expect(new Set(ids).size).toBe(60);
+      });
+
+      it('skips paused queues and resumes them', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue([{ type: 't', queue: 'q' }]);
+        const w = await worker();
+        expect((await engine.setQueuePaused('q', true)).paused).toBe(true);
+        expect(await engine.claim(w, [{ name: 'q', weight: 1 }], 5)).toHaveLength(0);
+        await engine.setQueuePaused('q', false);
+        expect(await engine.claim(w, [{ name: 'q', weight: 1 }], 5)).toHaveLength(1);
+      });
+
+      it('serves only the queues the worker registered, and only active workers', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue([{ type: 't', queue: 'other' }, { type: 't', queue: 'q' }]);
+        const w = await worker(['q']);
+        expect(await engine.claim(w, [{ name: 'other', weight: 1 }], 5)).toHaveLength(0);
+        await engine.deregisterWorker(w);
+        expect(await engine.claim(w, [{ name: 'q', weight: 1 }], 5)).toHaveLength(0);
+        expect(await engine.claim(crypto.randomUUID(), [{ name: 'q', weight: 1 }], 5)).toHaveLength(0);
+      });
+
+      it('fills a batch from several queues', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue([{ type: 'a', queue: 'q1' }, { type: 'b', queue: 'q2' }, { type: 'c', queue: 'q2' }]);
+        const w = await worker(['q1', 'q2']);
+        const got = await engine.claim(w, [{ name: 'q1', weight: 1 }, { name: 'q2', weight: 3 }], 10);
+        expect(got.map((t) => t.type).sort()).toEqual(['a', 'b', 'c']);
+      });
+    });
+
+    describe('settle', () => {
+      it('records success with its result and logs', async () => {
+        const { engine, worker, clock } = await setup();
+        const { task } = (await engine.enqueue([{ type: 't', queue: 'q' }]))[0]!;
+        const w = await worker();
+        const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        clock.advance(250);
+        const logs = [{ at: T0.toISOString(), level: 'info', message: 'hello' }];
+        expect(await engine.settle(w, [{ id: c!.id, attempt: c!.attempt, status: 'succeeded', result: { ok: 1 }, logs }])).toEqual(['accepted']);
+        const done = await engine.getTask(task.id);
+        expect(done).toMatchObject({ state: 'succeeded', result: { ok: 1 }, leaseExpiresAt: null, workerId: w });
+        expect(done.finishedAt!.getTime() - done.startedAt!.getTime()).toBe(250);
+        const attempts = await engine.getAttempts(task.id);
+        expect(attempts).toEqual([expect.objectContaining({ attempt: 1, outcome: 'succeeded', workerId: w, logs })]);
+      });
+
+      it('refuses a stale token, another worker, and a repeat within the batch, changing nothing', async () => {
+        const { engine, worker, clock } = await setup({ defaultTimeoutMs: 1000 });
+        await engine.enqueue([{ type: 't', queue: 'q' }]);
+        const w1 = await worker();
+        const w2 = await worker();
+        const [c1] = await engine.claim(w1, [{ name: 'q', weight: 1 }], 1);
+        clock.advance(1000); // the lease runs out; the rescuer hands the task on
+        expect(await engine.rescueExpired()).toBe(1);
+        clock.advance(1000); // past the backoff
+        await engine.promoteDue();
+        const [c2] = await engine.claim(w2, [{ name: 'q', weight: 1 }], 1);
+        expect(c2!.attempt).toBe(2);
+        const before = await engine.getTask(c1!.id);
+        expect(await engine.settle(w1, [{ id: c1!.id, attempt: 1, status: 'succeeded', result: 'late' }])).toEqual(['stale']);
+        expect(await engine.settle(w1, [{ id: c1!.id, attempt: 2, status: 'succeeded', result: 'forged' }])).toEqual(['stale']);
+        expect(await engine.settle(w1, [{ id: c1!.id, attempt: 1, status: 'failed', error: { message: 'late' } }])).toEqual(['stale']);
+        expect(await engine.getTask(c1!.id)).toEqual(before);
+        expect(
+          await engine.settle(w2, [
+            { id: c2!.id, attempt: 2, status: 'succeeded', result: 'ok' },
+            { id: c2!.id, attempt: 2, status: 'succeeded', result: 'again' },
+            { id: '999999', attempt: 1, status: 'succeeded' },
+            { id: 'not-an-id', attempt: 1, status: 'succeeded' },
+          ]),
+        ).toEqual(['accepted', 'stale', 'stale', 'stale']);
+        expect((await engine.getTask(c2!.id)).result).toBe('ok');
+      });
+
+      it('accepts the result of an attempt whose lease just ran out but was not yet rescued', async () => {
+        const { engine, worker, clock } = await setup({ defaultTimeoutMs: 1000 });
+        await engine.enqueue([{ type: 't', queue: 'q' }]);
+        const w = await worker();
+        const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        clock.advance(5000);
+        expect(await engine.settle(w, [{ id: c!.id, attempt: 1, status: 'succeeded' }])).toEqual(['accepted']);
+        expect(await engine.rescueExpired()).toBe(0);
+        expect((await engine.getTask(c!.id)).state).toBe('succeeded');
+      });
+
+      it('retries a failure after its backoff, recording the attempt with its error', async () => {
+        const { engine, worker, clock } = await setup();
+        await engine.enqueue([{ type: 't', queue: 'q', backoff: { type: 'linear', delayMs: 500 } }]);
+        const w = await worker();
+        const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        expect(await engine.settle(w, [{ id: c!.id, attempt: 1, status: 'failed', error: { message: 'boom', stack: 'Error: boom\n  at x' } }])).toEqual(['accepted']);
+        const t = await engine.getTask(c!.id);
+        expect(t).toMatchObject({ state: 'retrying', workerId: null, lastError: { message: 'boom', stack: 'Error: boom\n  at x', attempt: 1 } });
+        expect(t.runAt.getTime()).toBe(T0.getTime() + 500);
+        expect(await engine.getAttempts(c!.id)).toEqual([
+          expect.objectContaining({ attempt: 1, outcome: 'failed', workerId: w, error: { message: 'boom', stack: 'Error: boom\n  at x', retryable: true } }),
+        ]);
+        // Not due one millisecond early; due exactly at its run time.
+        clock.advance(499);
+        expect(await engine.promoteDue()).toBe(0);
+        clock.advance(1);
+        expect(await engine.promoteDue()).toBe(1);
+        const [c2] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        expect(c2).toMatchObject({ id: c!.id, attempt: 2, attemptsLeft: 3 });
+        await engine.settle(w, [{ id: c!.id, attempt: 2, status: 'failed', error: { message: 'again' } }]);
+        expect((await engine.getTask(c!.id)).runAt.getTime()).toBe(clock.now().getTime() + 1000); // linear: 2 × 500
+      });
+
+      it('goes dead after the last attempt, and straight to dead when not retryable', async () => {
+        const { engine, worker } = await setup({ defaultBackoff: { type: 'fixed', delayMs: 0 } });
+        const [a, b] = await engine.enqueue([{ type: 'a', queue: 'q', maxAttempts: 2 }, { type: 'b', queue: 'q', maxAttempts: 5 }]);
+        const w = await worker();
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+          expect(c).toMatchObject({ id: a!.task.id, attempt });
+          await engine.settle(w, [{ id: c!.id, attempt, status: 'failed', error: { message: `fail ${attempt}` } }]);
+          // A zero delay requeues at once, without passing through `retrying`.
+          expect((await engine.getTask(a!.task.id)).state).toBe(attempt === 1 ? 'queued' : 'dead');
+        }
+        expect(await engine.getTask(a!.task.id)).toMatchObject({ state: 'dead', deadReason: 'exhausted', lastError: { message: 'fail 2' } });
+        const [cb] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        await engine.settle(w, [{ id: cb!.id, attempt: 1, status: 'failed', error: { message: 'bad input' }, retryable: false }]);
+        expect(await engine.getTask(b!.task.id)).toMatchObject({ state: 'dead', deadReason: 'unrecoverable' });
+        expect(await attemptsOf(engine, b!.task.id)).toEqual(['failed']);
+      });
+
+      it('retries after the delay the handler asked for instead of the backoff', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue([{ type: 't', queue: 'q' }]);
+        const w = await worker();
+        const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        await engine.settle(w, [{ id: c!.id, attempt: 1, status: 'failed', error: { message: 'rate limited' }, retryAfterMs: 42_000 }]);
+        const t = await engine.getTask(c!.id);
+        expect(t.state).toBe('retrying');
+        expect(t.runAt.getTime()).toBe(T0.getTime() + 42_000);
+      });
+    });
+
+    describe('leases, heartbeats and lost workers', () => {
+      it('rescues a lease exactly when it expires, not a millisecond before', async () => {
+        const { engine, worker, clock } = await setup({ defaultTimeoutMs: 10_000 });
+        await engine.enqueue([{ type: 't', queue: 'q' }]);
+        const w = await worker();
+        const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        clock.advance(9_999);
+        expect(await engine.rescueExpired()).toBe(0);
+        expect((await engine.getTask(c!.id)).state).toBe('running');
+        clock.advance(1);
+        expect(await engine.rescueExpired()).toBe(1);
+        const t = await engine.getTask(c!.id);
+        expect(t).toMatchObject({ state: 'retrying', leaseLosses: 1, workerId: null });
+        expect(t.lastError!.message).toMatch(/lease expired/);
+        expect(await attemptsOf(engine, c!.id)).toEqual(['lease_expired']);
+      });
+
+      it('sends a task whose last attempt lost its lease to the dead-letter queue', async () => {
+        const { engine, worker, clock } = await setup({ defaultTimeoutMs: 1000, poisonAfter: 10 });
+        await engine.enqueue([{ type: 't', queue: 'q', maxAttempts: 1 }]);
+        const w = await worker();
+        const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        clock.advance(1000);
+        await engine.rescueExpired();
+        expect(await engine.getTask(c!.id)).toMatchObject({ state: 'dead', deadReason: 'exhausted' });
+      });
+
+      it('quarantines a task whose workers keep dying, before its attempts run out', async () => {
+        const { engine, worker, clock } = await setup({ defaultTimeoutMs: 1000, poisonAfter: 3, defaultBackoff: { type: 'fixed', delayMs: 0 } });
+        const { task } = (await engine.enqueue([{ type: 'crasher', queue: 'q', maxAttempts: 10 }]))[0]!;
+        const w = await worker();
+        for (let i = 1; i <= 3; i++) {
+          const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+          expect(c!.attempt).toBe(i);
+          clock.advance(1000);
+          expect(await engine.rescueExpired()).toBe(1);
+        }
+        expect(await engine.getTask(task.id)).toMatchObject({ state: 'dead', deadReason: 'poison', leaseLosses: 3, attempt: 3 });
+        expect(await attemptsOf(engine, task.id)).toEqual(['lease_expired', 'lease_expired', 'lease_expired']);
+      });
+
+      it('handler failures do not count towards quarantine', async () => {
+        const { engine, worker } = await setup({ poisonAfter: 1, defaultBackoff: { type: 'fixed', delayMs: 0 } });
+        await engine.enqueue([{ type: 't', queue: 'q', maxAttempts: 3 }]);
+        const w = await worker();
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+          await engine.settle(w, [{ id: c!.id, attempt, status: 'failed', error: { message: 'x' } }]);
+        }
+        const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        expect(c!.attempt).toBe(3);
+      });
+
+      it('heartbeats renew every lease the worker holds and report cancellations', async () => {
+        const { engine, worker, clock } = await setup({ defaultTimeoutMs: 10_000 });
+        await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q', timeoutMs: 60_000 }]);
+        const w = await worker();
+        const claimed = await engine.claim(w, [{ name: 'q', weight: 1 }], 2);
+        clock.advance(9_000);
+        await engine.cancelTask(claimed[1]!.id);
+        const hb = await engine.heartbeat(w);
+        expect(hb.held.sort()).toEqual(claimed.map((c) => c.id).sort());
+        expect(hb.cancel).toEqual([claimed[1]!.id]);
+        clock.advance(9_000); // 18 s after the claim: only the renewal keeps the first lease
+        expect(await engine.rescueExpired()).toBe(0);
+        const t = await engine.getTask(claimed[0]!.id);
+        expect(t.leaseExpiresAt!.getTime()).toBe(T0.getTime() + 9_000 + 10_000);
+      });
+
+      it('refuses heartbeats from unknown and deregistered workers', async () => {
+        const { engine, worker } = await setup();
+        await expect(engine.heartbeat(crypto.randomUUID())).rejects.toBeInstanceOf(NotFoundError);
+        await expect(engine.heartbeat('nope')).rejects.toBeInstanceOf(NotFoundError);
+        const w = await worker();
+        await engine.deregisterWorker(w);
+        await expect(engine.heartbeat(w)).rejects.toBeInstanceOf(InvalidStateError);
+      });
+
+      it('requeues the tasks of a worker that stops heartbeating at once, not after the lease', async () => {
+        const { engine, worker, clock } = await setup({ workerTtlMs: 15_000, defaultTimeoutMs: 3_600_000, defaultBackoff: { type: 'fixed', delayMs: 0 } });
+        await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q' }]);
+        const dying = await worker(['q'], 'dying');
+        const [c] = await engine.claim(dying, [{ name: 'q', weight: 1 }], 1);
+        clock.advance(14_999);
+        expect(await engine.reapLostWorkers()).toEqual({ workers: 0, tasks: 0 });
+        clock.advance(1);
+        expect(await engine.reapLostWorkers()).toEqual({ workers: 1, tasks: 1 });
+        expect((await engine.getWorker(dying)).state).toBe('lost');
+        expect(await engine.getTask(c!.id)).toMatchObject({ state: 'queued', leaseLosses: 1 });
+        expect(await attemptsOf(engine, c!.id)).toEqual(['worker_lost']);
+        // Its late result is refused; a heartbeat brings the worker back, with nothing held.
+        expect(await engine.settle(dying, [{ id: c!.id, attempt: 1, status: 'succeeded' }])).toEqual(['stale']);
+        expect(await engine.heartbeat(dying)).toEqual({ held: [], cancel: [] });
+        expect((await engine.getWorker(dying)).state).toBe('active');
+      });
+
+      it('hands back what a deregistering worker holds, without counting it as a crash', async () => {
+        const { engine, worker } = await setup({ defaultBackoff: { type: 'fixed', delayMs: 0 } });
+        await engine.enqueue([{ type: 't', queue: 'q' }]);
+        const w = await worker();
+        const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        expect(await engine.deregisterWorker(w)).toEqual({ released: 1 });
+        expect(await engine.deregisterWorker(w)).toEqual({ released: 0 });
+        expect(await engine.getTask(c!.id)).toMatchObject({ state: 'queued', leaseLosses: 0 });
+        expect(await attemptsOf(engine, c!.id)).toEqual(['abandoned']);
+        expect(await engine.getWorker(w)).toMatchObject({ state: 'stopped', running: 0 });
+        await expect(engine.deregisterWorker(crypto.randomUUID())).rejects.toBeInstanceOf(NotFoundError);
+      });
+    });
+
+    describe('cancel, retry, update', () => {
+      it('cancels waiting tasks at once and refuses finished ones', async () => {
+        const { engine } = await setup();
+        const [q, s] = await engine.enqueue([{ type: 't' }, { type: 't', delayMs: 60_000 }]);
+        expect((await engine.cancelTask(q!.task.id)).state).toBe('cancelled');
+        expect((await engine.cancelTask(s!.task.id)).state).toBe('cancelled');
+        await expect(engine.cancelTask(q!.task.id)).rejects.toBeInstanceOf(InvalidStateError);
+        await expect(engine.cancelTask('123456789')).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      it('flags a running task; its failure then ends it as cancelled, not retried', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q' }]);
+        const w = await worker();
+        const [a, b] = await engine.claim(w, [{ name: 'q', weight: 1 }], 2);
+        expect(await engine.cancelTask(a!.id)).toMatchObject({ state: 'running', cancelRequested: true });
+        await engine.cancelTask(b!.id);
+        await engine.settle(w, [
+          { id: a!.id, attempt: 1, status: 'failed', error: { message: 'aborted' } },
+          { id: b!.id, attempt: 1, status: 'succeeded', result: 'finished anyway' },
+        ]);
+        expect(await engine.getTask(a!.id)).toMatchObject({ state: 'cancelled', cancelRequested: false });
+        expect(await attemptsOf(engine, a!.id)).toEqual(['cancelled']);
+        expect(await engine.getTask(b!.id)).toMatchObject({ state: 'succeeded', result: 'finished anyway' });
+      });
+
+      it('retries dead and cancelled tasks with a fresh budget; the fencing token keeps counting', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue([{ type: 't', queue: 'q', maxAttempts: 1 }]);
+        const w = await worker();
+        const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        await engine.settle(w, [{ id: c!.id, attempt: 1, status: 'failed', error: { message: 'x' } }]);
+        expect((await engine.getTask(c!.id)).state).toBe('dead');
+        expect(await engine.retryTask(c!.id)).toMatchObject({ state: 'queued', attemptBase: 1, deadReason: null });
+        const [again] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        expect(again).toMatchObject({ attempt: 2, attemptsLeft: 0 });
+        await expect(engine.retryTask(c!.id)).rejects.toBeInstanceOf(InvalidStateError);
+      });
+
+      it('changes priority and run time while waiting, not while running', async () => {
+        const { engine, worker } = await setup();
+        const [a] = await engine.enqueue([{ type: 't', queue: 'q' }]);
+        const later = new Date(T0.getTime() + 60_000);
+        expect(await engine.updateTask(a!.task.id, { priority: 9, runAt: later })).toMatchObject({ priority: 9, state: 'scheduled', runAt: later });
+        expect(await engine.updateTask(a!.task.id, { runAt: T0 })).toMatchObject({ state: 'queued' });
+        const [c] = await engine.claim(await worker(), [{ name: 'q', weight: 1 }], 1);
+        await expect(engine.updateTask(c!.id, { priority: 1 })).rejects.toBeInstanceOf(InvalidStateError);
+      });
+    });
+
+    describe('dead-letter queue', () => {
+      async function deadTasks(n: number, queue = 'q') {
+        const env = await setup();
+        const made = await env.engine.enqueue(Array.from({ length: n }, () => ({ type: 't', queue, maxAttempts: 1 })));
+        const w = await env.worker([queue]);
+        const claimed = await env.engine.claim(w, [{ name: queue, weight: 1 }], n);
+        await env.engine.settle(w, claimed.map((c) => ({ id: c.id, attempt: c.attempt, status: 'failed' as const, error: { message: 'x' } })));
+        return { ...env, ids: made.map((m) => m.task.id), w };
+      }
+
+      it('requeues by id with an outcome per id', async () => {
+        const { engine, ids } = await deadTasks(2);
+        const [queued] = await engine.enqueue([{ type: 't', queue: 'q' }]);
+        expect(await engine.requeueDead([ids[0]!, queued!.task.id, '987654321', 'junk'])).toEqual(['requeued', 'invalid_state', 'not_found', 'not_found']);
+        expect((await engine.getTask(ids[0]!)).state).toBe('queued');
+        expect((await engine.getTask(ids[1]!)).state).toBe('dead');
+      });
+
+      it('requeues all of a queue, and purges', async () => {
+        const { engine, ids } = await deadTasks(3);
+        expect(await engine.requeueDeadWhere({ queue: 'elsewhere' })).toBe(0);
+        expect(await engine.requeueDeadWhere({ queue: 'q' })).toBe(3);
+        const w = (await engine.registerWorker({ name: 'w', queues: [{ name: 'q', weight: 1 }], concurrency: 5 })).id;
+        const claimed = await engine.claim(w, [{ name: 'q', weight: 1 }], 5);
+        await engine.settle(w, claimed.map((c) => ({ id: c.id, attempt: c.attempt, status: 'failed' as const, error: { message: 'y' }, retryable: false })));
+        expect(await engine.purgeDead({ queue: 'q' })).toBe(3);
+        await expect(engine.getTask(ids[0]!)).rejects.toBeInstanceOf(NotFoundError);
+        expect(await engine.getAttempts(ids[0]!)).toEqual([]);
+      });
+    });
+
+    describe('queues, workers and listing', () => {
+      it('counts tasks per state and the age of the oldest ready one', async () => {
+        const { engine, clock } = await setup();
+        await engine.enqueue([{ type: 't', queue: 'q' }]);
+        clock.advance(5000);
+        await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q', delayMs: 1000 }, { type: 't', queue: 'r' }]);
+        clock.advance(1000);
+        const [q, r] = await engine.listQueues();
+        expect(q).toMatchObject({ name: 'q', paused: false, counts: { queued: 2, scheduled: 1 }, oldestReadyAgeMs: 6000 });
+        expect(r).toMatchObject({ name: 'r', counts: { queued: 1 }, oldestReadyAgeMs: 1000 });
+        await expect(engine.getQueue('nope')).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      it('lists tasks newest first with filters and a cursor', async () => {
+        const { engine, clock } = await setup();
+        await engine.enqueue([{ type: 'a', queue: 'q1', tags: ['red'] }, { type: 'b', queue: 'q2' }]);
+        clock.advance(60_000);
+        await engine.enqueue([{ type: 'a', queue: 'q1', tags: ['red', 'blue'] }, { type: 'c', queue: 'q1', delayMs: 10 }]);
+        const all = await engine.listTasks({ limit: 10 });
+        expect(all.map((t) => t.type)).toEqual(['c', 'a', 'b', 'a']);
+        expect((await engine.listTasks({ limit: 10, tag: 'red' })).map((t) => t.type)).toEqual(['a', 'a']);
+        expect((await engine.listTasks({ limit: 10, states: ['scheduled'] })).map((t) => t.type)).toEqual(['c']);
+        expect((await engine.listTasks({ limit: 10, queue: 'q1', type: 'a' }))).toHaveLength(2);
+        expect((await engine.listTasks({ limit: 10, createdFrom: new Date(T0.getTime() + 1) })).map((t) => t.type)).toEqual(['c', 'a']);
+        expect((await engine.listTasks({ limit: 10, createdBefore: new Date(T0.getTime() + 1) })).map((t) => t.type)).toEqual(['b', 'a']);
+        const page1 = await engine.listTasks({ limit: 3 });
+        const page2 = await engine.listTasks({ limit: 3, beforeId: page1.at(-1)!.id });
+        expect([...page1, ...page2].map((t) => t.id)).toEqual(all.map((t) => t.id));
+      });
+
+      it('lists workers with what they hold', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue([{ type: 't', queue: 'q' }]);
+        const a = await worker(['q'], 'a');
+        await engine.claim(a, [{ name: 'q', weight: 1 }], 1);
+        const b = await worker(['q'], 'b');
+        await engine.deregisterWorker(b);
+        const list = await engine.listWorkers({ limit: 10 });
+        expect(list.map((w) => [w.name, w.state, w.running])).toEqual(expect.arrayContaining([['a', 'active', 1], ['b', 'stopped', 0]]));
+        expect(await engine.listWorkers({ limit: 10, states: ['stopped'] })).toHaveLength(1);
+      });
+    });
+  });
+}

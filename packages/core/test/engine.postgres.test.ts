@@ -1,0 +1,3 @@
+import { describeEngineConformance } from './conformance/engine.suite.ts';
+
+describeEngineConformance('postgres');

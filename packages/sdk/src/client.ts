@@ -1,0 +1,182 @@
+/**
+ * The HTTP client: one typed method per endpoint of the contract's route table, through a
+ * single `call`. Uses the platform fetch (keep-alive connections).
+ */
+import { routes, type RouteDef, type RouteName, type Routes, type Static, type TSchema } from '@taskflow/contracts';
+import type * as C from '@taskflow/contracts';
+import { TaskflowApiError, TaskflowNetworkError } from './errors.ts';
+
+export interface ClientOptions {
+  /** Base URL of the service, e.g. `http://127.0.0.1:7700`. */
+  url: string;
+  /** An API key with the scopes the calls need. */
+  apiKey: string;
+  /** Per-request timeout in ms, on top of any long-poll wait. @defaultValue 30000 */
+  timeoutMs?: number;
+  /** @defaultValue globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+type Part<S> = S extends TSchema ? Static<S> : undefined;
+type Success<R extends RouteDef> = { [S in keyof R['response']]: S extends 200 | 201 ? Static<R['response'][S]> : never }[keyof R['response']];
+
+/** What `call` takes for a route: only the parts the route has. */
+export type CallInput<R extends RouteDef> = (R['params'] extends TSchema ? { params: Part<R['params']> } : { params?: undefined }) &
+  (R['querystring'] extends TSchema ? { query?: Part<R['querystring']> } : { query?: undefined }) &
+  (R['body'] extends TSchema ? { body: Part<R['body']> } : { body?: undefined });
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Extra time the server may hold the request (long-poll), ms. */
+  waitMs?: number;
+}
+
+export class TaskflowClient {
+  readonly url: string;
+  private readonly apiKey: string;
+  private readonly timeoutMs: number;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(opts: ClientOptions) {
+    this.url = opts.url.replace(/\/+$/, '');
+    this.apiKey = opts.apiKey;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.fetchImpl = opts.fetch ?? globalThis.fetch;
+  }
+
+  /** Calls any route of the contract. Non-2xx answers throw TaskflowApiError. */
+  async call<K extends RouteName>(name: K, input: CallInput<Routes[K]>, opts: CallOptions = {}): Promise<Success<Routes[K]>> {
+    const def: RouteDef = routes[name];
+    const { params, query, body } = input as { params?: Record<string, string>; query?: Record<string, unknown>; body?: unknown };
+    let path = def.path.replace(/:([A-Za-z]+)/g, (_, key: string) => encodeURIComponent(String(params?.[key])));
+    const qs = query ? toQuery(query) : '';
+    if (qs) path += `?${qs}`;
+    const timeout = AbortSignal.timeout(this.timeoutMs + (opts.waitMs ?? 0));
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}`, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await this.fetchImpl(this.url + path, {
+        method: def.method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      throw new TaskflowNetworkError(`${def.method} ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let problem: C.Problem | undefined;
+      try {
+        problem = JSON.parse(text) as C.Problem;
+      } catch {
+        problem = undefined;
+      }
+      throw new TaskflowApiError(res.status, problem?.code ? problem : undefined, `${def.method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`);
+    }
+    return (text ? JSON.parse(text) : undefined) as Success<Routes[K]>;
+  }
+
+  // ---------------------------------------------------------------- tasks
+  enqueue(task: C.TaskInput): Promise<C.Task> {
+    return this.call('createTask', { body: task });
+  }
+  enqueueMany(tasks: C.TaskInput[]): Promise<C.TaskBatchResult> {
+    return this.call('createTasks', { body: { tasks } });
+  }
+  listTasks(query: C.TaskListQuery = {}): Promise<C.TaskPage> {
+    return this.call('listTasks', { query });
+  }
+  getTask(id: string): Promise<C.TaskWithAttempts> {
+    return this.call('getTask', { params: { id } });
+  }
+  updateTask(id: string, patch: C.TaskPatch): Promise<C.Task> {
+    return this.call('updateTask', { params: { id }, body: patch });
+  }
+  cancelTask(id: string): Promise<C.Task> {
+    return this.call('cancelTask', { params: { id } });
+  }
+  retryTask(id: string): Promise<C.Task> {
+    return this.call('retryTask', { params: { id } });
+  }
+
+  // ---------------------------------------------------------------- dead-letter queue
+  listDead(query: C.DlqListQuery = {}): Promise<C.TaskPage> {
+    return this.call('listDead', { query });
+  }
+  requeueDead(input: C.DlqRequeueInput): Promise<C.DlqRequeueResult> {
+    return this.call('requeueDead', { body: input });
+  }
+  requeueDeadOne(id: string): Promise<C.Task> {
+    return this.call('requeueDeadOne', { params: { id } });
+  }
+  purgeDead(query: { queue?: string } = {}): Promise<{ purged: number }> {
+    return this.call('purgeDead', { query });
+  }
+
+  // ---------------------------------------------------------------- queues
+  listQueues(): Promise<{ items: C.Queue[] }> {
+    return this.call('listQueues', {});
+  }
+  getQueue(name: string): Promise<C.Queue> {
+    return this.call('getQueue', { params: { name } });
+  }
+  pauseQueue(name: string): Promise<C.Queue> {
+    return this.call('pauseQueue', { params: { name } });
+  }
+  resumeQueue(name: string): Promise<C.Queue> {
+    return this.call('resumeQueue', { params: { name } });
+  }
+
+  // ---------------------------------------------------------------- workers
+  registerWorker(input: C.WorkerRegistration): Promise<C.WorkerRegistered> {
+    return this.call('registerWorker', { body: input });
+  }
+  listWorkers(query: C.WorkerListQuery = {}): Promise<C.WorkerPage> {
+    return this.call('listWorkers', { query });
+  }
+  getWorker(id: string): Promise<C.Worker> {
+    return this.call('getWorker', { params: { id } });
+  }
+  heartbeat(id: string, opts?: CallOptions): Promise<C.Heartbeat> {
+    return this.call('heartbeat', { params: { id } }, opts);
+  }
+  claim(id: string, input: C.ClaimInput, opts?: CallOptions): Promise<C.ClaimOutput> {
+    return this.call('claim', { params: { id }, body: input }, { ...opts, waitMs: input.waitMs });
+  }
+  reportResults(id: string, results: C.TaskResult[], opts?: CallOptions): Promise<C.ResultsOutput> {
+    return this.call('reportResults', { params: { id }, body: { results } }, opts);
+  }
+  reportResult(id: string, taskId: string, result: C.SingleResult): Promise<C.ResultOutcome> {
+    return this.call('reportResult', { params: { id, taskId }, body: result });
+  }
+  deregisterWorker(id: string): Promise<{ released: number }> {
+    return this.call('deregisterWorker', { params: { id } });
+  }
+
+  // ---------------------------------------------------------------- API keys, health
+  createApiKey(input: C.ApiKeyInput): Promise<C.ApiKeyCreated> {
+    return this.call('createApiKey', { body: input });
+  }
+  listApiKeys(): Promise<{ items: C.ApiKey[] }> {
+    return this.call('listApiKeys', {});
+  }
+  revokeApiKey(id: string): Promise<C.ApiKey> {
+    return this.call('revokeApiKey', { params: { id } });
+  }
+  healthz(): Promise<{ status: string }> {
+    return this.call('healthz', {});
+  }
+}
+
+function toQuery(query: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(query)) {
+    if (v === undefined || v === null) continue;
+    for (const item of Array.isArray(v) ? v : [v]) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(item))}`);
+  }
+  return parts.join('&');
+}

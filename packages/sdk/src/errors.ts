@@ -1,0 +1,67 @@
+/** Errors of the SDK: HTTP problems from the service, and the errors handlers throw to steer retries. */
+import type { Problem } from '@taskflow/contracts';
+
+/** The service answered with an RFC 9457 problem (or a non-JSON error). */
+export class TaskflowApiError extends Error {
+  readonly status: number;
+  /** The stable problem code (`validation_failed`, `stale_attempt`, ...). */
+  readonly code: string;
+  readonly problem: Problem | undefined;
+  constructor(status: number, problem: Problem | undefined, fallback: string, options?: ErrorOptions) {
+    super(problem ? `${problem.title}: ${problem.detail}` : fallback, options);
+    this.name = 'TaskflowApiError';
+    this.status = status;
+    this.code = problem?.code ?? `http_${status}`;
+    this.problem = problem;
+  }
+}
+
+/** The service could not be reached (network, timeout). Safe to retry. */
+export class TaskflowNetworkError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TaskflowNetworkError';
+  }
+}
+
+/** Thrown by a handler: the task must not be retried; it goes to the dead-letter queue now. */
+export class UnrecoverableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnrecoverableError';
+  }
+}
+
+/** Thrown by a handler: retry after `delayMs` instead of the backoff (counts as an attempt). */
+export class RetryAfterError extends Error {
+  readonly delayMs: number;
+  constructor(delayMs: number, message = `retry after ${delayMs} ms`, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RetryAfterError';
+    this.delayMs = Math.max(0, Math.round(delayMs));
+  }
+}
+
+/** The reason a handler's signal aborts when its task is cancelled. */
+export class TaskCancelledError extends Error {
+  constructor(taskId: string) {
+    super(`task ${taskId} was cancelled`);
+    this.name = 'TaskCancelledError';
+  }
+}
+
+/** The reason a handler's signal aborts when the worker shuts down before it finished. */
+export class WorkerShutdownError extends Error {
+  constructor() {
+    super('the worker is shutting down');
+    this.name = 'WorkerShutdownError';
+  }
+}
+
+/** The reason a handler's signal aborts when the task is no longer this worker's (lease lost). */
+export class LeaseLostError extends Error {
+  constructor(taskId: string) {
+    super(`task ${taskId} is no longer held by this worker (its lease was lost)`);
+    this.name = 'LeaseLostError';
+  }
+}

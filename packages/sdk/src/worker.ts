@@ -1,0 +1,475 @@
+/**
+ * The reference worker: registers, heartbeats, claims in batches sized to its free slots
+ * (long-poll), runs handlers concurrently, reports results in batches, and shuts down
+ * gracefully. It speaks only the HTTP protocol of docs/protocol.md.
+ *
+ * Round trips: results ride along with the next claim when one is about to be sent (the
+ * common case under load, when a finished task frees the slot that triggers the claim);
+ * otherwise they are flushed on their own, coalesced while a flush is in flight.
+ */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type { ClaimedTask, LogLine, ResultOutcome, TaskResult } from '@taskflow/contracts';
+import { TaskflowClient } from './client.ts';
+import {
+  LeaseLostError, RetryAfterError, TaskCancelledError, TaskflowApiError, UnrecoverableError, WorkerShutdownError,
+} from './errors.ts';
+
+/** What a handler gets besides its payload. */
+export interface TaskContext {
+  readonly id: string;
+  readonly type: string;
+  readonly queue: string;
+  /** This attempt's number (the fencing token). */
+  readonly attempt: number;
+  /** Attempts left after this one; 0 means a failure now sends the task to the dead-letter queue. */
+  readonly attemptsLeft: number;
+  readonly priority: number;
+  readonly tags: readonly string[];
+  readonly createdAt: Date;
+  /** For byte payloads: the declared content type (the payload argument is a Buffer). */
+  readonly contentType: string | null;
+  /**
+   * Aborts when the task is cancelled (reason TaskCancelledError), its lease is lost
+   * (LeaseLostError) or the worker shuts down past its grace period (WorkerShutdownError).
+   */
+  readonly signal: AbortSignal;
+  /** Adds a line to this attempt's log, stored with its result. */
+  log(message: string, level?: 'debug' | 'info' | 'warn' | 'error'): void;
+}
+
+/**
+ * Runs one task. Its return value (JSON) is the result. Throw UnrecoverableError to skip
+ * the retries, RetryAfterError to choose the delay; anything else retries with backoff.
+ */
+export type TaskHandler = (payload: any, ctx: TaskContext) => unknown;
+
+/** The logging a worker does; pino and console-like loggers fit. */
+export interface WorkerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface WorkerOptions {
+  /** A client, or `url` and `apiKey` (a key with scope `worker`) to make one. */
+  client?: TaskflowClient;
+  url?: string;
+  apiKey?: string;
+  /** Queues served: names, or {name, weight} for a weighted share. */
+  queues: (string | { name: string; weight?: number })[];
+  /** Handlers by task type. */
+  handlers: Record<string, TaskHandler>;
+  /** Tasks run at once. @defaultValue 10 */
+  concurrency?: number;
+  /** @defaultValue `<hostname>:<pid>` */
+  name?: string;
+  metadata?: Record<string, unknown>;
+  /** How long a claim waits for work on the server (long-poll), ms. @defaultValue 30000 */
+  waitMs?: number;
+  /** Most tasks per claim. @defaultValue concurrency (at most 1000) */
+  maxBatch?: number;
+  /** On stop, how long in-flight tasks may take to finish before they are aborted, ms. @defaultValue 30000 */
+  shutdownGraceMs?: number;
+  /** Stop gracefully on SIGTERM and SIGINT (a second signal exits at once). @defaultValue true */
+  handleSignals?: boolean;
+  /** @defaultValue warnings and errors to stderr */
+  logger?: WorkerLogger;
+}
+
+export interface WorkerEvents {
+  registered: [workerId: string];
+  taskStart: [task: ClaimedTask];
+  taskDone: [task: ClaimedTask, report: TaskResult];
+  /** Results the service refused as stale (the task was taken over). */
+  stale: [taskIds: string[]];
+  error: [err: unknown];
+  stopped: [];
+}
+
+interface InFlight {
+  task: ClaimedTask;
+  ctrl: AbortController;
+  /** Local time the claim response arrived (a heartbeat sent later must list the task). */
+  receivedAt: number;
+  /** No result will be reported (lease lost, shutdown): the service re-runs the task. */
+  abandoned: boolean;
+}
+
+const stderrLogger: WorkerLogger = {
+  info() {},
+  warn: (obj, msg) => console.warn(`[taskflow worker] ${msg ?? ''}`, obj),
+  error: (obj, msg) => console.error(`[taskflow worker] ${msg ?? ''}`, obj),
+};
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+
+export class Worker extends EventEmitter<WorkerEvents> {
+  readonly client: TaskflowClient;
+  private readonly opts: Required<Pick<WorkerOptions, 'concurrency' | 'waitMs' | 'maxBatch' | 'shutdownGraceMs' | 'handleSignals'>> & WorkerOptions;
+  private readonly log: WorkerLogger;
+  private id: string | undefined;
+  private heartbeatMs = 5000;
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private readonly inFlight = new Map<string, InFlight>();
+  private pending: TaskResult[] = [];
+  private changed: (() => void) | undefined;
+  private claimCtrl: AbortController | undefined;
+  private readonly stopCtrl = new AbortController();
+  private loop: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private flushQueued = false;
+  private stopping: Promise<void> | undefined;
+  private signalHandler: (() => void) | undefined;
+
+  constructor(opts: WorkerOptions) {
+    super();
+    const concurrency = opts.concurrency ?? 10;
+    this.opts = {
+      ...opts,
+      concurrency,
+      waitMs: opts.waitMs ?? 30_000,
+      maxBatch: Math.min(opts.maxBatch ?? concurrency, 1000),
+      shutdownGraceMs: opts.shutdownGraceMs ?? 30_000,
+      handleSignals: opts.handleSignals ?? true,
+    };
+    if (!opts.client && !(opts.url && opts.apiKey)) throw new TypeError('Worker needs a client, or url and apiKey');
+    this.client = opts.client ?? new TaskflowClient({ url: opts.url!, apiKey: opts.apiKey! });
+    this.log = opts.logger ?? stderrLogger;
+    // An 'error' event without listeners would throw; errors are logged in any case.
+    this.on('error', () => undefined);
+  }
+
+  /** The id the service gave this worker (after start). */
+  get workerId(): string | undefined {
+    return this.id;
+  }
+
+  /** Tasks running now. */
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  /** Registers and starts claiming. Resolves once registered. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error('a worker starts once');
+    await this.register();
+    this.state = 'running';
+    if (this.opts.handleSignals) this.installSignals();
+    this.scheduleHeartbeat();
+    this.loop = this.claimLoop();
+  }
+
+  /**
+   * Stops gracefully: no new claims; in-flight tasks get `graceMs` to finish, then their
+   * signals abort and they are handed back; results are reported; the worker deregisters.
+   */
+  stop(graceMs = this.opts.shutdownGraceMs): Promise<void> {
+    this.stopping ??= this.shutdown(graceMs);
+    return this.stopping;
+  }
+
+  private async register(): Promise<void> {
+    const reg = await this.client.registerWorker({
+      name: this.opts.name ?? `${hostname()}:${process.pid}`,
+      queues: this.opts.queues,
+      concurrency: this.opts.concurrency,
+      metadata: this.opts.metadata,
+    });
+    this.id = reg.id;
+    this.heartbeatMs = reg.heartbeatIntervalMs;
+    this.emit('registered', reg.id);
+  }
+
+  // ------------------------------------------------------------------ claiming
+
+  private async claimLoop(): Promise<void> {
+    let backoff = 0;
+    while (this.state === 'running') {
+      const free = this.opts.concurrency - this.inFlight.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => (this.changed = resolve));
+        continue;
+      }
+      const results = this.pending.splice(0, 1000);
+      this.claimCtrl = new AbortController();
+      try {
+        const out = await this.client.claim(
+          this.id!,
+          { max: Math.min(free, this.opts.maxBatch), waitMs: this.opts.waitMs, ...(results.length ? { results } : {}) },
+          { signal: this.claimCtrl.signal },
+        );
+        backoff = 0;
+        if (out.results) this.noteOutcomes(out.results);
+        const now = Date.now();
+        for (const task of out.tasks) this.run(task, now);
+      } catch (err) {
+        this.pending.unshift(...results);
+        if (this.state !== 'running') break;
+        if (await this.recoverFrom(err)) continue;
+        backoff = Math.min(Math.max(backoff * 2, 100), 5000);
+        this.log.warn({ err: String(err), retryInMs: backoff }, 'claim failed; retrying');
+        this.emit('error', err);
+        await sleep(backoff, this.stopCtrl.signal);
+      } finally {
+        this.claimCtrl = undefined;
+      }
+    }
+  }
+
+  /** After an error that says this worker is gone (deregistered, lost, unknown): come back. */
+  private async recoverFrom(err: unknown): Promise<boolean> {
+    if (!(err instanceof TaskflowApiError)) return false;
+    if (err.code === 'worker_not_active' && /lost/.test(err.message)) {
+      await this.heartbeat();
+      return true;
+    }
+    if (err.code === 'worker_not_active' || (err.status === 404 && err.code === 'not_found') || (err.status === 409 && err.code === 'invalid_state')) {
+      this.log.warn({ workerId: this.id }, 'the service no longer knows this worker; registering again');
+      for (const e of this.inFlight.values()) this.abandon(e, new LeaseLostError(e.task.id));
+      this.pending = [];
+      try {
+        await this.register();
+      } catch (regErr) {
+        this.log.error({ err: String(regErr) }, 'could not register again');
+        await sleep(1000, this.stopCtrl.signal);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private wakeLoop(): void {
+    const resolve = this.changed;
+    this.changed = undefined;
+    resolve?.();
+  }
+
+  // ------------------------------------------------------------------ running tasks
+
+  private run(task: ClaimedTask, receivedAt: number): void {
+    const ctrl = new AbortController();
+    const entry: InFlight = { task, ctrl, receivedAt, abandoned: false };
+    this.inFlight.set(task.id, entry);
+    const logs: LogLine[] = [];
+    const ctx: TaskContext = {
+      id: task.id, type: task.type, queue: task.queue, attempt: task.attempt, attemptsLeft: task.attemptsLeft,
+      priority: task.priority, tags: task.tags, createdAt: new Date(task.createdAt), contentType: task.contentType,
+      signal: ctrl.signal,
+      log: (message, level = 'info') => {
+        if (logs.length < 1000) logs.push({ at: new Date().toISOString(), level, message: String(message).slice(0, 10_000) });
+      },
+    };
+    this.emit('taskStart', task);
+    void this.execute(task, ctx, logs).then((report) => {
+      this.inFlight.delete(task.id);
+      if (!entry.abandoned) {
+        this.pending.push(report);
+        this.emit('taskDone', task, report);
+      }
+      this.wakeLoop();
+      this.queueFlush();
+    });
+  }
+
+  private async execute(task: ClaimedTask, ctx: TaskContext, logs: LogLine[]): Promise<TaskResult> {
+    const base = { id: task.id, attempt: task.attempt };
+    try {
+      const handler = this.opts.handlers[task.type];
+      if (!handler) throw new UnrecoverableError(`no handler for task type "${task.type}" in worker ${this.opts.name ?? hostname()}`);
+      const payload = task.payloadBase64 !== null ? Buffer.from(task.payloadBase64, 'base64') : task.payload;
+      const value = await handler(payload, ctx);
+      const result = value === undefined ? null : value;
+      try {
+        JSON.stringify(result);
+      } catch (err) {
+        throw new UnrecoverableError(`the handler returned a result that is not JSON: ${(err as Error).message}`);
+      }
+      return { ...base, status: 'succeeded', result, ...(logs.length ? { logs } : {}) };
+    } catch (err) {
+      return { ...base, ...failure(err), ...(logs.length ? { logs } : {}) };
+    }
+  }
+
+  private abandon(entry: InFlight, reason: Error): void {
+    entry.abandoned = true;
+    entry.ctrl.abort(reason);
+  }
+
+  // ------------------------------------------------------------------ results
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // After the current tick: a claim loop woken by the same completion takes the results first.
+    setImmediate(() => {
+      this.flushQueued = false;
+      void this.flush();
+    });
+  }
+
+  /** Sends pending results; one request at a time, batches gathered meanwhile go next. */
+  private flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.pending.length === 0 || !this.id) return Promise.resolve();
+    this.flushing = (async () => {
+      let backoff = 100;
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, 1000);
+        try {
+          const out = await this.client.reportResults(this.id!, batch);
+          this.noteOutcomes(out.results);
+          backoff = 100;
+        } catch (err) {
+          if (this.fixRefusedResults(err, batch)) continue;
+          if (err instanceof TaskflowApiError && err.status < 500) {
+            this.log.error({ err: String(err), count: batch.length }, 'results refused; the service will re-run those tasks');
+            continue;
+          }
+          this.pending.unshift(...batch);
+          if (this.state === 'stopped') break;
+          this.log.warn({ err: String(err), retryInMs: backoff }, 'reporting results failed; retrying');
+          await sleep(backoff);
+          backoff = Math.min(backoff * 2, 5000);
+        }
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  /**
+   * A batch refused for some of its items (a result over the size limit, say): those items
+   * become failures naming the reason, and the batch goes again.
+   */
+  private fixRefusedResults(err: unknown, batch: TaskResult[]): boolean {
+    if (!(err instanceof TaskflowApiError) || (err.status !== 400 && err.status !== 413)) return false;
+    const bad = new Set<number>();
+    for (const e of err.problem?.errors ?? []) {
+      const m = /^\/body\/results\/(\d+)/.exec(e.field);
+      if (m) bad.add(Number(m[1]));
+    }
+    if (bad.size === 0) return false;
+    for (const i of bad) {
+      const r = batch[i];
+      if (!r) continue;
+      batch[i] = { id: r.id, attempt: r.attempt, status: 'failed', retryable: false, error: { message: `the service refused this result: ${err.message}` } };
+    }
+    this.pending.unshift(...batch);
+    return true;
+  }
+
+  private noteOutcomes(outcomes: ResultOutcome[]): void {
+    const stale = outcomes.filter((o) => o.status === 'stale').map((o) => o.id);
+    if (stale.length > 0) {
+      this.log.warn({ tasks: stale }, 'results refused as stale: those tasks were taken over (lease lost)');
+      this.emit('stale', stale);
+    }
+  }
+
+  // ------------------------------------------------------------------ heartbeats
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = setTimeout(() => {
+      void this.heartbeat().finally(() => {
+        if (this.state === 'running' || this.state === 'stopping') this.scheduleHeartbeat();
+      });
+    }, this.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Renews leases; aborts tasks that were cancelled or are no longer ours. */
+  private async heartbeat(): Promise<void> {
+    if (!this.id) return;
+    const sentAt = Date.now();
+    try {
+      const hb = await this.client.heartbeat(this.id);
+      for (const id of hb.cancel) this.inFlight.get(id)?.ctrl.abort(new TaskCancelledError(id));
+      const held = new Set(hb.held);
+      for (const e of this.inFlight.values()) {
+        if (!held.has(e.task.id) && e.receivedAt < sentAt && !e.abandoned) this.abandon(e, new LeaseLostError(e.task.id));
+      }
+    } catch (err) {
+      if (this.state === 'running' && (await this.recoverFrom(err))) return;
+      this.log.warn({ err: String(err) }, 'heartbeat failed');
+      this.emit('error', err);
+    }
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  private installSignals(): void {
+    let count = 0;
+    this.signalHandler = () => {
+      count++;
+      if (count > 1) {
+        this.log.warn({}, 'second signal: exiting without waiting');
+        process.exit(130);
+      }
+      this.log.info({}, 'signal received: finishing in-flight tasks, then stopping');
+      void this.stop();
+    };
+    process.on('SIGTERM', this.signalHandler);
+    process.on('SIGINT', this.signalHandler);
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    if (this.state === 'new') {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopping';
+    this.stopCtrl.abort();
+    this.claimCtrl?.abort(new WorkerShutdownError());
+    this.wakeLoop();
+    await this.loop;
+    if (this.inFlight.size > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          const check = () => (this.inFlight.size === 0 ? resolve() : setTimeout(check, 10).unref());
+          check();
+        }),
+        sleep(graceMs),
+      ]);
+      for (const e of this.inFlight.values()) this.abandon(e, new WorkerShutdownError());
+    }
+    await this.flush();
+    clearTimeout(this.heartbeatTimer);
+    this.state = 'stopped';
+    if (this.id) {
+      try {
+        await this.client.deregisterWorker(this.id);
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'deregister failed; the service will notice the worker is gone within its TTL');
+      }
+    }
+    if (this.signalHandler) {
+      process.off('SIGTERM', this.signalHandler);
+      process.off('SIGINT', this.signalHandler);
+    }
+    this.emit('stopped');
+  }
+}
+
+/** The failure report for whatever a handler threw. */
+export function failure(err: unknown): Pick<TaskResult, 'status' | 'error' | 'retryable' | 'retryAfterMs'> {
+  const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : `non-error thrown: ${safeString(err)}`);
+  const error = { message: e.message || e.name, stack: e.stack ?? null };
+  if (err instanceof UnrecoverableError) return { status: 'failed', error, retryable: false };
+  if (err instanceof RetryAfterError) return { status: 'failed', error, retryAfterMs: err.delayMs };
+  return { status: 'failed', error };
+}
+
+function safeString(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The HTTP service: Fastify, routes from the contract's table, validation by ajv from the
+ * same schemas, RFC 9457 problems for every error, API-key auth, OpenAPI and its docs page.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Logger as PinoLogger } from 'pino';
+import { routes, Problem, type RouteName } from '@taskflow/contracts';
+import type { ApiKeyStore, Database, Engine, WakeHub } from '@taskflow/core';
+import type { Config } from './config.ts';
+import type { Handlers, RouteOptions } from './http/route.ts';
+import { HttpProblem, sendProblem, toProblem } from './http/problems.ts';
+import { Authenticator } from './http/auth.ts';
+import { taskHandlers } from './routes/tasks.ts';
+import { dlqHandlers } from './routes/dlq.ts';
+import { queueHandlers } from './routes/queues.ts';
+import { workerHandlers } from './routes/workers.ts';
+import { apiKeyHandlers } from './routes/apiKeys.ts';
+import { healthHandlers } from './routes/health.ts';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  engine: Engine;
+  apiKeys: ApiKeyStore;
+  hub: WakeHub;
+  logger: PinoLogger;
+  /** How long a verified API key is trusted without a database check, ms. @defaultValue 10000 */
+  authCacheMs?: number;
+  /** Aborted when the service shuts down: long-polling claims return at once. */
+  shutdown: AbortSignal;
+}
+
+/**
+ * Two validators from one schema source: bodies are checked strictly (no type coercion, no
+ * silently dropped fields), query strings and path parameters are coerced from text.
+ */
+function validators() {
+  const common = { allErrors: true, removeAdditional: false, strict: false } as const;
+  const body = addFormats(new Ajv({ ...common, coerceTypes: false, useDefaults: false }));
+  const query = addFormats(new Ajv({ ...common, coerceTypes: 'array', useDefaults: true }));
+  return { body, query };
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, engine, logger } = deps;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: config.maxBodyBytes,
+    // Per-request log lines cost more than the request on the hot path; errors are logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+  const ajv = validators();
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.query).compile(schema));
+
+  app.setErrorHandler((err, request, reply) => {
+    const body = toProblem(err, config.maxBodyBytes);
+    if (body.status >= 500) request.log.error({ err, url: request.url }, 'request failed');
+    return sendProblem(request, reply, body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, toProblem(new HttpProblem(404, 'route_not_found', 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`), config.maxBodyBytes)),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Taskflow API',
+        version: '1',
+        description: 'Distributed task queue service. Errors are RFC 9457 problem details. See docs/protocol.md for the worker protocol.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: `Authorization: Bearer tf_...`' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/v1/docs' });
+
+  const auth = new Authenticator(deps.apiKeys, { logger, cacheMs: deps.authCacheMs });
+  const handlers: Handlers = {
+    ...taskHandlers({ engine, maxPayloadBytes: config.maxPayloadBytes }),
+    ...dlqHandlers(engine),
+    ...queueHandlers(engine),
+    ...workerHandlers({
+      engine, hub: deps.hub, shutdown: deps.shutdown, pollIntervalMs: config.pollIntervalMs, workerTtlMs: config.workerTtlMs, maxPayloadBytes: config.maxPayloadBytes,
+    }),
+    ...apiKeyHandlers(deps.apiKeys, auth),
+    ...healthHandlers(deps.db, logger),
+  };
+  const options: Partial<Record<RouteName, RouteOptions>> = {
+    createTask: { bodyLimit: Math.min(config.maxBodyBytes, config.maxPayloadBytes + 64 * 1024) },
+  };
+
+  for (const [name, def] of Object.entries(routes) as [RouteName, (typeof routes)[RouteName]][]) {
+    const handler = handlers[name] as (req: any, reply: any) => Promise<unknown>;
+    const scope = def.scope;
+    app.route({
+      method: def.method,
+      url: def.path,
+      bodyLimit: options[name]?.bodyLimit,
+      schema: {
+        operationId: name,
+        tags: [def.tag],
+        summary: def.summary,
+        description: 'description' in def ? def.description : undefined,
+        ...('params' in def ? { params: def.params } : {}),
+        ...('querystring' in def ? { querystring: def.querystring } : {}),
+        ...('body' in def ? { body: def.body } : {}),
+        response: { ...def.response, '4xx': Problem, '5xx': Problem },
+        security: scope ? [{ apiKey: [] }] : [],
+      },
+      preHandler: scope
+        ? async (request) => {
+            (request as { apiKey?: unknown }).apiKey = await auth.authorize(request, scope);
+          }
+        : undefined,
+      handler,
+    });
+  }
+
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

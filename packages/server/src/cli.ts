@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+/**
+ * The `taskflow` command: start (the service), migrate, worker <module>, demo.
+ * This is an entry point: it alone reads the environment (through loadConfig) and argv.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import pino from 'pino';
+import { migrate, openDatabase } from '@taskflow/core';
+import { Worker, type TaskHandler } from '@taskflow/sdk';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { startService } from './service.ts';
+import { runDemo } from './demo.ts';
+
+const program = new Command('taskflow').description('Taskflow: a distributed task queue service on PostgreSQL');
+
+function serviceConfig(opts: { port?: string; host?: string; dataDir?: string; databaseUrl?: string }): Config {
+  return loadConfig(process.env, {
+    port: opts.port !== undefined ? Number(opts.port) : undefined,
+    host: opts.host,
+    dataDir: opts.dataDir,
+    databaseUrl: opts.databaseUrl,
+  });
+}
+
+program
+  .command('start')
+  .description('run the service (embedded PGlite unless DATABASE_URL is set)')
+  .option('-p, --port <port>', 'port to listen on (env PORT, default 7700)')
+  .option('--host <host>', 'address to bind (env HOST, default 127.0.0.1)')
+  .option('--data-dir <dir>', 'PGlite data directory (env TASKFLOW_DATA_DIR, default ./.taskflow)')
+  .option('--database-url <url>', 'PostgreSQL connection string (env DATABASE_URL)')
+  .action(async (opts) => {
+    const config = serviceConfig(opts);
+    const service = await startService(config);
+    printBanner(service.url, config, service.createdAdminKey);
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      service.logger.info({ signal }, 'stopping');
+      await service.stop();
+      process.exit(0);
+    };
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+  });
+
+program
+  .command('migrate')
+  .description('apply pending migrations and exit')
+  .option('--data-dir <dir>', 'PGlite data directory')
+  .option('--database-url <url>', 'PostgreSQL connection string')
+  .action(async (opts) => {
+    const config = serviceConfig(opts);
+    const logger = pino({ level: config.logLevel });
+    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, logger });
+    try {
+      const result = await migrate(db, logger);
+      console.log(result.applied.length ? `applied migrations ${result.applied.join(', ')}; schema "${config.schema}" is at ${result.version}` : `schema "${config.schema}" is up to date (version ${result.version})`);
+    } finally {
+      await db.close();
+    }
+  });
+
+program
+  .command('worker <module>')
+  .description('run the handlers a module exports (`export const handlers = { "email.send": async (payload, ctx) => ... }`)')
+  .option('--url <url>', 'service URL (env TASKFLOW_URL)', process.env.TASKFLOW_URL ?? 'http://127.0.0.1:7700')
+  .option('--api-key <key>', 'API key with scope worker (env TASKFLOW_API_KEY)', process.env.TASKFLOW_API_KEY)
+  .option('-q, --queues <names>', 'comma-separated queues (default: the module\'s `queues`, else "default")')
+  .option('-c, --concurrency <n>', 'tasks at once (default: the module\'s `concurrency`, else 10)')
+  .option('--name <name>', 'worker name shown in the dashboard')
+  .action(async (modulePath: string, opts) => {
+    if (!opts.apiKey) throw new ConfigError('an API key is needed: --api-key or TASKFLOW_API_KEY');
+    const mod = (await import(pathToFileURL(resolve(modulePath)).href)) as {
+      handlers?: Record<string, TaskHandler>;
+      default?: Record<string, TaskHandler>;
+      queues?: string[];
+      concurrency?: number;
+    };
+    const handlers = mod.handlers ?? mod.default;
+    if (!handlers || typeof handlers !== 'object') throw new ConfigError(`${modulePath} exports no handlers (export const handlers = {...})`);
+    const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+    const worker = new Worker({
+      url: opts.url,
+      apiKey: opts.apiKey,
+      queues: opts.queues ? String(opts.queues).split(',').map((q) => q.trim()).filter(Boolean) : (mod.queues ?? ['default']),
+      concurrency: opts.concurrency ? Number(opts.concurrency) : (mod.concurrency ?? 10),
+      name: opts.name,
+      handlers,
+      logger,
+    });
+    worker.on('stopped', () => process.exit(0));
+    await worker.start();
+    logger.info({ workerId: worker.workerId, types: Object.keys(handlers) }, 'worker started');
+  });
+
+program
+  .command('demo')
+  .description('see tasks flow: enqueue sample tasks and run a sample worker (against --url, or an in-memory service)')
+  .option('--url <url>', 'a running service (env TASKFLOW_URL); default: start one in memory')
+  .option('--api-key <key>', 'admin API key for --url (env TASKFLOW_API_KEY)', process.env.TASKFLOW_API_KEY)
+  .option('-n, --tasks <n>', 'how many tasks', '30')
+  .action(async (opts) => {
+    await runDemo({ url: opts.url ?? process.env.TASKFLOW_URL, apiKey: opts.apiKey, tasks: Number(opts.tasks) });
+  });
+
+function printBanner(url: string, config: Config, createdAdminKey: string | undefined): void {
+  const where = config.databaseUrl ? 'PostgreSQL' : `embedded PostgreSQL (PGlite) in ${resolve(config.dataDir)}`;
+  const lines = [
+    '',
+    `  Taskflow is running at ${url}  (${where})`,
+    `  API docs:     ${url}/api/v1/docs`,
+  ];
+  if (createdAdminKey) {
+    lines.push(
+      `  Admin API key (shown once; store it now):`,
+      `      ${createdAdminKey}`,
+      `  Try it:       curl -H "Authorization: Bearer ${createdAdminKey}" ${url}/api/v1/queues`,
+    );
+  } else {
+    lines.push(
+      config.bootstrapApiKey
+        ? '  Log in with the API key in TASKFLOW_BOOTSTRAP_API_KEY.'
+        : '  Log in with the admin API key printed on the first start (or set TASKFLOW_BOOTSTRAP_API_KEY).',
+    );
+  }
+  lines.push('');
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(`taskflow: ${err.message}`);
+    process.exit(2);
+  }
+  console.error('taskflow:', err);
+  process.exit(1);
+});

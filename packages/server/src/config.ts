@@ -1,0 +1,105 @@
+/**
+ * The service's configuration: read once, here, from the environment (and CLI flags, which
+ * win), validated, and passed down. Nothing else in Taskflow reads process.env.
+ * docs/operations.md lists every option; keep the two in step.
+ */
+
+export interface Config {
+  /** PostgreSQL connection string; unset = embedded PGlite in `dataDir`. Env DATABASE_URL. */
+  databaseUrl: string | undefined;
+  /** PGlite data directory. @defaultValue `./.taskflow`. Env TASKFLOW_DATA_DIR. */
+  dataDir: string;
+  /** Schema holding Taskflow's tables. @defaultValue `taskflow`. Env TASKFLOW_SCHEMA. */
+  schema: string;
+  /** PostgreSQL pool size per node. @defaultValue 10. Env DATABASE_POOL_SIZE. */
+  poolSize: number;
+  /** @defaultValue `127.0.0.1`. Env HOST. */
+  host: string;
+  /** @defaultValue 7700. Env PORT. */
+  port: number;
+  /** Redis for cross-node wake-ups; unset = LISTEN/NOTIFY. Env REDIS_URL. */
+  redisUrl: string | undefined;
+  /** An admin API key to ensure at start (scripts, CI). Env TASKFLOW_BOOTSTRAP_API_KEY. */
+  bootstrapApiKey: string | undefined;
+  /** Largest payload (or result) of one task, bytes. @defaultValue 1 MiB. Env TASKFLOW_MAX_PAYLOAD_BYTES. */
+  maxPayloadBytes: number;
+  /** Largest request body, bytes. @defaultValue 16 MiB. Env TASKFLOW_MAX_BODY_BYTES. */
+  maxBodyBytes: number;
+  /** A worker silent this long is lost; its tasks are requeued. @defaultValue 15000. Env TASKFLOW_WORKER_TTL_MS. */
+  workerTtlMs: number;
+  /** Lease of a task that names no timeout, ms. @defaultValue 30000. Env TASKFLOW_DEFAULT_TIMEOUT_MS. */
+  defaultTimeoutMs: number;
+  /** @defaultValue 5. Env TASKFLOW_DEFAULT_MAX_ATTEMPTS. */
+  defaultMaxAttempts: number;
+  /** Lease losses before a task is quarantined as poison. @defaultValue 3. Env TASKFLOW_POISON_AFTER. */
+  poisonAfter: number;
+  /** A long-polling claim re-checks the database this often, whatever the wake-ups do. @defaultValue 1000. Env TASKFLOW_POLL_INTERVAL_MS. */
+  pollIntervalMs: number;
+  /** How often expired leases and lost workers are looked for. @defaultValue 1000. Env TASKFLOW_RESCUE_INTERVAL_MS. */
+  rescueIntervalMs: number;
+  /** pino level. @defaultValue `info`. Env LOG_LEVEL. */
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+type Source = Record<string, string | undefined>;
+
+function str(src: Source, name: string, fallback: string): string {
+  const v = src[name];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+function optional(src: Source, name: string): string | undefined {
+  const v = src[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function int(src: Source, name: string, fallback: number, min: number, max: number): number {
+  const raw = src[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Reads and validates the configuration. Throws ConfigError naming the variable at fault. */
+export function loadConfig(env: Source = process.env, overrides: Partial<Config> = {}): Config {
+  const config: Config = {
+    databaseUrl: optional(env, 'DATABASE_URL'),
+    dataDir: str(env, 'TASKFLOW_DATA_DIR', './.taskflow'),
+    schema: str(env, 'TASKFLOW_SCHEMA', 'taskflow'),
+    poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    host: str(env, 'HOST', '127.0.0.1'),
+    port: int(env, 'PORT', 7700, 0, 65535),
+    redisUrl: optional(env, 'REDIS_URL'),
+    bootstrapApiKey: optional(env, 'TASKFLOW_BOOTSTRAP_API_KEY'),
+    maxPayloadBytes: int(env, 'TASKFLOW_MAX_PAYLOAD_BYTES', 1024 * 1024, 1, 1024 * 1024 * 1024),
+    maxBodyBytes: int(env, 'TASKFLOW_MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 2 * 1024 * 1024 * 1024 - 1),
+    workerTtlMs: int(env, 'TASKFLOW_WORKER_TTL_MS', 15_000, 100, 86_400_000),
+    defaultTimeoutMs: int(env, 'TASKFLOW_DEFAULT_TIMEOUT_MS', 30_000, 100, 604_800_000),
+    defaultMaxAttempts: int(env, 'TASKFLOW_DEFAULT_MAX_ATTEMPTS', 5, 1, 1000),
+    poisonAfter: int(env, 'TASKFLOW_POISON_AFTER', 3, 1, 1000),
+    pollIntervalMs: int(env, 'TASKFLOW_POLL_INTERVAL_MS', 1000, 10, 60_000),
+    rescueIntervalMs: int(env, 'TASKFLOW_RESCUE_INTERVAL_MS', 1000, 10, 60_000),
+    logLevel: str(env, 'LOG_LEVEL', 'info'),
+    ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
+  };
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(config.schema)) {
+    throw new ConfigError(`TASKFLOW_SCHEMA=${JSON.stringify(config.schema)} is not valid: expected lower-case letters, digits and _ (at most 63)`);
+  }
+  if (!LEVELS.includes(config.logLevel)) {
+    throw new ConfigError(`LOG_LEVEL=${JSON.stringify(config.logLevel)} is not valid: expected one of ${LEVELS.join(', ')}`);
+  }
+  if (config.bootstrapApiKey !== undefined && config.bootstrapApiKey.length < 20) {
+    throw new ConfigError('TASKFLOW_BOOTSTRAP_API_KEY is too short: use at least 20 random characters');
+  }
+  if (config.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
+    throw new ConfigError('DATABASE_URL is not valid: expected postgres://user@host:port/database');
+  }
+  return config;
+}

@@ -1,0 +1,91 @@
+import type { Engine, TaskInput as EngineTaskInput } from '@taskflow/core';
+import { isTaskId } from '@taskflow/core';
+import type { TaskInput } from '@taskflow/contracts';
+import type { Handlers } from '../http/route.ts';
+import { badRequest, tooLarge } from '../http/problems.ts';
+import { attemptJson, taskJson } from '../http/serialize.ts';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+
+export interface TaskRouteDeps {
+  engine: Engine;
+  maxPayloadBytes: number;
+}
+
+/**
+ * The checks a JSON schema cannot express well: exclusive fields, and the payload size limit
+ * (measured on the JSON text the engine will store). `at` is the field path of the task.
+ */
+export function toEngineInput(input: TaskInput, at: string, maxPayloadBytes: number): EngineTaskInput {
+  if (input.payload !== undefined && input.payloadBase64 !== undefined) {
+    throw badRequest(`${at}/payloadBase64`, 'cannot be given together with payload (choose one)');
+  }
+  if (input.contentType !== undefined && input.payloadBase64 === undefined) {
+    throw badRequest(`${at}/contentType`, 'is only allowed with payloadBase64');
+  }
+  if (input.runAt !== undefined && input.delayMs !== undefined) {
+    throw badRequest(`${at}/delayMs`, 'cannot be given together with runAt (choose one)');
+  }
+  if (input.payloadBase64 !== undefined) {
+    if (input.payloadBase64.length % 4 !== 0) throw badRequest(`${at}/payloadBase64`, 'must be padded base64 (length a multiple of 4)');
+    const bytes = (input.payloadBase64.length / 4) * 3;
+    if (bytes > maxPayloadBytes) throw tooLarge(`${at}/payloadBase64`, `is larger than the limit of ${maxPayloadBytes} bytes`);
+  } else if (input.payload !== undefined) {
+    const size = Buffer.byteLength(JSON.stringify(input.payload));
+    if (size > maxPayloadBytes) throw tooLarge(`${at}/payload`, `is ${size} bytes of JSON, over the limit of ${maxPayloadBytes} bytes`);
+  }
+  const { runAt, ...rest } = input;
+  return { ...rest, ...(runAt !== undefined ? { runAt: parseTime(runAt, `${at}/runAt`) } : {}) };
+}
+
+/** An RFC 3339 time JavaScript and PostgreSQL both understand, else a 400 naming the field. */
+export function parseTime(value: string, field: string): Date {
+  const d = new Date(value);
+  const year = d.getUTCFullYear();
+  if (Number.isNaN(d.getTime()) || year < 1970 || year > 9999) throw badRequest(field, 'must be a date-time between 1970 and 9999');
+  return d;
+}
+
+export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' | 'createTasks' | 'listTasks' | 'getTask' | 'updateTask' | 'cancelTask' | 'retryTask'> {
+  const { engine, maxPayloadBytes } = deps;
+  return {
+    async createTask(req, reply) {
+      const [r] = await engine.enqueue([toEngineInput(req.body, '/body', maxPayloadBytes)]);
+      if (!r!.created) reply.header('idempotent-replayed', 'true');
+      reply.code(r!.created ? 201 : 200).header('location', `/api/v1/tasks/${r!.task.id}`);
+      return taskJson(r!.task);
+    },
+    async createTasks(req, reply) {
+      const inputs = req.body.tasks.map((t, i) => toEngineInput(t, `/body/tasks/${i}`, maxPayloadBytes));
+      const results = await engine.enqueue(inputs);
+      reply.code(201);
+      return { items: results.map((r) => ({ created: r.created, task: taskJson(r.task) })) };
+    },
+    async listTasks(req) {
+      const q = req.query;
+      const cursor = decodeCursor(q.cursor, ['id'] as const);
+      if (cursor && !isTaskId(cursor.id)) throw badRequest('/query/cursor', 'is not a cursor this server issued');
+      const limit = q.limit ?? 50;
+      const tasks = await engine.listTasks({
+        states: q.state, queue: q.queue, type: q.type, tag: q.tag,
+        createdFrom: q.createdFrom ? parseTime(q.createdFrom, '/query/createdFrom') : undefined,
+        createdBefore: q.createdBefore ? parseTime(q.createdBefore, '/query/createdBefore') : undefined,
+        beforeId: cursor?.id, limit,
+      });
+      return { items: tasks.map(taskJson), nextCursor: tasks.length === limit ? encodeCursor({ id: tasks.at(-1)!.id }) : null };
+    },
+    async getTask(req) {
+      const [task, attempts] = await Promise.all([engine.getTask(req.params.id), engine.getAttempts(req.params.id)]);
+      return { ...taskJson(task), attempts: attempts.map(attemptJson) };
+    },
+    async updateTask(req) {
+      const { priority, runAt } = req.body;
+      return taskJson(await engine.updateTask(req.params.id, { priority, runAt: runAt ? parseTime(runAt, '/body/runAt') : undefined }));
+    },
+    async cancelTask(req) {
+      return taskJson(await engine.cancelTask(req.params.id));
+    },
+    async retryTask(req) {
+      return taskJson(await engine.retryTask(req.params.id));
+    },
+  };
+}

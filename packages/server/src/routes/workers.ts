@@ -1,0 +1,185 @@
+import type { FastifyReply } from 'fastify';
+import {
+  isUuid, StaleAttemptError,
+  type Engine, type QueueWeight, type TaskResultReport, type WakeHub,
+} from '@taskflow/core';
+import type { TaskResult } from '@taskflow/contracts';
+import type { Handlers } from '../http/route.ts';
+import { badRequest, HttpProblem, tooLarge } from '../http/problems.ts';
+import { claimedTaskJson, workerJson } from '../http/serialize.ts';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+
+export interface WorkerRouteDeps {
+  engine: Engine;
+  hub: WakeHub;
+  /** Aborted at shutdown: waiting claims return empty at once. */
+  shutdown: AbortSignal;
+  pollIntervalMs: number;
+  workerTtlMs: number;
+  maxPayloadBytes: number;
+}
+
+/**
+ * Which queues each worker registered, remembered on this node (a registration never
+ * changes). The claim statement re-checks state and queue in the database, so a stale entry
+ * can cost nothing but a wasted claim.
+ */
+class WorkerQueues {
+  private readonly known = new Map<string, QueueWeight[]>();
+  private readonly engine: Engine;
+  constructor(engine: Engine) {
+    this.engine = engine;
+  }
+  remember(id: string, queues: QueueWeight[]): void {
+    if (this.known.size >= 50_000) this.known.clear();
+    this.known.set(id, queues);
+  }
+  async get(id: string): Promise<QueueWeight[]> {
+    const hit = this.known.get(id);
+    if (hit) return hit;
+    const worker = await this.engine.getWorker(id);
+    this.remember(id, worker.queues);
+    return worker.queues;
+  }
+}
+
+function toReport(r: TaskResult, at: string, maxPayloadBytes: number): TaskResultReport {
+  if (r.status === 'failed') {
+    if (!r.error) throw badRequest(`${at}/error`, 'is required when status is failed');
+    if (r.result !== undefined) throw badRequest(`${at}/result`, 'is only allowed when status is succeeded');
+    return { id: r.id, attempt: r.attempt, status: 'failed', error: r.error, retryable: r.retryable, retryAfterMs: r.retryAfterMs, logs: r.logs };
+  }
+  for (const field of ['error', 'retryable', 'retryAfterMs'] as const) {
+    if (r[field] !== undefined) throw badRequest(`${at}/${field}`, 'is only allowed when status is failed');
+  }
+  if (r.result !== undefined) {
+    const size = Buffer.byteLength(JSON.stringify(r.result));
+    if (size > maxPayloadBytes) throw tooLarge(`${at}/result`, `is ${size} bytes of JSON, over the limit of ${maxPayloadBytes} bytes`);
+  }
+  return { id: r.id, attempt: r.attempt, status: 'succeeded', result: r.result, logs: r.logs };
+}
+
+/** Fires when the client goes away before the response is sent, or the service stops. */
+function stopWaiting(reply: FastifyReply, shutdown: AbortSignal): AbortSignal {
+  const ctl = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ctl.abort();
+  });
+  return AbortSignal.any([ctl.signal, shutdown]);
+}
+
+export function workerHandlers(deps: WorkerRouteDeps): Pick<
+  Handlers,
+  'registerWorker' | 'listWorkers' | 'getWorker' | 'heartbeat' | 'claim' | 'reportResults' | 'reportResult' | 'deregisterWorker'
+> {
+  const { engine, hub, shutdown, pollIntervalMs, workerTtlMs, maxPayloadBytes } = deps;
+  const directory = new WorkerQueues(engine);
+
+  async function settle(workerId: string, results: TaskResult[], at: (i: number) => string) {
+    const reports = results.map((r, i) => toReport(r, at(i), maxPayloadBytes));
+    const outcomes = await engine.settle(workerId, reports);
+    return reports.map((r, i) => ({ id: r.id, status: outcomes[i]! }));
+  }
+
+  /** The queues of this claim: the registered ones, or the requested subset of them. */
+  async function claimQueues(workerId: string, requested: string[] | undefined): Promise<QueueWeight[]> {
+    const registered = await directory.get(workerId);
+    if (!requested) return registered;
+    return requested.map((name, i) => {
+      const q = registered.find((r) => r.name === name);
+      if (!q) throw badRequest(`/body/queues/${i}`, `is not one of the queues this worker registered (${registered.map((r) => r.name).join(', ')})`);
+      return q;
+    });
+  }
+
+  return {
+    async registerWorker(req, reply) {
+      const queues = req.body.queues.map((q) => (typeof q === 'string' ? { name: q, weight: 1 } : { name: q.name, weight: q.weight ?? 1 }));
+      const names = queues.map((q) => q.name);
+      const dup = names.findIndex((n, i) => names.indexOf(n) !== i);
+      if (dup >= 0) throw badRequest(`/body/queues/${dup}`, `names queue "${names[dup]}" twice`);
+      const worker = await engine.registerWorker({
+        name: req.body.name, queues, concurrency: req.body.concurrency ?? 1, metadata: req.body.metadata,
+      });
+      directory.remember(worker.id, worker.queues);
+      reply.code(201).header('location', `/api/v1/workers/${worker.id}`);
+      return { ...workerJson(worker), heartbeatIntervalMs: Math.max(50, Math.floor(workerTtlMs / 3)), workerTtlMs };
+    },
+
+    async listWorkers(req) {
+      const q = req.query;
+      const cursor = decodeCursor(q.cursor, ['at', 'id'] as const);
+      if (cursor && (!isUuid(cursor.id) || Number.isNaN(Date.parse(cursor.at)))) throw badRequest('/query/cursor', 'is not a cursor this server issued');
+      const limit = q.limit ?? 50;
+      const workers = await engine.listWorkers({
+        states: q.state, limit, after: cursor ? { registeredAt: new Date(cursor.at), id: cursor.id } : undefined,
+      });
+      const last = workers.at(-1);
+      return {
+        items: workers.map(workerJson),
+        nextCursor: workers.length === limit && last ? encodeCursor({ at: last.registeredAt.toISOString(), id: last.id }) : null,
+      };
+    },
+
+    async getWorker(req) {
+      return workerJson(await engine.getWorker(req.params.id));
+    },
+
+    async heartbeat(req) {
+      return engine.heartbeat(req.params.id);
+    },
+
+    async claim(req, reply) {
+      const workerId = req.params.id;
+      const body = req.body ?? {};
+      const results = body.results?.length ? await settle(workerId, body.results, (i) => `/body/results/${i}`) : undefined;
+      const queues = await claimQueues(workerId, body.queues);
+      const names = queues.map((q) => q.name);
+      const max = body.max ?? 1;
+      const deadline = Date.now() + (body.waitMs ?? 0);
+      const gone = body.waitMs ? stopWaiting(reply, shutdown) : undefined;
+      let checked = false;
+      for (;;) {
+        // Subscribe before looking, so a task enqueued between the look and the wait wakes us.
+        const sub = hub.subscribe(names);
+        try {
+          const tasks = await engine.claim(workerId, queues, max);
+          if (tasks.length > 0) {
+            const json = `{"tasks":[${tasks.map(claimedTaskJson).join(',')}]${results ? `,"results":${JSON.stringify(results)}` : ''}}`;
+            return reply.type('application/json; charset=utf-8').send(json);
+          }
+          if (!checked) {
+            checked = true;
+            const state = await engine.workerState(workerId);
+            if (state !== 'active') {
+              throw new HttpProblem(409, 'worker_not_active', 'Worker not active', `worker ${workerId} is ${state}; ${state === 'lost' ? 'heartbeat to resume' : 'register again'}`);
+            }
+          }
+          const left = deadline - Date.now();
+          if (left <= 0 || gone?.aborted) break;
+          await sub.wait(Math.min(left, pollIntervalMs), gone);
+        } finally {
+          sub.close();
+        }
+      }
+      return results ? { tasks: [], results } : { tasks: [] };
+    },
+
+    async reportResults(req) {
+      return { results: await settle(req.params.id, req.body.results, (i) => `/body/results/${i}`) };
+    },
+
+    async reportResult(req) {
+      const [outcome] = await settle(req.params.id, [{ ...req.body, id: req.params.taskId }], () => '/body');
+      if (outcome!.status === 'stale') {
+        await engine.getTask(req.params.taskId); // 404 rather than 409 when the task does not exist
+        throw new StaleAttemptError(req.params.taskId, req.body.attempt);
+      }
+      return outcome;
+    },
+
+    async deregisterWorker(req) {
+      return engine.deregisterWorker(req.params.id);
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * One Taskflow node: database, migrations, engine, wake-ups, background duties and the HTTP
+ * API, started in that order and stopped in reverse. `taskflow start` runs one; tests and
+ * benchmarks start several in one process or many.
+ */
+import { randomUUID } from 'node:crypto';
+import pino, { type Logger as PinoLogger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import {
+  ApiKeyStore, Engine, Maintenance, migrate, openDatabase, PgNotifyTransport, RedisTransport, WakeHub,
+  type Clock, type Database, type WakeTransport,
+} from '@taskflow/core';
+import type { Config } from './config.ts';
+import { buildApp } from './app.ts';
+import { bootstrapKeys } from './bootstrap.ts';
+
+export interface Service {
+  config: Config;
+  db: Database;
+  engine: Engine;
+  hub: WakeHub;
+  app: FastifyInstance;
+  /** The base URL it listens on (`http://127.0.0.1:7700`). */
+  url: string;
+  /** Set on the first start of an empty database: an admin key to print once. */
+  createdAdminKey?: string;
+  logger: PinoLogger;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: PinoLogger;
+  clock?: Clock;
+  /** Run the background duties (rescue, promotion). @defaultValue true */
+  maintenance?: boolean;
+  authCacheMs?: number;
+}
+
+export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
+  const logger = opts.logger ?? pino({ level: config.logLevel });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, poolSize: config.poolSize, logger,
+  });
+  const cleanups: (() => Promise<void>)[] = [() => db.close()];
+  const unwind = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch((err) => logger.error({ err }, 'error while stopping'));
+  };
+  try {
+    await migrate(db, logger);
+    const apiKeys = new ApiKeyStore(db);
+    const { createdAdminKey } = await bootstrapKeys(apiKeys, config.bootstrapApiKey, logger);
+    const engine = new Engine({
+      db, clock: opts.clock, logger,
+      options: {
+        defaultTimeoutMs: config.defaultTimeoutMs, defaultMaxAttempts: config.defaultMaxAttempts,
+        poisonAfter: config.poisonAfter, workerTtlMs: config.workerTtlMs,
+      },
+    });
+    const nodeId = randomUUID();
+    const transport: WakeTransport | undefined = config.redisUrl
+      ? new RedisTransport(config.redisUrl, config.schema, nodeId, logger)
+      : db.driver === 'postgres' ? new PgNotifyTransport(db, nodeId, logger) : undefined;
+    const hub = new WakeHub(transport, logger);
+    await hub.start();
+    cleanups.push(() => hub.stop());
+    engine.on({ ready: (queues) => hub.publish(queues) });
+
+    if (opts.maintenance !== false) {
+      const maintenance = new Maintenance(engine, logger, { rescueIntervalMs: config.rescueIntervalMs });
+      maintenance.start();
+      cleanups.push(() => maintenance.stop());
+    }
+
+    const shutdown = new AbortController();
+    const app = await buildApp({ config, db, engine, apiKeys, hub, logger, authCacheMs: opts.authCacheMs, shutdown: shutdown.signal });
+    cleanups.push(async () => {
+      shutdown.abort();
+      await app.close();
+    });
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    logger.info({ url, database: db.driver, schema: db.schema, wakeups: hub.transportName }, 'taskflow is serving');
+    return { config, db, engine, hub, app, url, createdAdminKey, logger, stop: unwind };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}

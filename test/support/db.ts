@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import {
+  migrate, openPostgres, PGlite, pgliteDatabase, pgliteParsers, quoteIdent, silentLogger,
+  type Database, type DriverName,
+} from '@taskflow/core';
+import { TEST_DATABASE_URL } from './env.ts';
+
+/** A fresh schema name, unique per test. */
+export function freshSchema(prefix = 'tft'): string {
+  return `${prefix}_${randomBytes(6).toString('hex')}`;
+}
+
+/** Drops a test schema on the shared PostgreSQL. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface TestDatabases {
+  /** A migrated database in a schema of its own. */
+  fresh(options?: { migrate?: boolean; poolSize?: number }): Promise<Database>;
+  /** Closes everything `fresh` opened and drops the schemas. */
+  closeAll(): Promise<void>;
+}
+
+/**
+ * Per-test databases for one driver. PostgreSQL: a pool per test on its own schema, dropped at
+ * the end. PGlite: one in-memory instance per test file (it takes seconds to start) and a
+ * schema per test in it.
+ */
+export function testDatabases(driver: DriverName): TestDatabases {
+  const opened: Database[] = [];
+  const schemas: string[] = [];
+  let lite: Promise<PGlite> | undefined;
+  return {
+    async fresh(options = {}) {
+      const schema = freshSchema();
+      let db: Database;
+      if (driver === 'postgres') {
+        db = await openPostgres({ connectionString: TEST_DATABASE_URL, schema, poolSize: options.poolSize ?? 5, logger: silentLogger });
+        schemas.push(schema);
+      } else {
+        lite ??= PGlite.create({ dataDir: 'memory://', parsers: pgliteParsers });
+        db = await pgliteDatabase(await lite, schema, async () => {});
+      }
+      opened.push(db);
+      if (options.migrate !== false) await migrate(db, silentLogger);
+      return db;
+    },
+    async closeAll() {
+      await Promise.all(opened.splice(0).map((db) => db.close()));
+      await Promise.all(schemas.splice(0).map(dropSchema));
+      if (lite) await (await lite).close();
+      lite = undefined;
+    },
+  };
+}
