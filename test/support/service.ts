@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { startService, loadConfig, type Config, type Service, type StartOptions } from '@taskflow/server';
+import { TaskflowClient } from '@taskflow/sdk';
+import type { DriverName } from '@taskflow/core';
+import { TEST_DATABASE_URL } from './env.ts';
+import { dropSchema, freshSchema } from './db.ts';
+
+export interface TestService {
+  service: Service;
+  url: string;
+  /** An admin key (TASKFLOW_BOOTSTRAP_API_KEY). */
+  adminKey: string;
+  admin: TaskflowClient;
+  config: Config;
+  /** A client with a new key of these scopes. */
+  clientWith(scopes: ('producer' | 'worker' | 'admin')[]): Promise<TaskflowClient>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Taskflow node on a random port: PGlite in memory, or PostgreSQL on a schema of its own
+ * (dropped at stop unless `schema` was given, i.e. shared with another node).
+ */
+export async function startTestService(
+  driver: DriverName,
+  overrides: Partial<Config> & { schema?: string } = {},
+  opts: StartOptions = {},
+): Promise<TestService> {
+  const ownSchema = overrides.schema === undefined;
+  const schema = overrides.schema ?? freshSchema('tfs');
+  const adminKey = overrides.bootstrapApiKey ?? `tf_test_${randomBytes(16).toString('hex')}`;
+  const config = loadConfig({}, {
+    port: 0,
+    logLevel: 'warn',
+    dataDir: 'memory://',
+    databaseUrl: driver === 'postgres' ? TEST_DATABASE_URL : undefined,
+    poolSize: 5,
+    ...overrides,
+    schema,
+    bootstrapApiKey: adminKey,
+  });
+  const service = await startService(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), ...opts });
+  const admin = new TaskflowClient({ url: service.url, apiKey: adminKey });
+  return {
+    service, url: service.url, adminKey, admin, config,
+    async clientWith(scopes) {
+      const { secret } = await admin.createApiKey({ name: `test ${scopes.join('+')}`, scopes });
+      return new TaskflowClient({ url: service.url, apiKey: secret });
+    },
+    async stop() {
+      await service.stop();
+      if (driver === 'postgres' && ownSchema) await dropSchema(schema);
+    },
+  };
+}
