@@ -60,8 +60,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.query).compile(schema));
 
+  // JSON only: a text/plain body must be a 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, request, reply) => {
-    const body = toProblem(err, config.maxBodyBytes);
+    const body = toProblem(err, request.routeOptions.bodyLimit ?? config.maxBodyBytes);
     if (body.status >= 500) request.log.error({ err, url: request.url }, 'request failed');
     return sendProblem(request, reply, body);
   });
@@ -115,7 +117,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         response: { ...def.response, '4xx': Problem, '5xx': Problem },
         security: scope ? [{ apiKey: [] }] : [],
       },
-      preHandler: scope
+      // Before the body is read: an unauthenticated client cannot make the server parse it.
+      onRequest: scope
         ? async (request) => {
             (request as { apiKey?: unknown }).apiKey = await auth.authorize(request, scope);
           }

@@ -3,6 +3,11 @@ import type { Attempt, ClaimedTask, QueueInfo, Task, WorkerInfo } from './types.
 
 type Row = Record<string, any>;
 
+/** bytea (a Buffer from node-postgres, a Uint8Array from PGlite) as base64, or null. */
+function base64(bytes: Uint8Array | null | undefined): string | null {
+  return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') : null;
+}
+
 export function toTask(r: Row): Task {
   return {
     id: String(r.id),
@@ -12,7 +17,7 @@ export function toTask(r: Row): Task {
     priority: r.priority,
     runAt: r.run_at,
     payload: r.payload ?? null,
-    payloadBase64: r.payload_b64 ?? null,
+    payloadBase64: base64(r.payload_bytes),
     contentType: r.content_type ?? null,
     result: r.result ?? null,
     attempt: r.attempt,
@@ -43,7 +48,7 @@ export function toClaimedTask(r: Row): ClaimedTask {
     attemptsLeft: r.max_attempts - (r.attempt - r.attempt_base),
     priority: r.priority,
     payloadJson: r.payload_json ?? null,
-    payloadBase64: r.payload_b64 ?? null,
+    payloadBase64: base64(r.payload_bytes),
     contentType: r.content_type ?? null,
     timeoutMs: r.timeout_ms,
     leaseExpiresAt: r.lease_expires_at,

@@ -11,9 +11,11 @@
  */
 import type { Statement } from '../db/types.ts';
 
-/** Columns a task read returns (payload and result parsed by the driver). */
-export const TASK_COLUMNS = `id, queue, type, state, priority, run_at, payload,
-  encode(payload_bytes, 'base64') AS payload_b64, content_type, result, attempt, attempt_base,
+/**
+ * Columns a task read returns (payload and result parsed by the driver; bytes as bytea, encoded
+ * to base64 in Node: PostgreSQL's encode() wraps lines every 76 characters).
+ */
+export const TASK_COLUMNS = `id, queue, type, state, priority, run_at, payload, payload_bytes, content_type, result, attempt, attempt_base,
   max_attempts, backoff, timeout_ms, tags, idempotency_key, worker_id, lease_expires_at,
   cancel_requested, lease_losses, last_error, dead_reason, created_at, started_at, finished_at`;
 
@@ -96,7 +98,7 @@ UPDATE tasks t
   FROM picked, clock c
  WHERE t.id = picked.id
 RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
-          t.payload::text AS payload_json, encode(t.payload_bytes, 'base64') AS payload_b64,
+          t.payload::text AS payload_json, t.payload_bytes,
           t.content_type, t.timeout_ms, t.lease_expires_at, t.tags, t.created_at`,
 };
 

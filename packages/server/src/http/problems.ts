@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
-import { InvalidInputError, InvalidStateError, NotFoundError, StaleAttemptError } from '@taskflow/core';
+import { InvalidInputError, InvalidStateError, mapStorageError, NotFoundError, StaleAttemptError } from '@taskflow/core';
 
 export interface FieldError {
   field: string;
@@ -126,6 +126,9 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
     return problem(status, code, title, detail);
   }
   if (err instanceof SyntaxError) return problem(400, 'invalid_json', 'Invalid JSON', `the request body is not valid JSON: ${err.message}`);
+  // A value the database refused as data that no edge check caught is still the caller's input.
+  const stored = mapStorageError(err);
+  if (stored instanceof InvalidInputError) return problem(400, 'invalid_input', 'Invalid input', stored.message);
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return problem(fe.statusCode, 'bad_request', 'Bad request', fe.message);
   }

@@ -5,6 +5,7 @@ import type { Handlers } from '../http/route.ts';
 import { badRequest, tooLarge } from '../http/problems.ts';
 import { attemptJson, taskJson } from '../http/serialize.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { assertStorable } from '../http/storable.ts';
 
 export interface TaskRouteDeps {
   engine: Engine;
@@ -16,6 +17,7 @@ export interface TaskRouteDeps {
  * (measured on the JSON text the engine will store). `at` is the field path of the task.
  */
 export function toEngineInput(input: TaskInput, at: string, maxPayloadBytes: number): EngineTaskInput {
+  assertStorable(input, at);
   if (input.payload !== undefined && input.payloadBase64 !== undefined) {
     throw badRequest(`${at}/payloadBase64`, 'cannot be given together with payload (choose one)');
   }

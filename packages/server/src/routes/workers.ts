@@ -7,6 +7,7 @@ import type { TaskResult } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
 import { badRequest, HttpProblem, tooLarge } from '../http/problems.ts';
 import { claimedTaskJson, workerJson } from '../http/serialize.ts';
+import { assertStorable } from '../http/storable.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 
 export interface WorkerRouteDeps {
@@ -44,6 +45,7 @@ class WorkerQueues {
 }
 
 function toReport(r: TaskResult, at: string, maxPayloadBytes: number): TaskResultReport {
+  assertStorable(r, at);
   if (r.status === 'failed') {
     if (!r.error) throw badRequest(`${at}/error`, 'is required when status is failed');
     if (r.result !== undefined) throw badRequest(`${at}/result`, 'is only allowed when status is succeeded');
@@ -94,6 +96,7 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
 
   return {
     async registerWorker(req, reply) {
+      assertStorable(req.body, '/body');
       const queues = req.body.queues.map((q) => (typeof q === 'string' ? { name: q, weight: 1 } : { name: q.name, weight: q.weight ?? 1 }));
       const names = queues.map((q) => q.name);
       const dup = names.findIndex((n, i) => names.indexOf(n) !== i);
