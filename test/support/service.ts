@@ -36,6 +36,7 @@ export async function startTestService(
     dataDir: 'memory://',
     databaseUrl: driver === 'postgres' ? TEST_DATABASE_URL : undefined,
     poolSize: 5,
+    rescueStartDelayMs: 0,
     ...overrides,
     schema,
     bootstrapApiKey: adminKey,

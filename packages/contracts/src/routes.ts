@@ -11,7 +11,7 @@ import {
   TaskInput, TaskListQuery, TaskPage, TaskParams, TaskPatch, TaskWithAttempts,
 } from './tasks.ts';
 import {
-  ClaimInput, ClaimOutput, Deregistered, Heartbeat, ResultOutcome, ResultsInput, ResultsOutput, SingleResult, WorkerListQuery,
+  ClaimInput, ClaimOutput, Deregistered, Heartbeat, HeartbeatInput, ResultOutcome, ResultsInput, ResultsOutput, SingleResult, WorkerListQuery,
   WorkerPage, WorkerParams, Worker, WorkerRegistered, WorkerRegistration, WorkerTaskParams,
 } from './workers.ts';
 import { Queue, QueueList, QueueParams } from './queues.ts';
@@ -126,8 +126,8 @@ export const routes = {
   }),
   heartbeat: route({
     method: 'POST', path: '/api/v1/workers/:id/heartbeat', scope: 'worker', tag: 'workers', summary: 'Stay alive; renew the leases of held tasks',
-    description: '404 for an unknown worker, 409 for a deregistered one (register again).',
-    params: WorkerParams, response: { 200: Heartbeat },
+    description: 'The body (optional) lists the tasks the worker is running; only their leases are renewed, so a task whose claim response was lost is not kept alive. 404 for an unknown worker, 409 for a deregistered one (register again).',
+    params: WorkerParams, body: HeartbeatInput, response: { 200: Heartbeat },
   }),
   claim: route({
     method: 'POST', path: '/api/v1/workers/:id/claim', scope: 'worker', tag: 'workers', summary: 'Claim tasks (long-poll), optionally reporting results first',
@@ -136,7 +136,7 @@ export const routes = {
   }),
   reportResults: route({
     method: 'POST', path: '/api/v1/workers/:id/results', scope: 'worker', tag: 'workers', summary: 'Report results in batch',
-    description: 'One outcome per result: `accepted`, or `stale` when the attempt is not the current one held by this worker (nothing changes).',
+    description: 'One outcome per result: `accepted`; `duplicate` when that very result was already recorded (a retried report); or `stale` when the attempt is not the current one held by this worker (nothing changes). 404 for an unknown worker.',
     params: WorkerParams, body: ResultsInput, response: { 200: ResultsOutput },
   }),
   reportResult: route({

@@ -52,6 +52,19 @@ export type WorkerRegistered = Static<typeof WorkerRegistered>;
 
 export const WorkerParams = Type.Object({ id: WorkerId });
 
+export const HeartbeatInput = Type.Object(
+  {
+    running: Type.Optional(
+      Type.Array(TaskId, {
+        maxItems: 10_000,
+        description: 'The tasks this worker is running: only their leases are renewed. Omitted: every task it holds.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type HeartbeatInput = Static<typeof HeartbeatInput>;
+
 export const Heartbeat = Type.Object({
   held: Type.Array(TaskId, { description: 'Tasks this worker holds; their leases were renewed.' }),
   cancel: Type.Array(TaskId, { description: 'Held tasks whose cancellation was requested: abort them.' }),
@@ -99,7 +112,9 @@ export type SingleResult = Static<typeof SingleResult>;
 
 export const ResultOutcome = Type.Object({
   id: Type.String(),
-  status: Type.Enum(['accepted', 'stale'], { description: 'stale: not the current attempt held by this worker; nothing changed.' }),
+  status: Type.Enum(['accepted', 'duplicate', 'stale'], {
+    description: 'accepted: recorded now. duplicate: this result was already recorded (a retried report). stale: not the current attempt held by this worker (the task was taken over); nothing changed.',
+  }),
 });
 export type ResultOutcome = Static<typeof ResultOutcome>;
 

@@ -21,6 +21,11 @@ export interface ApiKey {
 
 const PREFIX_LEN = 11; // "tf_" + 8 characters
 
+/** A new secret: `tf_` and 192 random bits. */
+function newSecret(): string {
+  return `tf_${randomBytes(24).toString('base64url')}`;
+}
+
 /** SHA-256 of the secret: keys are 192 random bits, so a fast hash is enough at rest. */
 export function hashApiKey(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
@@ -46,11 +51,25 @@ export class ApiKeyStore {
   }
 
   /** Creates a key; pass `secret` to register a key chosen outside (bootstrap). */
-  async create(name: string, scopes: Scope[], secret = `tf_${randomBytes(24).toString('base64url')}`): Promise<{ key: ApiKey; secret: string } | null> {
+  async create(name: string, scopes: Scope[], secret = newSecret()): Promise<{ key: ApiKey; secret: string } | null> {
     const { rows } = await this.db.query(K.apiKeyInsert, [
       crypto.randomUUID(), name, secret.slice(0, PREFIX_LEN), hashApiKey(secret), scopes,
     ]);
     return rows[0] ? { key: toKey(rows[0]), secret } : null;
+  }
+
+  /**
+   * Creates a key only if there is no live key at all (the first start), under an advisory
+   * lock, so that nodes starting together on an empty database create one between them.
+   */
+  async createIfNone(name: string, scopes: Scope[]): Promise<{ key: ApiKey; secret: string } | null> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(K.apiKeyLockFirst, [this.db.schema]);
+      if ((await tx.query(K.apiKeyCountLive)).rows[0]!.n > 0) return null;
+      const secret = newSecret();
+      const { rows } = await tx.query(K.apiKeyInsert, [crypto.randomUUID(), name, secret.slice(0, PREFIX_LEN), hashApiKey(secret), scopes]);
+      return { key: toKey(rows[0]!), secret };
+    });
   }
 
   /** The live key with this secret, or null. */

@@ -9,12 +9,22 @@ export interface MaintenanceOptions {
   promoteIntervalMs: number;
   /** Rows per statement; a full batch runs again at once. @defaultValue 1000 */
   batchSize: number;
+  /**
+   * How long after start the rescuer waits before its first pass, ms. After an outage of the
+   * whole service, workers get this long to heartbeat again before their silence is taken for
+   * death (which would count towards quarantine). The server passes the worker TTL.
+   * @defaultValue 0
+   */
+  rescueStartDelayMs: number;
 }
+
+const LOST_WORKERS_PER_PASS = 100;
 
 export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
   rescueIntervalMs: 1000,
   promoteIntervalMs: 1000,
   batchSize: 1000,
+  rescueStartDelayMs: 0,
 };
 
 /**
@@ -30,21 +40,24 @@ export class Maintenance {
   private readonly promoter: Loop;
   private unsubscribe: (() => void) | undefined;
   private readonly engine: Engine;
+  private readonly rescueStartDelayMs: number;
+  private delayTimer: NodeJS.Timeout | undefined;
 
   constructor(engine: Engine, logger: Logger, options: Partial<MaintenanceOptions> = {}) {
     const opts = { ...DEFAULT_MAINTENANCE_OPTIONS, ...options };
     this.engine = engine;
+    this.rescueStartDelayMs = opts.rescueStartDelayMs;
     this.rescuer = new Loop({
       name: 'rescuer',
       intervalMs: opts.rescueIntervalMs,
       logger,
       run: async () => {
         const rescued = await engine.rescueExpired(opts.batchSize);
-        const reaped = await engine.reapLostWorkers();
+        const reaped = await engine.reapLostWorkers(LOST_WORKERS_PER_PASS);
         if (rescued > 0 || reaped.workers > 0) {
           logger.info({ rescued, lostWorkers: reaped.workers, requeued: reaped.tasks }, 'rescued tasks of lost workers and expired leases');
         }
-        return rescued === opts.batchSize ? 0 : undefined;
+        return rescued === opts.batchSize || reaped.workers === LOST_WORKERS_PER_PASS ? 0 : undefined;
       },
     });
     this.promoter = new Loop({
@@ -61,11 +74,17 @@ export class Maintenance {
 
   start(): void {
     this.unsubscribe = this.engine.on({ scheduled: (inMs) => this.promoter.soon(inMs) });
-    this.rescuer.start();
     this.promoter.start();
+    if (this.rescueStartDelayMs > 0) {
+      this.delayTimer = setTimeout(() => this.rescuer.start(), this.rescueStartDelayMs);
+      this.delayTimer.unref();
+    } else {
+      this.rescuer.start();
+    }
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.delayTimer);
     this.unsubscribe?.();
     await Promise.all([this.rescuer.stop(), this.promoter.stop()]);
   }

@@ -141,8 +141,8 @@ export class TaskflowClient {
   getWorker(id: string): Promise<C.Worker> {
     return this.call('getWorker', { params: { id } });
   }
-  heartbeat(id: string, opts?: CallOptions): Promise<C.Heartbeat> {
-    return this.call('heartbeat', { params: { id } }, opts);
+  heartbeat(id: string, input: C.HeartbeatInput = {}, opts?: CallOptions): Promise<C.Heartbeat> {
+    return this.call('heartbeat', { params: { id }, body: input }, opts);
   }
   claim(id: string, input: C.ClaimInput, opts?: CallOptions): Promise<C.ClaimOutput> {
     return this.call('claim', { params: { id }, body: input }, { ...opts, waitMs: input.waitMs });

@@ -122,6 +122,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly stopCtrl = new AbortController();
   private loop: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatDue = Number.POSITIVE_INFINITY;
   private flushing: Promise<void> | undefined;
   private flushQueued = false;
   private stopping: Promise<void> | undefined;
@@ -209,7 +210,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
         const now = Date.now();
         for (const task of out.tasks) this.run(task, now);
       } catch (err) {
-        this.pending.unshift(...results);
+        // A 4xx answer came after the results were settled (or from a worker the service no
+        // longer knows, whose results are stale anyway); otherwise send them again: a result
+        // already recorded comes back as a harmless `duplicate`.
+        if (!(err instanceof TaskflowApiError && err.status < 500)) this.pending.unshift(...results);
         if (this.state !== 'running') break;
         if (await this.recoverFrom(err)) continue;
         backoff = Math.min(Math.max(backoff * 2, 100), 5000);
@@ -256,6 +260,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const ctrl = new AbortController();
     const entry: InFlight = { task, ctrl, receivedAt, abandoned: false };
     this.inFlight.set(task.id, entry);
+    // A lease shorter than the heartbeat cadence pulls the next heartbeat in.
+    const due = receivedAt + Math.max(50, Math.floor(task.timeoutMs / 3));
+    if (due < this.heartbeatDue && this.state === 'running') this.scheduleHeartbeat(due - Date.now());
     const logs: LogLine[] = [];
     const ctx: TaskContext = {
       id: task.id, type: task.type, queue: task.queue, attempt: task.attempt, attemptsLeft: task.attemptsLeft,
@@ -365,6 +372,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return true;
   }
 
+  /** Stale results are worth a warning (the task was taken over); duplicates are retried reports. */
   private noteOutcomes(outcomes: ResultOutcome[]): void {
     const stale = outcomes.filter((o) => o.status === 'stale').map((o) => o.id);
     if (stale.length > 0) {
@@ -375,12 +383,25 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   // ------------------------------------------------------------------ heartbeats
 
-  private scheduleHeartbeat(): void {
+  /**
+   * Heartbeats every `heartbeatIntervalMs`, or more often while a task with a shorter lease
+   * runs (a third of its timeout), so no lease runs out between two heartbeats.
+   */
+  private heartbeatDelay(): number {
+    let delay = this.heartbeatMs;
+    for (const e of this.inFlight.values()) delay = Math.min(delay, Math.max(50, Math.floor(e.task.timeoutMs / 3)));
+    return delay;
+  }
+
+  private scheduleHeartbeat(delay = this.heartbeatDelay()): void {
+    clearTimeout(this.heartbeatTimer);
+    this.heartbeatDue = Date.now() + delay;
     this.heartbeatTimer = setTimeout(() => {
+      this.heartbeatDue = Number.POSITIVE_INFINITY;
       void this.heartbeat().finally(() => {
         if (this.state === 'running' || this.state === 'stopping') this.scheduleHeartbeat();
       });
-    }, this.heartbeatMs);
+    }, delay);
     this.heartbeatTimer.unref();
   }
 
@@ -388,8 +409,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private async heartbeat(): Promise<void> {
     if (!this.id) return;
     const sentAt = Date.now();
+    const running = [...this.inFlight.values()].filter((e) => !e.abandoned).map((e) => e.task.id);
     try {
-      const hb = await this.client.heartbeat(this.id);
+      const hb = await this.client.heartbeat(this.id, { running });
       for (const id of hb.cancel) this.inFlight.get(id)?.ctrl.abort(new TaskCancelledError(id));
       const held = new Set(hb.held);
       for (const e of this.inFlight.values()) {

@@ -55,7 +55,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Per-request log lines cost more than the request on the hot path; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
-    forceCloseConnections: true,
+    // On close, idle keep-alive connections go at once; requests in flight finish (waiting
+    // claims return empty as soon as the service's shutdown signal aborts them).
+    forceCloseConnections: 'idle',
   });
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.query).compile(schema));
@@ -95,6 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...apiKeyHandlers(deps.apiKeys, auth),
     ...healthHandlers(deps.db, logger),
   };
+  const optionalBody = new Set<RouteName>(['claim', 'heartbeat']);
   const options: Partial<Record<RouteName, RouteOptions>> = {
     createTask: { bodyLimit: Math.min(config.maxBodyBytes, config.maxPayloadBytes + 64 * 1024) },
   };
@@ -117,6 +120,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         response: { ...def.response, '4xx': Problem, '5xx': Problem },
         security: scope ? [{ apiKey: [] }] : [],
       },
+      // A POST without a body is an empty object where every field is optional (claim, heartbeat).
+      preValidation: optionalBody.has(name)
+        ? async (request) => {
+            request.body ??= {};
+          }
+        : undefined,
       // Before the body is read: an unauthenticated client cannot make the server parse it.
       onRequest: scope
         ? async (request) => {

@@ -17,7 +17,6 @@ export async function bootstrapKeys(store: ApiKeyStore, bootstrapKey: string | u
     if (created) logger.info({ prefix: created.key.prefix }, 'registered the bootstrap admin API key');
     return {};
   }
-  if ((await store.countLive()) > 0) return {};
-  const created = await store.create('first admin key', ['admin']);
+  const created = await store.createIfNone('first admin key', ['admin']);
   return created ? { createdAdminKey: created.secret } : {};
 }

@@ -15,13 +15,15 @@ import { runDemo } from './demo.ts';
 
 const program = new Command('taskflow').description('Taskflow: a distributed task queue service on PostgreSQL');
 
+/** Flags override the environment variables of the same options, and are validated with them. */
 function serviceConfig(opts: { port?: string; host?: string; dataDir?: string; databaseUrl?: string }): Config {
-  return loadConfig(process.env, {
-    port: opts.port !== undefined ? Number(opts.port) : undefined,
-    host: opts.host,
-    dataDir: opts.dataDir,
-    databaseUrl: opts.databaseUrl,
-  });
+  const flags: Record<string, string | undefined> = {
+    PORT: opts.port,
+    HOST: opts.host,
+    TASKFLOW_DATA_DIR: opts.dataDir,
+    DATABASE_URL: opts.databaseUrl,
+  };
+  return loadConfig({ ...process.env, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) });
 }
 
 program

@@ -37,6 +37,12 @@ export interface Config {
   pollIntervalMs: number;
   /** How often expired leases and lost workers are looked for. @defaultValue 1000. Env TASKFLOW_RESCUE_INTERVAL_MS. */
   rescueIntervalMs: number;
+  /**
+   * How long after start the rescuer waits before its first pass: after an outage of the whole
+   * service, workers get this long to heartbeat again before their silence is taken for death.
+   * @defaultValue workerTtlMs. Env TASKFLOW_RESCUE_START_DELAY_MS.
+   */
+  rescueStartDelayMs: number;
   /** pino level. @defaultValue `info`. Env LOG_LEVEL. */
   logLevel: string;
 }
@@ -86,9 +92,11 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
     poisonAfter: int(env, 'TASKFLOW_POISON_AFTER', 3, 1, 1000),
     pollIntervalMs: int(env, 'TASKFLOW_POLL_INTERVAL_MS', 1000, 10, 60_000),
     rescueIntervalMs: int(env, 'TASKFLOW_RESCUE_INTERVAL_MS', 1000, 10, 60_000),
+    rescueStartDelayMs: int(env, 'TASKFLOW_RESCUE_START_DELAY_MS', -1, 0, 86_400_000),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
+  if (config.rescueStartDelayMs < 0) config.rescueStartDelayMs = config.workerTtlMs;
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(config.schema)) {
     throw new ConfigError(`TASKFLOW_SCHEMA=${JSON.stringify(config.schema)} is not valid: expected lower-case letters, digits and _ (at most 63)`);
   }

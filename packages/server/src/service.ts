@@ -66,7 +66,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     engine.on({ ready: (queues) => hub.publish(queues) });
 
     if (opts.maintenance !== false) {
-      const maintenance = new Maintenance(engine, logger, { rescueIntervalMs: config.rescueIntervalMs });
+      const maintenance = new Maintenance(engine, logger, {
+        rescueIntervalMs: config.rescueIntervalMs,
+        rescueStartDelayMs: config.rescueStartDelayMs,
+      });
       maintenance.start();
       cleanups.push(() => maintenance.stop());
     }
@@ -74,8 +77,12 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const shutdown = new AbortController();
     const app = await buildApp({ config, db, engine, apiKeys, hub, logger, authCacheMs: opts.authCacheMs, shutdown: shutdown.signal });
     cleanups.push(async () => {
-      shutdown.abort();
+      shutdown.abort(); // waiting claims answer empty now
+      // In-flight requests get a moment to finish; keep-alive connections do not hold the
+      // close up for their whole idle timeout.
+      const force = setTimeout(() => app.server.closeAllConnections(), 2000);
       await app.close();
+      clearTimeout(force);
     });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();

@@ -424,10 +424,14 @@ describe('HTTP API (pglite)', () => {
       const res = await worker.reportResults(workerId, [{ id: task.id, attempt: 1, status: 'succeeded', result: ['done', 1] }]);
       expect(res).toEqual({ results: [{ id: task.id, status: 'accepted' }] });
       expect(await producer.getTask(task.id)).toMatchObject({ state: 'succeeded', result: ['done', 1], leaseExpiresAt: null });
-      // A second report of the same attempt is stale and changes nothing.
+      // A second report of the same attempt (a retried request) is a duplicate and changes nothing.
       expect(await worker.reportResults(workerId, [{ id: task.id, attempt: 1, status: 'succeeded', result: 'again' }]))
-        .toEqual({ results: [{ id: task.id, status: 'stale' }] });
+        .toEqual({ results: [{ id: task.id, status: 'duplicate' }] });
       expect((await producer.getTask(task.id)).result).toEqual(['done', 1]);
+      // Another worker reporting on that attempt is stale.
+      const intruder = await registerOn(task.queue);
+      expect(await worker.reportResults(intruder, [{ id: task.id, attempt: 1, status: 'succeeded', result: 'forged' }]))
+        .toEqual({ results: [{ id: task.id, status: 'stale' }] });
     });
 
     it('hands a worker JSON payloads exactly as submitted', async () => {
@@ -497,7 +501,9 @@ describe('HTTP API (pglite)', () => {
       expect(await worker.reportResult(workerId, task.id, { attempt, status: 'succeeded', result: { ok: true } }))
         .toEqual({ id: task.id, status: 'accepted' });
       expect(await producer.getTask(task.id)).toMatchObject({ state: 'succeeded', result: { ok: true } });
-      expect(await apiError(worker.reportResult(workerId, task.id, { attempt, status: 'succeeded' })))
+      expect(await worker.reportResult(workerId, task.id, { attempt, status: 'succeeded' }))
+        .toEqual({ id: task.id, status: 'duplicate' });
+      expect(await apiError(worker.reportResult(workerId, task.id, { attempt: attempt + 1, status: 'succeeded' })))
         .toMatchObject({ status: 409, code: 'stale_attempt' });
     });
 

@@ -184,6 +184,8 @@ const cases: Case[] = [
   { name: 'heartbeat of an unknown worker', method: 'POST', path: `/api/v1/workers/${UNKNOWN_UUID}/heartbeat`, auth: 'worker', status: 404, code: 'not_found' },
   { name: 'claim by an unknown worker', method: 'POST', path: `/api/v1/workers/${UNKNOWN_UUID}/claim`, auth: 'worker', body: {}, status: 404, code: 'not_found' },
   { name: 'deregister an unknown worker', method: 'DELETE', path: `/api/v1/workers/${UNKNOWN_UUID}`, auth: 'worker', status: 404, code: 'not_found' },
+  { name: 'results from an unknown worker', method: 'POST', path: `/api/v1/workers/${UNKNOWN_UUID}/results`, auth: 'worker', body: { results: [{ id: '999999', attempt: 1, status: 'succeeded' }] }, status: 404, code: 'not_found' },
+  { name: 'single result from an unknown worker', method: 'POST', path: `/api/v1/workers/${UNKNOWN_UUID}/tasks/999999/result`, auth: 'worker', body: { attempt: 1, status: 'succeeded' }, status: 404, code: 'not_found' },
   { name: 'single result for an unknown task', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/tasks/999999/result`, auth: 'worker', body: { attempt: 1, status: 'succeeded' }, status: 404, code: 'not_found' },
   { name: 'unknown queue', method: 'GET', path: '/api/v1/queues/no.such.queue', auth: 'producer', status: 404, code: 'not_found' },
   { name: 'malformed queue name', method: 'POST', path: '/api/v1/queues/bad%20name/pause', auth: 'admin', status: 400, code: 'validation_failed', field: '/path/name' },

@@ -192,10 +192,12 @@ export class Engine {
 
   /**
    * Settles a batch of results from one worker: one statement for the successes, one for the
-   * failures. Each report is `accepted` or `stale` (its attempt is not the current one held by
-   * this worker, or it repeats an earlier report of the batch); stale ones change nothing.
+   * failures. Each report is `accepted`, `duplicate` (this worker had already settled that
+   * attempt: a retried report) or `stale` (the attempt is not the current one held by this
+   * worker, or it repeats an earlier report of the batch); only accepted ones change anything.
    */
   async settle(workerId: string, reports: readonly TaskResultReport[]): Promise<SettleOutcome[]> {
+    if (!isUuid(workerId)) return reports.map(() => 'stale');
     const firstIndex = new Map<string, number>();
     reports.forEach((r, i) => {
       if (!firstIndex.has(r.id) && isTaskId(r.id)) firstIndex.set(r.id, i);
@@ -210,7 +212,19 @@ export class Engine {
     ]);
     const accepted = new Set<string>([...okRows, ...failedRows].map((r) => String(r.id)));
     this.announce(failedRows);
-    return reports.map((r, i) => (firstIndex.get(r.id) === i && accepted.has(r.id) ? 'accepted' : 'stale'));
+    const refused = unique.filter((r) => !accepted.has(r.id));
+    const duplicates = refused.length === 0 ? new Set<string>() : await this.settledBy(workerId, refused);
+    return reports.map((r, i) => {
+      if (firstIndex.get(r.id) !== i) return 'stale';
+      return accepted.has(r.id) ? 'accepted' : duplicates.has(r.id) ? 'duplicate' : 'stale';
+    });
+  }
+
+  /** Of the refused reports, those this worker had already settled (retried reports). */
+  private async settledBy(workerId: string, reports: readonly TaskResultReport[]): Promise<Set<string>> {
+    if (!isUuid(workerId)) return new Set();
+    const { rows } = await this.db.query(T.taskSettledBy, [reports.map((r) => r.id), reports.map((r) => r.attempt), workerId]);
+    return new Set(rows.map((r) => r.id as string));
   }
 
   private async runSettle(statement: typeof T.taskSucceedMany, rows: object[], workerId: string, now: Date | null): Promise<Row[]> {
@@ -234,13 +248,15 @@ export class Engine {
   }
 
   /**
-   * Keeps a worker alive and renews the leases of everything it holds. A worker marked lost
-   * comes back to active (its old tasks were requeued; their results will be refused).
-   * Throws NotFoundError for an unknown worker and InvalidStateError for a deregistered one.
+   * Keeps a worker alive and renews the leases of the tasks it is running (`running`, or all
+   * it holds when omitted). A worker marked lost comes back to active (its old tasks were
+   * requeued; their results will be refused). Throws NotFoundError for an unknown worker and
+   * InvalidStateError for a deregistered one.
    */
-  async heartbeat(workerId: string): Promise<HeartbeatResult> {
+  async heartbeat(workerId: string, running?: readonly string[]): Promise<HeartbeatResult> {
     if (!isUuid(workerId)) throw new NotFoundError('worker', workerId);
-    const { rows } = await this.db.query(W.workerHeartbeat, [workerId, this.options.workerTtlMs, this.now()]);
+    const listed = running?.filter(isTaskId) ?? null;
+    const { rows } = await this.db.query(W.workerHeartbeat, [workerId, this.options.workerTtlMs, this.now(), listed]);
     const r = rows[0]!;
     if (r.found === 0) await this.requireWorkerState(workerId, ['active', 'lost']);
     return { held: r.held, cancel: r.cancel };

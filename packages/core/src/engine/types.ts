@@ -155,7 +155,11 @@ export type TaskResultReport =
       logs?: LogLine[];
     };
 
-export type SettleOutcome = 'accepted' | 'stale';
+/**
+ * accepted: recorded now. duplicate: this very result was recorded before (a retried report).
+ * stale: not the current attempt held by this worker (taken over, or unknown); nothing changed.
+ */
+export type SettleOutcome = 'accepted' | 'duplicate' | 'stale';
 
 export interface QueueWeight {
   name: string;

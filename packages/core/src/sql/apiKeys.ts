@@ -39,3 +39,9 @@ export const apiKeyCountLive: Statement = {
   name: 'tf_api_key_count_live',
   text: `SELECT count(*)::integer AS n FROM api_keys WHERE revoked_at IS NULL`,
 };
+
+/** apiKeyLockFirst: serialises first-start key creation across nodes (transaction-scoped). $1 schema */
+export const apiKeyLockFirst: Statement = {
+  name: 'tf_api_key_lock_first',
+  text: `SELECT pg_advisory_xact_lock(hashtextextended('taskflow:first-api-key:' || $1, 0))`,
+};

@@ -179,16 +179,32 @@ history AS (
 SELECT id, queue, state, run_at FROM upd`,
 };
 
+interface RescueKind {
+  /** Selects and locks the running tasks to rescue (`$3` is the victims query's own parameter). */
+  victims: string;
+  outcome: 'lease_expired' | 'worker_lost' | 'abandoned';
+  /** Counts towards poison quarantine (the worker is gone, not the handler failing). */
+  leaseLoss: boolean;
+  /** Waits for the backoff before the next attempt; otherwise requeued at once. */
+  backoff: boolean;
+  /** SQL expression of the error message recorded. */
+  error: string;
+}
+
 /**
- * Builds a rescue statement: ends the running attempts chosen by `victims` (a query that
- * returns task ids of running tasks and locks them with SKIP LOCKED) as failed attempts with
- * `outcome`, and moves each task on by its retry policy. When `leaseLoss` is true the attempt
- * counts towards poison quarantine: a task whose attempts end with the worker gone
- * `$poisonAfter` times is dead with reason `poison`, whatever attempts it has left.
+ * Builds a rescue statement: ends the running attempts chosen by `victims` as failed attempts
+ * with `outcome` and moves each task on: cancelled if a cancel was requested, dead when its
+ * attempts are used up, else queued (at once, or after the backoff for an expired lease: the
+ * design's "an expired lease is a failed attempt and follows the retry policy; a deregistered
+ * or dead worker's tasks are requeued at once"). When `leaseLoss` is set the attempt counts
+ * towards poison quarantine: a task whose attempts end with the worker gone `$poisonAfter`
+ * times is dead with reason `poison`, whatever attempts it has left.
  * Parameters: $1 now, $2 poisonAfter, then the victims query's own.
  */
-function rescueStatement(name: string, victims: string, outcome: string, leaseLoss: boolean, error: string): Statement {
-  const loss = leaseLoss ? 1 : 0;
+function rescueStatement(name: string, kind: RescueKind): Statement {
+  const { victims, outcome, error } = kind;
+  const loss = kind.leaseLoss ? 1 : 0;
+  const delay = kind.backoff ? 'backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)' : '0::float8';
   return {
     name,
     text: `
@@ -198,7 +214,7 @@ cur AS (
   SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, t.lease_expires_at,
          t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
          ${loss} = 1 AND t.lease_losses + 1 >= $2 AS poisoned,
-         backoff_delay_ms(t.backoff, t.attempt - t.attempt_base) AS delay_ms
+         ${delay} AS delay_ms
     FROM tasks t JOIN victims v ON v.id = t.id
 ),
 upd AS (
@@ -235,42 +251,42 @@ SELECT id, queue, state, run_at FROM upd`,
  * failed attempts ("lease expired"), at most $3 per call.
  * $1 now, $2 poisonAfter, $3 limit
  */
-export const taskRescueExpired = rescueStatement(
-  'tf_task_rescue_expired',
-  `SELECT id FROM tasks, clock c
+export const taskRescueExpired = rescueStatement('tf_task_rescue_expired', {
+  victims: `SELECT id FROM tasks, clock c
     WHERE state = 'running' AND lease_expires_at <= c.t
     ORDER BY lease_expires_at LIMIT $3 FOR UPDATE OF tasks SKIP LOCKED`,
-  'lease_expired',
-  true,
-  `'lease expired at ' || to_char(cur.lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' without a result'`,
-);
+  outcome: 'lease_expired',
+  leaseLoss: true,
+  backoff: true,
+  error: `'lease expired at ' || to_char(cur.lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' without a result'`,
+});
 
 /**
  * taskRescueLostWorkers: the running tasks of workers that stopped heartbeating become failed
- * attempts ("worker lost") at once, without waiting for their leases.
+ * attempts ("worker lost") and are requeued at once, without waiting for their leases.
  * $1 now, $2 poisonAfter, $3 uuid[] worker ids
  */
-export const taskRescueLostWorkers = rescueStatement(
-  'tf_task_rescue_lost_workers',
-  `SELECT id FROM tasks WHERE state = 'running' AND worker_id = ANY($3::uuid[]) FOR UPDATE SKIP LOCKED`,
-  'worker_lost',
-  true,
-  `'worker stopped heartbeating'`,
-);
+export const taskRescueLostWorkers = rescueStatement('tf_task_rescue_lost_workers', {
+  victims: `SELECT id FROM tasks WHERE state = 'running' AND worker_id = ANY($3::uuid[]) FOR UPDATE SKIP LOCKED`,
+  outcome: 'worker_lost',
+  leaseLoss: true,
+  backoff: false,
+  error: `'worker stopped heartbeating'`,
+});
 
 /**
  * taskReleaseWorker: a deregistering worker hands back what it still holds: each attempt ends
- * as "abandoned" and the task follows its retry policy. Not a lease loss (the worker did not
- * crash), so it does not count towards quarantine.
+ * as "abandoned" and the task is requeued at once (dead if that was its last attempt). Not a
+ * lease loss (the worker did not crash), so it does not count towards quarantine.
  * $1 now, $2 poisonAfter (unused), $3 worker id
  */
-export const taskReleaseWorker = rescueStatement(
-  'tf_task_release_worker',
-  `SELECT id FROM tasks WHERE state = 'running' AND worker_id = $3::uuid FOR UPDATE`,
-  'abandoned',
-  false,
-  `'worker deregistered before reporting a result'`,
-);
+export const taskReleaseWorker = rescueStatement('tf_task_release_worker', {
+  victims: `SELECT id FROM tasks WHERE state = 'running' AND worker_id = $3::uuid FOR UPDATE`,
+  outcome: 'abandoned',
+  leaseLoss: false,
+  backoff: false,
+  error: `'worker deregistered before reporting a result'`,
+});
 
 /**
  * taskPromoteDue: scheduled and retrying tasks whose run time has come become `queued`, at most
@@ -421,4 +437,19 @@ RETURNING t.id, t.queue, t.state`,
 export const taskExisting: Statement = {
   name: 'tf_task_existing',
   text: `SELECT id FROM tasks WHERE id = ANY($1::bigint[])`,
+};
+
+/**
+ * taskSettledBy: which of the given (task, attempt) pairs this worker already settled: the
+ * task row still holds that successful attempt, or `attempts` records it as failed or
+ * cancelled. Lets a retried result report answer "duplicate" instead of "stale".
+ * $1 bigint[] ids, $2 integer[] attempts, $3 worker id
+ */
+export const taskSettledBy: Statement = {
+  name: 'tf_task_settled_by',
+  text: `
+SELECT i.id::text AS id FROM unnest($1::bigint[], $2::integer[]) AS i(id, attempt)
+ WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.id = i.id AND t.attempt = i.attempt AND t.worker_id = $3 AND t.state = 'succeeded')
+    OR EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = i.id AND a.attempt = i.attempt AND a.worker_id = $3
+                  AND a.outcome IN ('failed', 'cancelled'))`,
 };

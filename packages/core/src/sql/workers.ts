@@ -20,10 +20,12 @@ RETURNING id`,
 
 /**
  * workerHeartbeat: keeps a worker alive (expires_at = now + ttl; a worker marked lost comes
- * back to active, its old tasks already requeued and fenced) and renews the lease of every
- * task it holds to now + that task's timeout. A stopped (deregistered) worker is not revived.
- * $1 id, $2 ttl ms, $3 now
- * Returns found (0 or 1) and the held tasks with their cancel flags.
+ * back to active, its old tasks already requeued and fenced) and renews the lease of the tasks
+ * it says it is running ($4, or every task it holds when null) to now + each task's timeout.
+ * A held task the worker does not list (its claim response was lost, say) is not renewed: its
+ * lease runs out and the rescuer hands it on. A stopped (deregistered) worker is not revived.
+ * $1 id, $2 ttl ms, $3 now, $4 bigint[] running or null
+ * Returns found (0 or 1), the tasks it holds and those of them with a cancel request.
  */
 export const workerHeartbeat: Statement = {
   name: 'tf_worker_heartbeat',
@@ -35,13 +37,17 @@ w AS (
    WHERE id = $1 AND state <> 'stopped'
   RETURNING id
 ),
-held AS (
+renewed AS (
   UPDATE tasks t SET lease_expires_at = c.t + t.timeout_ms * interval '1 millisecond'
     FROM clock c, w
-   WHERE t.worker_id = w.id AND t.state = 'running'
-  RETURNING t.id, t.cancel_requested
+   WHERE t.worker_id = w.id AND t.state = 'running' AND ($4::bigint[] IS NULL OR t.id = ANY($4::bigint[]))
+  RETURNING t.id
+),
+held AS (
+  SELECT t.id, t.cancel_requested FROM tasks t, w WHERE t.worker_id = w.id AND t.state = 'running'
 )
 SELECT (SELECT count(*)::integer FROM w) AS found,
+       (SELECT count(*)::integer FROM renewed) AS renewed,
        coalesce((SELECT array_agg(id::text) FROM held), '{}') AS held,
        coalesce((SELECT array_agg(id::text) FROM held WHERE cancel_requested), '{}') AS cancel`,
 };

@@ -238,6 +238,21 @@ export function describeEngineConformance(driver: DriverName): void {
         expect((await engine.getTask(c2!.id)).result).toBe('ok');
       });
 
+      it('answers a repeated report of a settled attempt as duplicate, not stale', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q' }]);
+        const w = await worker();
+        const [a, b] = await engine.claim(w, [{ name: 'q', weight: 1 }], 2);
+        const reports = [
+          { id: a!.id, attempt: 1, status: 'succeeded' as const, result: 1 },
+          { id: b!.id, attempt: 1, status: 'failed' as const, error: { message: 'x' } },
+        ];
+        expect(await engine.settle(w, reports)).toEqual(['accepted', 'accepted']);
+        expect(await engine.settle(w, reports)).toEqual(['duplicate', 'duplicate']);
+        const other = await worker();
+        expect(await engine.settle(other, reports)).toEqual(['stale', 'stale']);
+      });
+
       it('accepts the result of an attempt whose lease just ran out but was not yet rescued', async () => {
         const { engine, worker, clock } = await setup({ defaultTimeoutMs: 1000 });
         await engine.enqueue([{ type: 't', queue: 'q' }]);
@@ -371,6 +386,20 @@ export function describeEngineConformance(driver: DriverName): void {
         expect(t.leaseExpiresAt!.getTime()).toBe(T0.getTime() + 9_000 + 10_000);
       });
 
+      it('renews only the leases of the tasks a heartbeat lists; an unlisted one runs out', async () => {
+        const { engine, worker, clock } = await setup({ defaultTimeoutMs: 10_000 });
+        await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q' }]);
+        const w = await worker();
+        const [known, orphan] = await engine.claim(w, [{ name: 'q', weight: 1 }], 2);
+        clock.advance(6_000);
+        const hb = await engine.heartbeat(w, [known!.id]);
+        expect(hb.held.sort()).toEqual([known!.id, orphan!.id].sort());
+        clock.advance(4_000);
+        expect(await engine.rescueExpired()).toBe(1);
+        expect((await engine.getTask(orphan!.id)).state).toBe('retrying');
+        expect((await engine.getTask(known!.id)).state).toBe('running');
+      });
+
       it('refuses heartbeats from unknown and deregistered workers', async () => {
         const { engine, worker } = await setup();
         await expect(engine.heartbeat(crypto.randomUUID())).rejects.toBeInstanceOf(NotFoundError);
@@ -381,7 +410,7 @@ export function describeEngineConformance(driver: DriverName): void {
       });
 
       it('requeues the tasks of a worker that stops heartbeating at once, not after the lease', async () => {
-        const { engine, worker, clock } = await setup({ workerTtlMs: 15_000, defaultTimeoutMs: 3_600_000, defaultBackoff: { type: 'fixed', delayMs: 0 } });
+        const { engine, worker, clock } = await setup({ workerTtlMs: 15_000, defaultTimeoutMs: 3_600_000, defaultBackoff: { type: 'fixed', delayMs: 60_000 } });
         await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q' }]);
         const dying = await worker(['q'], 'dying');
         const [c] = await engine.claim(dying, [{ name: 'q', weight: 1 }], 1);
@@ -399,7 +428,7 @@ export function describeEngineConformance(driver: DriverName): void {
       });
 
       it('hands back what a deregistering worker holds, without counting it as a crash', async () => {
-        const { engine, worker } = await setup({ defaultBackoff: { type: 'fixed', delayMs: 0 } });
+        const { engine, worker } = await setup({ defaultBackoff: { type: 'fixed', delayMs: 60_000 } });
         await engine.enqueue([{ type: 't', queue: 'q' }]);
         const w = await worker();
         const [c] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);

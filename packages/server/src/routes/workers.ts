@@ -80,6 +80,8 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
   async function settle(workerId: string, results: TaskResult[], at: (i: number) => string) {
     const reports = results.map((r, i) => toReport(r, at(i), maxPayloadBytes));
     const outcomes = await engine.settle(workerId, reports);
+    // Nothing accepted: an unknown worker is a 404, not a batch of stale results.
+    if (!outcomes.includes('accepted')) await engine.workerState(workerId);
     return reports.map((r, i) => ({ id: r.id, status: outcomes[i]! }));
   }
 
@@ -129,14 +131,14 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
     },
 
     async heartbeat(req) {
-      return engine.heartbeat(req.params.id);
+      return engine.heartbeat(req.params.id, req.body?.running);
     },
 
     async claim(req, reply) {
       const workerId = req.params.id;
       const body = req.body ?? {};
+      const queues = await claimQueues(workerId, body.queues); // 404 before anything is settled
       const results = body.results?.length ? await settle(workerId, body.results, (i) => `/body/results/${i}`) : undefined;
-      const queues = await claimQueues(workerId, body.queues);
       const names = queues.map((q) => q.name);
       const max = body.max ?? 1;
       const deadline = Date.now() + (body.waitMs ?? 0);
