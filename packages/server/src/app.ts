@@ -9,7 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger as PinoLogger } from 'pino';
 import { routes, Problem, type RouteName } from '@taskflow/contracts';
-import type { ApiKeyStore, Database, Engine, WakeHub } from '@taskflow/core';
+import { EnqueueBatcher, type ApiKeyStore, type Database, type Engine, type WakeHub } from '@taskflow/core';
 import type { Config } from './config.ts';
 import type { Handlers, RouteOptions } from './http/route.ts';
 import { HttpProblem, sendProblem, toProblem } from './http/problems.ts';
@@ -88,7 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const auth = new Authenticator(deps.apiKeys, { logger, cacheMs: deps.authCacheMs });
   const handlers: Handlers = {
-    ...taskHandlers({ engine, maxPayloadBytes: config.maxPayloadBytes }),
+    ...taskHandlers({ engine, batcher: new EnqueueBatcher(engine), maxPayloadBytes: config.maxPayloadBytes }),
     ...dlqHandlers(engine),
     ...queueHandlers(engine),
     ...workerHandlers({

@@ -52,6 +52,7 @@ export async function pgliteDatabase(pg: PGlite, schema: string, close: () => Pr
   return {
     driver: 'pglite',
     schema,
+    relaxed: base,
     query: base.query,
     exec: base.exec,
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx as unknown as PgliteQueryable))),

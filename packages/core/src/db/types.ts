@@ -27,6 +27,13 @@ export type DriverName = 'postgres' | 'pglite';
 
 export interface Database extends Executor {
   readonly driver: DriverName;
+  /**
+   * Runs statements whose commit need not wait for the WAL flush (synchronous_commit = off).
+   * Only for writes whose loss in a crash of PostgreSQL itself costs nothing but a re-run: a
+   * claim (the task comes back as queued; the worker's result is refused as stale). Never for
+   * anything acknowledged to a producer. PGlite: the same connection.
+   */
+  readonly relaxed: Executor;
   /** The schema every statement resolves against (the connection's search_path). */
   readonly schema: string;
   /**

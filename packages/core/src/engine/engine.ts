@@ -178,13 +178,15 @@ export class Engine {
   /**
    * Leases up to `max` ready tasks to a worker, from its queues in weighted random order, one
    * atomic claim statement per queue until the batch is full. Returns [] when the worker is
-   * not active or serves none of the queues (see `workerState` to tell why).
+   * not active or serves none of the queues (see `workerState` to tell why). Claims commit
+   * without waiting for the WAL flush (`db.relaxed`): should PostgreSQL crash right after, the
+   * claim is undone and the task is queued again and runs again (at least once, never lost).
    */
   async claim(workerId: string, queues: readonly QueueWeight[], max: number): Promise<ClaimedTask[]> {
     const out: ClaimedTask[] = [];
     for (const q of weightedOrder(queues)) {
       if (out.length >= max) break;
-      const { rows } = await this.db.query(T.taskClaim, [q.name, max - out.length, workerId, this.now()]);
+      const { rows } = await this.db.relaxed.query(T.taskClaim, [q.name, max - out.length, workerId, this.now()]);
       for (const r of rows) out.push(toClaimedTask(r));
     }
     return out;

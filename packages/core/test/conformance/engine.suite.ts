@@ -125,6 +125,26 @@ export function describeEngineConformance(driver: DriverName): void {
         expect(await engine.listTasks({ queue: 'q', limit: 100 })).toHaveLength(1);
       });
 
+      it('group-commits concurrent single submissions, each answered with its own task', async () => {
+        const { engine } = await setup();
+        const { EnqueueBatcher, InvalidInputError } = await import('@taskflow/core');
+        const batcher = new EnqueueBatcher(engine, { maxInFlight: 1 });
+        const results = await Promise.allSettled([
+          ...Array.from({ length: 30 }, (_, i) => batcher.enqueue({ type: 't', queue: 'q', payload: i })),
+          batcher.enqueue({ type: 'bad\u0000type', queue: 'q' }),
+          batcher.enqueue({ type: 't', queue: 'q', idempotencyKey: 'k', payload: 'first' }),
+          batcher.enqueue({ type: 't', queue: 'q', idempotencyKey: 'k', payload: 'second' }),
+        ]);
+        const ok = results.slice(0, 30).map((r) => (r as PromiseFulfilledResult<{ task: { id: string; payload: unknown } }>).value.task);
+        expect(ok.map((t) => t.payload)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+        expect(new Set(ok.map((t) => t.id)).size).toBe(30);
+        expect(results[30]).toMatchObject({ status: 'rejected', reason: expect.any(InvalidInputError) });
+        const [first, second] = results.slice(31) as PromiseFulfilledResult<{ created: boolean; task: { id: string; payload: unknown } }>[];
+        expect(first!.value).toMatchObject({ created: true, task: { payload: 'first' } });
+        expect(second!.value).toMatchObject({ created: false, task: { id: first!.value.task.id, payload: 'first' } });
+        expect(await engine.listTasks({ queue: 'q', limit: 100 })).toHaveLength(31);
+      });
+
       it('maps a value PostgreSQL refuses to an input error, writing nothing', async () => {
         const { engine } = await setup();
         const { InvalidInputError } = await import('@taskflow/core');

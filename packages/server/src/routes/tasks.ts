@@ -1,4 +1,4 @@
-import type { Engine, TaskInput as EngineTaskInput } from '@taskflow/core';
+import type { Engine, EnqueueBatcher, TaskInput as EngineTaskInput } from '@taskflow/core';
 import { isTaskId } from '@taskflow/core';
 import type { TaskInput } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
@@ -9,6 +9,8 @@ import { assertStorable } from '../http/storable.ts';
 
 export interface TaskRouteDeps {
   engine: Engine;
+  /** Group commit for single submissions. */
+  batcher: EnqueueBatcher;
   maxPayloadBytes: number;
 }
 
@@ -48,13 +50,13 @@ export function parseTime(value: string, field: string): Date {
 }
 
 export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' | 'createTasks' | 'listTasks' | 'getTask' | 'updateTask' | 'cancelTask' | 'retryTask'> {
-  const { engine, maxPayloadBytes } = deps;
+  const { engine, batcher, maxPayloadBytes } = deps;
   return {
     async createTask(req, reply) {
-      const [r] = await engine.enqueue([toEngineInput(req.body, '/body', maxPayloadBytes)]);
-      if (!r!.created) reply.header('idempotent-replayed', 'true');
-      reply.code(r!.created ? 201 : 200).header('location', `/api/v1/tasks/${r!.task.id}`);
-      return taskJson(r!.task);
+      const r = await batcher.enqueue(toEngineInput(req.body, '/body', maxPayloadBytes));
+      if (!r.created) reply.header('idempotent-replayed', 'true');
+      reply.code(r.created ? 201 : 200).header('location', `/api/v1/tasks/${r.task.id}`);
+      return taskJson(r.task);
     },
     async createTasks(req, reply) {
       const inputs = req.body.tasks.map((t, i) => toEngineInput(t, `/body/tasks/${i}`, maxPayloadBytes));
