@@ -125,7 +125,7 @@ export const routes = {
     params: WorkerParams, response: { 200: Worker },
   }),
   heartbeat: route({
-    method: 'POST', path: '/api/v1/workers/:id/heartbeat', scope: 'worker', tag: 'workers', summary: 'Stay alive; renew the leases of held tasks',
+    method: 'POST', path: '/api/v1/workers/:id/heartbeat', scope: 'worker', tag: 'workers', summary: 'Stay alive; renew the leases of the tasks being run',
     description: 'The body (optional) lists the tasks the worker is running; only their leases are renewed, so a task whose claim response was lost is not kept alive. 404 for an unknown worker, 409 for a deregistered one (register again).',
     params: WorkerParams, body: HeartbeatInput, response: { 200: Heartbeat },
   }),

@@ -66,7 +66,9 @@ export const HeartbeatInput = Type.Object(
 export type HeartbeatInput = Static<typeof HeartbeatInput>;
 
 export const Heartbeat = Type.Object({
-  held: Type.Array(TaskId, { description: 'Tasks this worker holds; their leases were renewed.' }),
+  held: Type.Array(TaskId, {
+    description: 'Every task this worker holds. Those it listed in `running` (all of them, without `running`) had their leases renewed; a held task it does not know of is left to run out its lease.',
+  }),
   cancel: Type.Array(TaskId, { description: 'Held tasks whose cancellation was requested: abort them.' }),
 });
 export type Heartbeat = Static<typeof Heartbeat>;
@@ -113,7 +115,7 @@ export type SingleResult = Static<typeof SingleResult>;
 export const ResultOutcome = Type.Object({
   id: Type.String(),
   status: Type.Enum(['accepted', 'duplicate', 'stale'], {
-    description: 'accepted: recorded now. duplicate: this result was already recorded (a retried report). stale: not the current attempt held by this worker (the task was taken over); nothing changed.',
+    description: 'accepted: recorded now. duplicate: this worker already settled this attempt (a retried report; the first report stands). stale: not the current attempt held by this worker (the task was taken over); nothing changed.',
   }),
 });
 export type ResultOutcome = Static<typeof ResultOutcome>;

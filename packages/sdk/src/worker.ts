@@ -229,10 +229,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         for (const task of out.tasks) this.run(task, now);
       } catch (err) {
         this.reserved -= want;
-        // A 4xx answer came after the results were settled (or from a worker the service no
-        // longer knows, whose results are stale anyway); otherwise send them again: a result
-        // already recorded comes back as a harmless `duplicate`.
-        if (!(err instanceof TaskflowApiError && err.status < 500)) this.pending.unshift(...results);
+        this.restoreResults(err, results);
         if (this.state !== 'running') break;
         if (await this.recoverFrom(err, usedId)) continue;
         backoff = Math.min(Math.max(backoff * 2, 100), 5000);
@@ -272,6 +269,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.log.error({ err: String(regErr) }, 'could not register again');
       await sleep(1000, this.stopCtrl.signal);
     }
+  }
+
+  /**
+   * What becomes of results sent with a claim that failed. Refused items (400/413 naming
+   * them: a result over the size limit, say) become failures and go again; after a 409 the
+   * service had settled them; after a 404 the worker is unknown and they are stale anyway;
+   * after anything else (network, 5xx) they go again: one already recorded comes back as a
+   * harmless `duplicate`.
+   */
+  private restoreResults(err: unknown, results: TaskResult[]): void {
+    if (results.length === 0 || this.fixRefusedResults(err, results)) return;
+    if (err instanceof TaskflowApiError && (err.status === 404 || err.status === 409)) return;
+    this.pending.unshift(...results);
   }
 
   private wakeLoop(): void {
@@ -382,6 +392,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
    */
   private fixRefusedResults(err: unknown, batch: TaskResult[]): boolean {
     if (!(err instanceof TaskflowApiError) || (err.status !== 400 && err.status !== 413)) return false;
+    // The claim endpoint names them /body/results/N as the results endpoint does.
     const bad = new Set<number>();
     for (const e of err.problem?.errors ?? []) {
       const m = /^\/body\/results\/(\d+)/.exec(e.field);

@@ -17,7 +17,7 @@ describe('SDK worker', () => {
   let tf: TestService;
   const workers: Worker[] = [];
   beforeAll(async () => {
-    tf = await startTestService('pglite', { workerTtlMs: 1500, rescueIntervalMs: 100 });
+    tf = await startTestService('pglite', { workerTtlMs: 1500, rescueIntervalMs: 100, maxPayloadBytes: 4096 });
   });
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.stop(0)));
@@ -202,6 +202,16 @@ describe('SDK worker', () => {
     const task = await tf.admin.enqueue({ type: 'ok', queue });
     await doneOf(w, task.id);
     expect((await settled(task.id, ['succeeded'])).workerId).toBe(second);
+  });
+
+  it('turns a result the service refuses (over the size limit) into a failure instead of losing it', async () => {
+    const queue = nextQueue();
+    const w = worker({ async big() { return 'x'.repeat(10_000); }, async small() { return 'ok'; } }, { queues: [queue] });
+    await w.start();
+    const [big, small] = await Promise.all([tf.admin.enqueue({ type: 'big', queue }), tf.admin.enqueue({ type: 'small', queue })]);
+    const t = await settled(big.id, ['dead']);
+    expect(t).toMatchObject({ deadReason: 'unrecoverable', lastError: { message: expect.stringContaining('the service refused this result') } });
+    expect((await settled(small.id, ['succeeded'])).result).toBe('ok');
   });
 
   it('ships test helpers: runTaskOnce and expectEnqueued', async () => {

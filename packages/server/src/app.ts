@@ -73,7 +73,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sendProblem(request, reply, toProblem(new HttpProblem(404, 'route_not_found', 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`), config.maxBodyBytes)),
   );
 
+  // A POST without a body is an empty object where every field is optional (claim, heartbeat).
+  const optionalBody = new Set<RouteName>(['claim', 'heartbeat']);
   await app.register(swagger, {
+    transformObject: (doc) => markOptionalBodies((doc as { openapiObject: OpenApiDoc }).openapiObject, optionalBody),
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -97,7 +100,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...apiKeyHandlers(deps.apiKeys, auth),
     ...healthHandlers(deps.db, logger),
   };
-  const optionalBody = new Set<RouteName>(['claim', 'heartbeat']);
   const options: Partial<Record<RouteName, RouteOptions>> = {
     createTask: { bodyLimit: Math.min(config.maxBodyBytes, config.maxPayloadBytes + 64 * 1024) },
   };
@@ -120,7 +122,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         response: { ...def.response, '4xx': Problem, '5xx': Problem },
         security: scope ? [{ apiKey: [] }] : [],
       },
-      // A POST without a body is an empty object where every field is optional (claim, heartbeat).
       preValidation: optionalBody.has(name)
         ? async (request) => {
             request.body ??= {};
@@ -138,4 +139,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+interface OpenApiDoc {
+  paths?: Record<string, Record<string, { operationId?: string; requestBody?: { required?: boolean } }>>;
+}
+
+/** The routes that take an empty body say so (the swagger plugin marks every body required). */
+function markOptionalBodies(doc: OpenApiDoc, names: Set<RouteName>): OpenApiDoc {
+  for (const methods of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(methods)) {
+      if (op.requestBody && op.operationId && names.has(op.operationId as RouteName)) op.requestBody.required = false;
+    }
+  }
+  return doc;
 }

@@ -266,7 +266,8 @@ export class Engine {
 
   /**
    * Deregisters a worker: it is stopped, and what it still holds is handed back at once
-   * (attempt outcome `abandoned`, the task follows its retry policy). Idempotent.
+   * (attempt outcome `abandoned`; the task is queued again at once, or dead if that was its
+   * last attempt). Idempotent.
    */
   async deregisterWorker(workerId: string): Promise<{ released: number }> {
     if (!isUuid(workerId)) throw new NotFoundError('worker', workerId);
