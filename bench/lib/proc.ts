@@ -1,0 +1,148 @@
+/**
+ * Child processes of the harness: the Taskflow server and the workers each run in their own
+ * Node process (the binary running the harness, Node 24), talk to the harness over IPC, and
+ * are stopped and reaped by it whatever happens.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+export interface Child {
+  proc: ChildProcess;
+  pid: number;
+  /** Sends a request and resolves with the reply that carries the same id. */
+  request<T = any>(msg: Record<string, unknown>, timeoutMs?: number): Promise<T>;
+  /** Resolves on the first message for which `match` returns true. */
+  waitFor<T = any>(match: (m: any) => boolean, timeoutMs?: number): Promise<T>;
+  /** Ends the process: asks nicely (`stop` request), then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+const live = new Set<ChildProcess>();
+
+/** Kills whatever children are left, by pid (never by name). Called on every exit path. */
+export function killAll(): void {
+  for (const p of live) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+export interface SpawnOptions {
+  args?: string[];
+  /** Extra Node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
+  execArgv?: string[];
+  env?: Record<string, string | undefined>;
+  /** Lines printed on stdout are passed here (the server prints its URL there). */
+  onStdoutLine?: (line: string) => void;
+}
+
+export function spawnChild(script: string, opts: SpawnOptions = {}): Child {
+  const proc = fork(script, opts.args ?? [], {
+    execPath: process.execPath,
+    execArgv: opts.execArgv ?? [],
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  live.add(proc);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => {
+    live.delete(proc);
+    resolve(code);
+  }));
+  const rl = createInterface({ input: proc.stdout! });
+  rl.on('line', (line) => (opts.onStdoutLine ? opts.onStdoutLine(line) : process.stderr.write(`[${script}] ${line}\n`)));
+  let nextId = 1;
+  const waitFor = <T>(match: (m: any) => boolean, timeoutMs = 600_000): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const onMsg = (m: any) => {
+        if (m?.ev === 'fatal') {
+          cleanup();
+          reject(new Error(`child ${script} failed: ${m.error}`));
+        } else if (match(m)) {
+          cleanup();
+          resolve(m as T);
+        }
+      };
+      const onExit = (code: number | null) => {
+        cleanup();
+        reject(new Error(`child ${script} exited (code ${code}) while waiting`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`child ${script}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        proc.off('message', onMsg);
+        proc.off('exit', onExit);
+      };
+      proc.on('message', onMsg);
+      proc.once('exit', onExit);
+    });
+  const request = <T>(msg: Record<string, unknown>, timeoutMs?: number): Promise<T> => {
+    const id = nextId++;
+    const reply = waitFor<any>((m) => m?.id === id, timeoutMs).then((m) => {
+      if (m.error) throw new Error(`${script}: ${msg.cmd}: ${m.error}`);
+      return m as T;
+    });
+    proc.send({ ...msg, id });
+    return reply;
+  };
+  const stop = async (graceMs = 60_000) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+    try {
+      if (proc.connected) proc.send({ cmd: 'exit' });
+      else proc.kill('SIGTERM');
+    } catch {
+      proc.kill('SIGKILL');
+    }
+    await exited;
+    clearTimeout(timer);
+  };
+  return { proc, pid: proc.pid!, request, waitFor, stop, exited };
+}
+
+/** Resident set size of a process, in MiB (VmRSS from /proc). */
+export function rssMiB(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Total CPU time (user + system) a process used so far, in seconds, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100/s)
+  } catch {
+    return null;
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `check` every `everyMs` until it returns true; throws after `timeoutMs`. */
+export async function until(check: () => Promise<boolean>, what: string, timeoutMs = 600_000, everyMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}

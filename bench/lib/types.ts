@@ -1,0 +1,51 @@
+/** What every benchmarked system provides, producer side (in the harness) and worker side. */
+
+/** The payload of every benchmark task: phase, index within the phase, enqueue time (ms). */
+export interface BenchPayload {
+  p: string;
+  i: number;
+  t?: number;
+}
+
+/** A worker inside the worker process (see worker-child.ts). */
+export interface WorkerHandle {
+  /** Connects and starts taking tasks. */
+  start(): Promise<void>;
+  /** Stops gracefully (in-flight tasks finish, results are reported). */
+  stop(): Promise<void>;
+}
+
+/** Builds a worker that calls `onTask(payload)` at the start of every task of `options.queue`. */
+export type MakeWorker = (options: any, onTask: (payload: BenchPayload) => void) => Promise<WorkerHandle>;
+
+/** The producer side, in the harness process. */
+export interface SystemUnderTest {
+  /** Row label, e.g. "Taskflow (PostgreSQL)". */
+  label: string;
+  /** The module in systems/ the worker process loads. */
+  module: string;
+  /** Creates the namespace (schema, prefix), starts what must run (the Taskflow server). */
+  setup(): Promise<void>;
+  /** Options for the worker process (JSON). */
+  workerOptions(queue: string, concurrency: number): Record<string, unknown>;
+  enqueueOne(queue: string, payload: BenchPayload): Promise<void>;
+  enqueueBatch(queue: string, payloads: BenchPayload[]): Promise<void>;
+  /** Tasks of the queue waiting to run (for checking an enqueue phase). */
+  countWaiting(queue: string): Promise<number>;
+  /**
+   * Tasks of the queue completed, as the storage says (results recorded). `expected` is how
+   * many were enqueued in all (graphile-worker deletes completed jobs: it counts what is left).
+   */
+  countCompleted(queue: string, expected: number): Promise<number>;
+  /** Deletes every task of the queue. */
+  purge(queue: string): Promise<void>;
+  /**
+   * Storage-side checks after the queue was drained of `expected` tasks: problems found, each
+   * a sentence ([] when all is well).
+   */
+  verifyDrained(queue: string, expected: number): Promise<string[]>;
+  /** A process to watch for RSS/CPU (the Taskflow server), if any. */
+  serverPid?(): number | undefined;
+  /** Stops what setup started and deletes the namespace. */
+  teardown(): Promise<void>;
+}

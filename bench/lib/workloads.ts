@@ -1,0 +1,136 @@
+/**
+ * The workloads, the same for every system. Each measures once (the machine is noisy: the
+ * README reports two consecutive runs, never a best-of).
+ */
+import { fileURLToPath } from 'node:url';
+import { spawnChild, until, sleep, cpuSeconds, type Child } from './proc.ts';
+import { summarize, type LatencySummary } from './stats.ts';
+import type { BenchPayload, SystemUnderTest } from './types.ts';
+
+const WORKER_CHILD = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
+
+export interface Throughput {
+  jobs: number;
+  ms: number;
+  jobsPerSec: number;
+}
+
+function throughput(jobs: number, ms: number): Throughput {
+  return { jobs, ms: Math.round(ms), jobsPerSec: Math.round((jobs * 1000) / ms) };
+}
+
+/** N single enqueues, `inFlight` at a time. */
+export async function singleEnqueue(sys: SystemUnderTest, queue: string, n: number, inFlight: number, phase = 's'): Promise<Throughput> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: Math.min(inFlight, n) }, async () => {
+    while (next < n) {
+      const i = next++;
+      await sys.enqueueOne(queue, { p: phase, i });
+    }
+  }));
+  return throughput(n, performance.now() - t0);
+}
+
+/** N tasks in batches of `batch`, one batch at a time. */
+export async function bulkEnqueue(sys: SystemUnderTest, queue: string, n: number, batch: number, phase = 'd', extra: Partial<BenchPayload> = {}): Promise<Throughput> {
+  const t0 = performance.now();
+  for (let from = 0; from < n; from += batch) {
+    const payloads: BenchPayload[] = [];
+    for (let i = from; i < Math.min(n, from + batch); i++) payloads.push({ p: phase, i, ...extra });
+    await sys.enqueueBatch(queue, payloads);
+  }
+  return throughput(n, performance.now() - t0);
+}
+
+/** A worker process for `sys`, connected and ready, not yet started. */
+export async function spawnWorker(sys: SystemUnderTest, queue: string, concurrency: number, execArgv: string[] = []): Promise<Child> {
+  const w = spawnChild(WORKER_CHILD, { execArgv });
+  await w.waitFor((m) => m?.ev === 'hello', 60_000);
+  await w.request({ cmd: 'init', system: sys.module, options: sys.workerOptions(queue, concurrency) }, 120_000);
+  return w;
+}
+
+export interface DrainResult extends Throughput {
+  /** CPU seconds used during the drain by the worker process and by the server process (if any). */
+  workerCpuSec: number | null;
+  serverCpuSec: number | null;
+}
+
+/**
+ * Starts the worker and times, from just before its start to the moment the storage says all
+ * `n` tasks of `phase` are completed (`completedBefore` were already completed in the queue).
+ * The storage is polled only after the worker has started the last task, so the polling does
+ * not load the system during the drain.
+ */
+export async function drain(sys: SystemUnderTest, worker: Child, queue: string, n: number, phase = 'd', completedBefore = 0, startWorker = true): Promise<DrainResult> {
+  await worker.request({ cmd: 'expect', phase, count: n });
+  const reached = worker.waitFor((m) => m?.ev === 'reached' && m.phase === phase, 1_800_000);
+  const serverPid = sys.serverPid?.();
+  const cpu0 = { w: cpuSeconds(worker.pid), s: serverPid ? cpuSeconds(serverPid) : null };
+  const t0 = performance.now();
+  if (startWorker) await worker.request({ cmd: 'start' });
+  await reached;
+  const total = completedBefore + n;
+  await until(async () => (await sys.countCompleted(queue, total)) >= total, `${sys.label}: ${total} tasks completed in ${queue}`, 600_000, 10);
+  const ms = performance.now() - t0;
+  const w1 = cpuSeconds(worker.pid);
+  const s1 = serverPid ? cpuSeconds(serverPid) : null;
+  return {
+    ...throughput(n, ms),
+    workerCpuSec: cpu0.w !== null && w1 !== null ? Math.round((w1 - cpu0.w) * 100) / 100 : null,
+    serverCpuSec: cpu0.s !== null && s1 !== null ? Math.round((s1 - cpu0.s) * 100) / 100 : null,
+  };
+}
+
+/**
+ * `count` single enqueues at `ratePerSec` to an idle, started worker; each payload carries
+ * Date.now() taken just before the enqueue call, and the worker records Date.now() at the
+ * start of the task. Waits until all have completed in the storage.
+ */
+export async function latency(sys: SystemUnderTest, worker: Child, queue: string, count: number, ratePerSec: number, completedBefore: number, phase = 'l'): Promise<LatencySummary> {
+  await sleep(1000); // let the worker go idle (long-poll / blocking fetch in place)
+  await worker.request({ cmd: 'expect', phase, count });
+  const reached = worker.waitFor((m) => m?.ev === 'reached' && m.phase === phase, 600_000);
+  const interval = 1000 / ratePerSec;
+  const t0 = performance.now();
+  const sends: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const due = t0 + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    sends.push(sys.enqueueOne(queue, { p: phase, i, t: Date.now() }));
+  }
+  await Promise.all(sends);
+  await reached;
+  const total = completedBefore + count;
+  await until(async () => (await sys.countCompleted(queue, total)) >= total, `${sys.label}: latency tasks completed`, 120_000, 20);
+  const report = await worker.request<{ phases: Record<string, { latencies: number[] }> }>({ cmd: 'report' });
+  return summarize(report.phases[phase]?.latencies ?? []);
+}
+
+/**
+ * Exactly-once as the worker saw it: every index 0..n-1 of `phase` started once, none twice,
+ * none outside the range. Returns problems found ([] when all is well).
+ */
+export function checkExactlyOnce(counts: number[] | undefined, n: number, phase: string): string[] {
+  const c = counts ?? [];
+  let missing = 0;
+  let twice = 0;
+  const examples: number[] = [];
+  for (let i = 0; i < Math.max(n, c.length); i++) {
+    const k = c[i] ?? 0;
+    if (i >= n && k > 0) {
+      twice += k;
+      examples.push(i);
+    } else if (k === 0 && i < n) missing++;
+    else if (k > 1) {
+      twice += k - 1;
+      if (examples.length < 5) examples.push(i);
+    }
+  }
+  const problems: string[] = [];
+  if (missing) problems.push(`worker: ${missing} of ${n} tasks of phase "${phase}" never started`);
+  if (twice) problems.push(`worker: ${twice} extra starts in phase "${phase}" (e.g. index ${examples.join(', ')})`);
+  return problems;
+}

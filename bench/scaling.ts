@@ -1,0 +1,149 @@
+/**
+ * Taskflow only, on PostgreSQL: does the cost per task stay flat as the backlog grows?
+ *
+ *   npm run scaling -- [--hot 20000] [--steps 10000,100000,1000000] [--no-same-queue]
+ *
+ * For each step, the queue 'cold' is filled (direct SQL insert into the schema's tasks table,
+ * after migration: the preload is not what is measured) to the step's size, then 20,000 no-op
+ * tasks are enqueued to 'hot' through the API and drained by one worker process
+ * (concurrency 50). Reported: drain throughput, the server's RSS, and at the largest backlog
+ * the enqueue→start latency (500 at 100/s). Then, with the backlog still there, 20,000 tasks
+ * of higher priority go to 'cold' itself and are drained from the same queue as the backlog.
+ */
+import { parseArgs } from 'node:util';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { killAll, rssMiB, sleep } from './lib/proc.ts';
+import { adminQuery } from './lib/pg.ts';
+import { describeEnvironment } from './lib/env.ts';
+import { fmt, table, type LatencySummary } from './lib/stats.ts';
+import { bulkEnqueue, checkExactlyOnce, drain, latency, spawnWorker, type DrainResult } from './lib/workloads.ts';
+import { TaskflowSystem } from './systems/taskflow.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    hot: { type: 'string', default: '20000' },
+    steps: { type: 'string', default: '10000,100000,1000000' },
+    'no-same-queue': { type: 'boolean', default: false },
+    concurrency: { type: 'string', default: '50' },
+    'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
+    'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+  },
+});
+const HOT = Number(args.hot);
+const STEPS = args.steps!.split(',').map(Number);
+const CONCURRENCY = Number(args.concurrency);
+const DB = args['database-url']!;
+const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+const schema = `bench_scale_${runId}`;
+
+/** Adds `count` queued no-op tasks to `queue` in one INSERT ... SELECT. */
+async function preload(queue: string, from: number, count: number): Promise<number> {
+  const t0 = performance.now();
+  await adminQuery(DB, `INSERT INTO "${schema}".queues (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, [queue]);
+  await adminQuery(DB, `
+    INSERT INTO "${schema}".tasks (queue, type, state, priority, run_at, payload, max_attempts, backoff, timeout_ms)
+    SELECT $1, 'noop', 'queued', 0, now(), jsonb_build_object('p', 'c', 'i', g), 5, '{"type":"fixed","delayMs":1000}', 30000
+      FROM generate_series($2::int, $3::int) g`, [queue, from, from + count - 1]);
+  await adminQuery(DB, `ANALYZE "${schema}".tasks`);
+  return Math.round(performance.now() - t0);
+}
+
+interface Step {
+  backlog: number;
+  where: 'other queue' | 'same queue';
+  preloadMs: number;
+  drain?: DrainResult;
+  rssBeforeMiB: number | null;
+  rssAfterMiB: number | null;
+  problems: string[];
+}
+
+async function main(): Promise<void> {
+  const env = await describeEnvironment(DB, args['redis-url']!);
+  const sys = new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema });
+  const steps: Step[] = [];
+  let lat: LatencySummary | undefined;
+  try {
+    await sys.setup();
+    const pid = sys.serverPid()!;
+    let cold = 0;
+    let hotDone = 0;
+    for (const [k, target] of STEPS.entries()) {
+      console.error(`backlog ${fmt(target)} in 'cold': preloading ${fmt(target - cold)} ...`);
+      const preloadMs = await preload('cold', cold, target - cold);
+      cold = target;
+      const step: Step = { backlog: target, where: 'other queue', preloadMs, rssBeforeMiB: rssMiB(pid), rssAfterMiB: null, problems: [] };
+      const phase = `h${k}`;
+      await bulkEnqueue(sys, 'hot', HOT, 1000, phase);
+      const worker = await spawnWorker(sys, 'hot', CONCURRENCY);
+      step.drain = await drain(sys, worker, 'hot', HOT, phase, hotDone);
+      hotDone += HOT;
+      step.rssAfterMiB = rssMiB(pid);
+      console.error(`  drain ${fmt(step.drain.jobsPerSec)} jobs/s, server RSS ${step.rssAfterMiB} MiB`);
+      if (k === STEPS.length - 1) {
+        lat = await latency(sys, worker, 'hot', 500, 100, hotDone);
+        hotDone += 500;
+        console.error(`  latency with ${fmt(target)} waiting in 'cold': p50 ${lat.p50} ms, p99 ${lat.p99} ms`);
+      }
+      const report = await worker.request<{ phases: Record<string, { counts: number[] }> }>({ cmd: 'report' });
+      await worker.stop();
+      step.problems.push(...checkExactlyOnce(report.phases[phase]?.counts, HOT, phase));
+      if (k === STEPS.length - 1) step.problems.push(...checkExactlyOnce(report.phases.l?.counts, 500, 'l'));
+      step.problems.push(...(await sys.verifyDrained('hot', hotDone)));
+      steps.push(step);
+    }
+
+    if (!args['no-same-queue']) {
+      // The backlog and the work in one queue: the hot tasks have priority 10, the backlog 0,
+      // so the claim (priority, run time, id order on the partial index) takes the hot ones first.
+      console.error(`same queue: ${fmt(HOT)} priority tasks on top of ${fmt(cold)} in 'cold' ...`);
+      const step: Step = { backlog: cold, where: 'same queue', preloadMs: 0, rssBeforeMiB: rssMiB(pid), rssAfterMiB: null, problems: [] };
+      for (let from = 0; from < HOT; from += 1000) {
+        const tasks = [];
+        for (let i = from; i < Math.min(HOT, from + 1000); i++) tasks.push({ type: 'noop', queue: 'cold', priority: 10, payload: { p: 'q', i } });
+        await sys.client.enqueueMany(tasks);
+      }
+      const worker = await spawnWorker(sys, 'cold', CONCURRENCY);
+      const hotOnly = Object.create(sys) as TaskflowSystem;
+      hotOnly.countCompleted = async () => {
+        const [r] = await sys.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE queue = 'cold' AND priority = 10 AND state = 'succeeded'`);
+        return r!.n;
+      };
+      step.drain = await drain(hotOnly, worker, 'cold', HOT, 'q');
+      step.rssAfterMiB = rssMiB(pid);
+      const report = await worker.request<{ phases: Record<string, { counts: number[] }> }>({ cmd: 'report' });
+      await worker.stop();
+      step.problems.push(...checkExactlyOnce(report.phases.q?.counts, HOT, 'q'));
+      const started = report.phases.c?.counts.reduce((a, b) => a + b, 0) ?? 0;
+      console.error(`  drain ${fmt(step.drain.jobsPerSec)} jobs/s (the worker also started ${started} backlog tasks before it stopped)`);
+      steps.push(step);
+    }
+  } finally {
+    await sys.teardown().catch((err) => console.error('teardown failed', err));
+  }
+
+  const text = `${table(
+    ['backlog waiting', 'where', `drain of ${fmt(HOT)} (jobs/s)`, 'drain wall (s)', 'server CPU (s)', 'worker CPU (s)', 'server RSS before / after (MiB)', 'exactly-once'],
+    steps.map((s) => [
+      fmt(s.backlog), s.where, fmt(s.drain?.jobsPerSec), fmt((s.drain?.ms ?? NaN) / 1000, 2), fmt(s.drain?.serverCpuSec, 2), fmt(s.drain?.workerCpuSec, 2),
+      `${fmt(s.rssBeforeMiB)} / ${fmt(s.rssAfterMiB)}`, s.problems.length ? 'NO' : 'yes',
+    ]),
+  )}\n\nEnqueue→start latency with ${fmt(STEPS.at(-1))} tasks waiting in another queue (500 at 100/s): `
+    + `p50 ${fmt(lat?.p50)} ms, p95 ${fmt(lat?.p95)} ms, p99 ${fmt(lat?.p99)} ms, max ${fmt(lat?.max)} ms\n`;
+  console.log(`\n${text}`);
+  for (const s of steps) if (s.problems.length) console.log(`backlog ${s.backlog} (${s.where}): PROBLEMS ${s.problems.join('; ')}`);
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}scaling-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  writeFileSync(file, `${JSON.stringify({ runId, at: new Date().toISOString(), hot: HOT, concurrency: CONCURRENCY, environment: env, steps, latency: lat, table: text }, null, 2)}\n`);
+  console.error(`written ${file}`);
+  if (steps.some((s) => s.problems.length)) process.exitCode = 1;
+}
+
+try {
+  await main();
+} finally {
+  killAll();
+  await sleep(0);
+}
