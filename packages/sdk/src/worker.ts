@@ -116,6 +116,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly client: TaskflowClient;
+  private readonly ownClient: boolean;
   private readonly opts: Required<Pick<WorkerOptions, 'concurrency' | 'waitMs' | 'pipeline' | 'maxBatch' | 'shutdownGraceMs' | 'handleSignals'>> & WorkerOptions;
   private readonly log: WorkerLogger;
   private id: string | undefined;
@@ -152,6 +153,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       handleSignals: opts.handleSignals ?? true,
     };
     if (!opts.client && !(opts.url && opts.apiKey)) throw new TypeError('Worker needs a client, or url and apiKey');
+    this.ownClient = !opts.client;
     this.client = opts.client ?? new TaskflowClient({ url: opts.url!, apiKey: opts.apiKey! });
     this.log = opts.logger ?? stderrLogger;
     // An 'error' event without listeners would throw; errors are logged in any case.
@@ -511,6 +513,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       process.off('SIGTERM', this.signalHandler);
       process.off('SIGINT', this.signalHandler);
     }
+    if (this.ownClient) await this.client.close();
     this.emit('stopped');
   }
 }

@@ -19,8 +19,8 @@ interface Pending {
  * Group commit for single-task submissions. Concurrent requests each ask for one task; the
  * batcher turns whatever arrived while the previous insert was in flight into one multi-row
  * insert, and answers each request only after that insert committed. Under load this turns N
- * commits (and N WAL flushes) into a few; with one request at a time it adds nothing (the
- * first request goes out at once).
+ * commits (and N WAL flushes) into a few; with one request at a time it adds one turn of the
+ * event loop.
  *
  * A batch the database refuses as input (one bad value) is retried item by item, so one
  * caller's bad value fails only that caller.
@@ -30,6 +30,7 @@ export class EnqueueBatcher {
   private readonly opts: EnqueueBatcherOptions;
   private queue: Pending[] = [];
   private inFlight = 0;
+  private scheduled = false;
 
   constructor(engine: Engine, options: Partial<EnqueueBatcherOptions> = {}) {
     this.engine = engine;
@@ -40,14 +41,23 @@ export class EnqueueBatcher {
   enqueue(input: TaskInput): Promise<EnqueueResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
-      this.kick();
+      this.schedule();
     });
   }
 
-  private kick(): void {
-    while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) {
-      void this.flush(this.queue.splice(0, this.opts.maxBatch));
-    }
+  /**
+   * Flushes after the current turn of the event loop, so that every request parsed in this
+   * turn joins the same insert (they arrive in bursts: one read of many sockets).
+   */
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.opts.maxInFlight || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) {
+        void this.flush(this.queue.splice(0, this.opts.maxBatch));
+      }
+    });
   }
 
   private async flush(batch: Pending[]): Promise<void> {
@@ -63,7 +73,7 @@ export class EnqueueBatcher {
       }
     } finally {
       this.inFlight--;
-      this.kick();
+      this.schedule();
     }
   }
 }

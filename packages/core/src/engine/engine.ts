@@ -183,8 +183,12 @@ export class Engine {
    * claim is undone and the task is queued again and runs again (at least once, never lost).
    */
   async claim(workerId: string, queues: readonly QueueWeight[], max: number): Promise<ClaimedTask[]> {
+    return this.claimFrom(workerId, weightedOrder(queues), max);
+  }
+
+  private async claimFrom(workerId: string, ordered: readonly QueueWeight[], max: number): Promise<ClaimedTask[]> {
     const out: ClaimedTask[] = [];
-    for (const q of weightedOrder(queues)) {
+    for (const q of ordered) {
       if (out.length >= max) break;
       const { rows } = await this.db.relaxed.query(T.taskClaim, [q.name, max - out.length, workerId, this.now()]);
       for (const r of rows) out.push(toClaimedTask(r));
@@ -199,7 +203,19 @@ export class Engine {
    * worker, or it repeats an earlier report of the batch); only accepted ones change anything.
    */
   async settle(workerId: string, reports: readonly TaskResultReport[]): Promise<SettleOutcome[]> {
-    if (!isUuid(workerId)) return reports.map(() => 'stale');
+    return (await this.settleAndClaim(workerId, reports, [], 0)).outcomes;
+  }
+
+  /**
+   * Settles a worker's results, then claims its next tasks (up to `max`), as `settle` and
+   * `claim` do, in as few round trips as possible: the successes and the claim of the first
+   * queue share one statement (one commit); failures, rare, go first on their own; only a batch
+   * not yet full moves on to the worker's other queues.
+   */
+  async settleAndClaim(
+    workerId: string, reports: readonly TaskResultReport[], queues: readonly QueueWeight[], max: number,
+  ): Promise<{ outcomes: SettleOutcome[]; tasks: ClaimedTask[] }> {
+    if (!isUuid(workerId)) return { outcomes: reports.map(() => 'stale'), tasks: [] };
     const firstIndex = new Map<string, number>();
     reports.forEach((r, i) => {
       if (!firstIndex.has(r.id) && isTaskId(r.id)) firstIndex.set(r.id, i);
@@ -207,31 +223,50 @@ export class Engine {
     const unique = reports.filter((r, i) => firstIndex.get(r.id) === i);
     const ok = unique.filter((r) => r.status === 'succeeded');
     const failed = unique.filter((r) => r.status === 'failed');
+    const order = max > 0 ? weightedOrder(queues) : [];
+    const carrier = ok.length > 0 ? order[0] : undefined;
     const now = this.now();
-    const [okRows, failedRows] = await Promise.all([
-      ok.length === 0 ? [] : this.runSettle(T.taskSucceedMany, ok.map(toSucceedRow), workerId, now),
-      failed.length === 0 ? [] : this.runSettle(T.taskFailMany, failed.map(toFailRow), workerId, now),
-    ]);
-    const accepted = new Set<string>([...okRows, ...failedRows].map((r) => String(r.id)));
+    // Failures first (rare, and a task retried at once may then be claimed in this very call).
+    const failedRows = failed.length === 0 ? [] : await this.runSettle(T.taskFailMany, failed.map(toFailRow), workerId, now);
+    const okRows = ok.length === 0
+      ? []
+      : carrier
+        ? await this.runSettle(T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
+        : await this.runSettle(T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
+    const tasks = okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask);
+    const settledOk = carrier ? okRows.filter((r) => r.kind === 'settled') : okRows;
+    if (tasks.length < max) tasks.push(...(await this.claimFrom(workerId, carrier ? order.slice(1) : order, max - tasks.length)));
+    const accepted = new Set<string>([...settledOk, ...failedRows].map((r) => String(r.id)));
     this.announce(failedRows);
     const refused = unique.filter((r) => !accepted.has(r.id));
     const duplicates = refused.length === 0 ? new Set<string>() : await this.settledBy(workerId, refused);
-    return reports.map((r, i) => {
+    const outcomes = reports.map((r, i): SettleOutcome => {
       if (firstIndex.get(r.id) !== i) return 'stale';
       return accepted.has(r.id) ? 'accepted' : duplicates.has(r.id) ? 'duplicate' : 'stale';
     });
+    return { outcomes, tasks };
+  }
+
+  /**
+   * Hands back claimed tasks that never reached their worker (its connection closed before
+   * the answer went out): each attempt ends `abandoned` and the task is queued again at once.
+   */
+  async releaseClaimed(workerId: string, taskIds: readonly string[]): Promise<number> {
+    if (taskIds.length === 0 || !isUuid(workerId)) return 0;
+    const { rows } = await this.db.query(T.taskReleaseClaimed, [this.now(), this.options.poisonAfter, workerId, taskIds]);
+    this.announce(rows);
+    return rows.length;
   }
 
   /** Of the refused reports, those this worker had already settled (retried reports). */
   private async settledBy(workerId: string, reports: readonly TaskResultReport[]): Promise<Set<string>> {
-    if (!isUuid(workerId)) return new Set();
     const { rows } = await this.db.query(T.taskSettledBy, [reports.map((r) => r.id), reports.map((r) => r.attempt), workerId]);
     return new Set(rows.map((r) => r.id as string));
   }
 
-  private async runSettle(statement: typeof T.taskSucceedMany, rows: object[], workerId: string, now: Date | null): Promise<Row[]> {
+  private async runSettle(statement: typeof T.taskSucceedMany, rows: object[], workerId: string, now: Date | null, extra: unknown[] = []): Promise<Row[]> {
     try {
-      return (await this.db.query(statement, [JSON.stringify(rows), workerId, now])).rows;
+      return (await this.db.query(statement, [JSON.stringify(rows), workerId, now, ...extra])).rows;
     } catch (err) {
       throw mapStorageError(err, 'results');
     }

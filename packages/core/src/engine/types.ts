@@ -136,9 +136,11 @@ export interface ClaimedTask {
   payloadBase64: string | null;
   contentType: string | null;
   timeoutMs: number;
-  leaseExpiresAt: Date;
+  /** RFC 3339 (claims are serialised straight to JSON). */
+  leaseExpiresAt: string;
   tags: string[];
-  createdAt: Date;
+  /** RFC 3339. */
+  createdAt: string;
 }
 
 export type TaskResultReport =

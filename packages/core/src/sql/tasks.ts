@@ -68,38 +68,93 @@ SELECT ${TASK_COLUMNS} FROM tasks
  WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
 };
 
+/** RFC 3339 text of a timestamptz, made by PostgreSQL (no Date parse and re-format in Node). */
+const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * The claim, as CTEs `picked` and `claimed` over a `clock` CTE, for `taskClaim` and
+ * `taskSucceedAndClaim`. Parameters are named by the caller: queue, limit, worker id.
+ *
+ * Why this shape (see also bench/README.md): one statement, so a claim is atomic; SKIP
+ * LOCKED, so concurrent claimers never wait on each other nor take the same row; equality
+ * on one queue, so the partial index `tasks_ready` (queue, priority DESC, run_at, id) WHERE
+ * state = 'queued' serves the ORDER BY ... LIMIT directly and the cost per claim does not grow
+ * with the backlog (the scaling bench: the same drain rate with 10k and 1M tasks waiting), and
+ * on Citus the claim stays on one shard. The paused-queue and worker checks are uncorrelated
+ * sub-queries: evaluated once per statement, not per row. Alternatives considered: SELECT ...
+ * FOR UPDATE then UPDATE in two statements (one more round trip per claim, on machines where
+ * a round trip costs more than the statement), and advisory-lock claims (no index-ordered
+ * scan, and locks to release).
+ */
+function claimCtes(queue: string, limit: string, worker: string): string {
+  return `picked AS (
+  SELECT id FROM tasks
+   WHERE state = 'queued' AND queue = ${queue}
+     AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ${queue} AND paused)
+     AND EXISTS (SELECT 1 FROM workers w WHERE w.id = ${worker} AND w.state = 'active'
+                    AND w.queues @> jsonb_build_array(jsonb_build_object('name', ${queue}::text)))
+   ORDER BY priority DESC, run_at, id
+   LIMIT ${limit}
+   FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+  UPDATE tasks t
+     SET state = 'running', attempt = t.attempt + 1, worker_id = ${worker}, started_at = c.t,
+         finished_at = NULL, logs = NULL, lease_expires_at = c.t + t.timeout_ms * interval '1 millisecond'
+    FROM picked, clock c
+   WHERE t.id = picked.id
+  RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
+            t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
+            ${iso('t.lease_expires_at')} AS lease_expires_at, t.tags, ${iso('t.created_at')} AS created_at
+)`;
+}
+
 /**
  * taskClaim: leases up to $2 ready tasks of queue $1 to worker $3.
  * $1 queue, $2 limit, $3 worker id, $4 now
- * Keeps: one atomic statement (SKIP LOCKED, so concurrent claimers never wait on each other
- * nor take the same row); order is priority, then run time, then id, served by `tasks_ready`;
- * a paused queue yields nothing, and so does a worker that is not active or does not serve
- * the queue (both checked once per statement, not per row); each claim raises the fencing token `attempt` by one and sets
- * the lease to now + timeout.
- * Payload comes back as JSON text, spliced into the response without a parse/serialise trip.
+ * Keeps: see claimCtes. Each claim raises the fencing token `attempt` by one and sets the lease
+ * to now + timeout. A paused queue yields nothing, and so does a worker that is not active or
+ * does not serve the queue. The payload comes back as JSON text, spliced into the response
+ * without a parse/serialise trip; times come back as RFC 3339 text.
  */
 export const taskClaim: Statement = {
   name: 'tf_task_claim',
   text: `
 WITH clock AS (SELECT coalesce($4::timestamptz, now()) AS t),
-picked AS (
-  SELECT id FROM tasks
-   WHERE state = 'queued' AND queue = $1
-     AND NOT EXISTS (SELECT 1 FROM queues WHERE name = $1 AND paused)
-     AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $3 AND w.state = 'active'
-                    AND w.queues @> jsonb_build_array(jsonb_build_object('name', $1::text)))
-   ORDER BY priority DESC, run_at, id
-   LIMIT $2
-   FOR UPDATE SKIP LOCKED
-)
-UPDATE tasks t
-   SET state = 'running', attempt = t.attempt + 1, worker_id = $3, started_at = c.t,
-       finished_at = NULL, logs = NULL, lease_expires_at = c.t + t.timeout_ms * interval '1 millisecond'
-  FROM picked, clock c
- WHERE t.id = picked.id
-RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
-          t.payload::text AS payload_json, t.payload_bytes,
-          t.content_type, t.timeout_ms, t.lease_expires_at, t.tags, t.created_at`,
+${claimCtes('$1', '$2', '$3')}
+SELECT * FROM claimed`,
+};
+
+/**
+ * taskSucceedAndClaim: a worker's successful results and its next claim in one statement (one
+ * round trip, one commit), the shape of a busy worker's every request.
+ * $1 json successes as taskSucceedMany, $2 worker id, $3 now, $4 queue, $5 limit
+ * Keeps: what taskSucceedMany and taskClaim keep; settled and claimed rows are different rows
+ * (a task being settled is running, a task being claimed is queued). Returns the settled ids
+ * (kind 'settled') and the claimed tasks (kind 'claimed').
+ */
+export const taskSucceedAndClaim: Statement = {
+  name: 'tf_task_succeed_and_claim',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
+input AS (
+  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw jsonb, logs jsonb)
+),
+settled AS (
+  UPDATE tasks t
+     SET state = 'succeeded', result = i.rw -> 'v', logs = i.logs, finished_at = c.t,
+         lease_expires_at = NULL, cancel_requested = false
+    FROM input i, clock c
+   WHERE t.id = i.id AND t.attempt = i.attempt AND t.state = 'running' AND t.worker_id = $2
+  RETURNING t.id
+),
+${claimCtes('$4', '$5', '$2')}
+SELECT 'settled' AS kind, id, NULL AS queue, NULL AS type, NULL::integer AS attempt, NULL::integer AS attempt_base,
+       NULL::integer AS max_attempts, NULL::integer AS priority, NULL AS payload_json, NULL::bytea AS payload_bytes,
+       NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at, NULL::text[] AS tags, NULL AS created_at
+  FROM settled
+UNION ALL
+SELECT 'claimed', * FROM claimed`,
 };
 
 /**
@@ -286,6 +341,19 @@ export const taskReleaseWorker = rescueStatement('tf_task_release_worker', {
   leaseLoss: false,
   backoff: false,
   error: `'worker deregistered before reporting a result'`,
+});
+
+/**
+ * taskReleaseClaimed: claimed tasks that never reached their worker (the client went away
+ * before the answer was sent) are handed back at once, as "abandoned" attempts.
+ * $1 now, $2 poisonAfter (unused), $3 worker id, $4 bigint[] ids
+ */
+export const taskReleaseClaimed = rescueStatement('tf_task_release_claimed', {
+  victims: `SELECT id FROM tasks WHERE state = 'running' AND worker_id = $3::uuid AND id = ANY($4::bigint[]) FOR UPDATE`,
+  outcome: 'abandoned',
+  leaseLoss: false,
+  backoff: false,
+  error: `'the claim answer could not be delivered (the worker went away)'`,
 });
 
 /**

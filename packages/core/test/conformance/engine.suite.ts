@@ -169,7 +169,7 @@ export function describeEngineConformance(driver: DriverName): void {
         const rest = await engine.claim(w, [{ name: 'q', weight: 1 }], 3);
         expect(rest.map((t) => t.type)).toEqual(['low-2']);
         expect(first[0]).toMatchObject({ attempt: 1, attemptsLeft: 4, timeoutMs: 30_000 });
-        expect(first[0]!.leaseExpiresAt.getTime()).toBe(clock.now().getTime() + 30_000);
+        expect(Date.parse(first[0]!.leaseExpiresAt)).toBe(clock.now().getTime() + 30_000);
         expect(JSON.parse(first[0]!.payloadJson!)).toBeNull();
       });
 
@@ -256,6 +256,36 @@ export function describeEngineConformance(driver: DriverName): void {
           ]),
         ).toEqual(['accepted', 'stale', 'stale', 'stale']);
         expect((await engine.getTask(c2!.id)).result).toBe('ok');
+      });
+
+      it('settles and claims in one call: results first, then the next tasks from every queue', async () => {
+        const { engine, worker } = await setup({ defaultBackoff: { type: 'fixed', delayMs: 0 } });
+        await engine.enqueue([{ type: 'a', queue: 'q1' }, { type: 'b', queue: 'q1' }, { type: 'c', queue: 'q2' }, { type: 'd', queue: 'q2' }]);
+        const w = await worker(['q1', 'q2']);
+        const both = [{ name: 'q1', weight: 1 }, { name: 'q2', weight: 1 }];
+        const [a, b] = await engine.claim(w, [{ name: 'q1', weight: 1 }], 2);
+        const { outcomes, tasks } = await engine.settleAndClaim(w, [
+          { id: a!.id, attempt: 1, status: 'succeeded', result: 'A' },
+          { id: b!.id, attempt: 1, status: 'failed', error: { message: 'again' } },
+        ], both, 10);
+        expect(outcomes).toEqual(['accepted', 'accepted']);
+        expect(tasks.map((t) => [t.type, t.attempt]).sort()).toEqual([['b', 2], ['c', 1], ['d', 1]]);
+        expect((await engine.getTask(a!.id)).result).toBe('A');
+        const none = await engine.settleAndClaim(w, tasks.map((t) => ({ id: t.id, attempt: t.attempt, status: 'succeeded' as const })), both, 10);
+        expect(none).toEqual({ outcomes: ['accepted', 'accepted', 'accepted'], tasks: [] });
+        expect(await engine.listTasks({ states: ['succeeded'], limit: 10 })).toHaveLength(4);
+      });
+
+      it('hands back claimed tasks that never reached their worker, at once', async () => {
+        const { engine, worker } = await setup({ defaultBackoff: { type: 'fixed', delayMs: 60_000 } });
+        await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q' }]);
+        const w = await worker();
+        const [kept, lost] = await engine.claim(w, [{ name: 'q', weight: 1 }], 2);
+        expect(await engine.releaseClaimed(w, [lost!.id])).toBe(1);
+        expect(await engine.getTask(lost!.id)).toMatchObject({ state: 'queued', leaseLosses: 0 });
+        expect(await attemptsOf(engine, lost!.id)).toEqual(['abandoned']);
+        expect((await engine.getTask(kept!.id)).state).toBe('running');
+        expect(await engine.releaseClaimed(await worker(), [kept!.id])).toBe(0); // not its task
       });
 
       it('answers a repeated report of a settled attempt as duplicate, not stale', async () => {

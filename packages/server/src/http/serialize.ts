@@ -58,7 +58,7 @@ export function claimedTaskJson(t: ClaimedTask): string {
     `"attempt":${t.attempt},"attemptsLeft":${t.attemptsLeft},"priority":${t.priority},` +
     `"payload":${t.payloadJson ?? 'null'},"payloadBase64":${t.payloadBase64 === null ? 'null' : `"${t.payloadBase64}"`},` +
     `"contentType":${t.contentType === null ? 'null' : JSON.stringify(t.contentType)},"timeoutMs":${t.timeoutMs},` +
-    `"leaseExpiresAt":"${t.leaseExpiresAt.toISOString()}","tags":${JSON.stringify(t.tags)},` +
-    `"createdAt":"${t.createdAt.toISOString()}"}`
+    `"leaseExpiresAt":"${t.leaseExpiresAt}","tags":${JSON.stringify(t.tags)},` +
+    `"createdAt":"${t.createdAt}"}`
   );
 }

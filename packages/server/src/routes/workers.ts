@@ -77,12 +77,21 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
   const { engine, hub, shutdown, pollIntervalMs, workerTtlMs, maxPayloadBytes } = deps;
   const directory = new WorkerQueues(engine);
 
+  /** Validates the results of a request (400 naming the item) before any of them is settled. */
+  function reportsOf(results: TaskResult[], at: (i: number) => string): TaskResultReport[] {
+    return results.map((r, i) => toReport(r, at(i), maxPayloadBytes));
+  }
+
+  function outcomesOf(reports: TaskResultReport[], outcomes: readonly string[]) {
+    return reports.map((r, i) => ({ id: r.id, status: outcomes[i]! as 'accepted' | 'duplicate' | 'stale' }));
+  }
+
   async function settle(workerId: string, results: TaskResult[], at: (i: number) => string) {
-    const reports = results.map((r, i) => toReport(r, at(i), maxPayloadBytes));
+    const reports = reportsOf(results, at);
     const outcomes = await engine.settle(workerId, reports);
     // Nothing accepted: an unknown worker is a 404, not a batch of stale results.
     if (!outcomes.includes('accepted')) await engine.workerState(workerId);
-    return reports.map((r, i) => ({ id: r.id, status: outcomes[i]! }));
+    return outcomesOf(reports, outcomes);
   }
 
   /** The queues of this claim: the registered ones, or the requested subset of them. */
@@ -138,20 +147,17 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
       const workerId = req.params.id;
       const body = req.body ?? {};
       const queues = await claimQueues(workerId, body.queues); // 404 before anything is settled
+      const reports = body.results?.length ? reportsOf(body.results, (i) => `/body/results/${i}`) : [];
       const names = queues.map((q) => q.name);
       const max = body.max ?? 1;
       const deadline = Date.now() + (body.waitMs ?? 0);
-      const gone = body.waitMs ? stopWaiting(reply, shutdown) : undefined;
+      const gone = stopWaiting(reply, shutdown);
       // Subscribe before looking, so a task enqueued between a look and the wait wakes us.
       let sub = hub.subscribe(names);
       try {
-        // Results and the first claim go to the database together (different rows, and the
-        // claim does not wait for a WAL flush): one round trip's worth of latency for both.
-        const [results, first] = await Promise.all([
-          body.results?.length ? settle(workerId, body.results, (i) => `/body/results/${i}`) : undefined,
-          engine.claim(workerId, queues, max),
-        ]);
-        let tasks = first;
+        // The results and the first claim share a statement (one round trip, one commit).
+        const first = await engine.settleAndClaim(workerId, reports, queues, max);
+        let tasks = first.tasks;
         if (tasks.length === 0) {
           const state = await engine.workerState(workerId);
           if (state !== 'active') {
@@ -160,14 +166,19 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
         }
         while (tasks.length === 0) {
           const left = deadline - Date.now();
-          if (left <= 0 || gone?.aborted) break;
+          if (left <= 0 || gone.aborted) break;
           await sub.wait(Math.min(left, pollIntervalMs), gone);
           sub.close();
           sub = hub.subscribe(names);
           tasks = await engine.claim(workerId, queues, max);
         }
-        const json = `{"tasks":[${tasks.map(claimedTaskJson).join(',')}]${results ? `,"results":${JSON.stringify(results)}` : ''}}`;
-        return reply.type('application/json; charset=utf-8').send(json);
+        if (gone.aborted && !shutdown.aborted && tasks.length > 0) {
+          // The worker hung up while we claimed: hand the tasks back now, not after their lease.
+          await engine.releaseClaimed(workerId, tasks.map((t) => t.id));
+          tasks = [];
+        }
+        const results = reports.length ? `,"results":${JSON.stringify(outcomesOf(reports, first.outcomes))}` : '';
+        return reply.type('application/json; charset=utf-8').send(`{"tasks":[${tasks.map(claimedTaskJson).join(',')}]${results}}`);
       } finally {
         sub.close();
       }
