@@ -127,13 +127,20 @@ export class TaskflowSystem implements SystemUnderTest {
   }
 }
 
-/** Worker side: the SDK Worker, one process, `concurrency` tasks at once. */
+/**
+ * Worker side: the SDK Worker, one process, `concurrency` tasks at once, with a prefetch
+ * buffer so that 500 tasks may be held in all: the same as graphile-worker's local queue of
+ * 500 in systems/graphile.ts (its performance guide's setting; ours is `prefetch`).
+ */
+export const PREFETCH_TOTAL = 500;
+
 export const makeWorker: MakeWorker = async (options, onTask) => {
   const worker = new Worker({
     url: options.url,
     apiKey: options.apiKey,
     queues: [options.queue],
     concurrency: options.concurrency,
+    prefetch: Math.max(0, PREFETCH_TOTAL - options.concurrency),
     handleSignals: false,
     waitMs: 30_000,
     handlers: {

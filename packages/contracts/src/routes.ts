@@ -46,7 +46,7 @@ export const routes = {
   }),
   createTasks: route({
     method: 'POST', path: '/api/v1/tasks/batch', scope: 'producer', tag: 'tasks', summary: 'Submit up to 1000 tasks in one statement',
-    description: 'All or nothing: if any item is invalid, nothing is written. Each item reports whether it was created or matched an existing idempotency key.',
+    description: 'All or nothing: if any item is invalid, nothing is written. Each item reports whether it was created or matched an existing idempotency key, and refers to its task (id, state, run time; not the payload: GET the task for it).',
     body: TaskBatchInput, response: { 201: TaskBatchResult },
   }),
   listTasks: route({

@@ -123,12 +123,26 @@ export const TaskBatchInput = Type.Object(
 );
 export type TaskBatchInput = Static<typeof TaskBatchInput>;
 
+/** What a batch submission answers per task: enough to find it again, not its payload echoed. */
+export const TaskRef = Type.Object({
+  id: TaskId,
+  queue: Type.String(),
+  type: Type.String(),
+  state: TaskState,
+  priority: Type.Integer(),
+  runAt: Timestamp,
+  idempotencyKey: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Timestamp,
+});
+export type TaskRef = Static<typeof TaskRef>;
+
 export const TaskBatchResult = Type.Object({
   items: Type.Array(
     Type.Object({
-      created: Type.Boolean({ description: 'false: the idempotency key matched an existing task, returned instead.' }),
-      task: Task,
+      created: Type.Boolean({ description: 'false: the idempotency key matched an existing task, which is the one referred to.' }),
+      task: TaskRef,
     }),
+    { description: 'One per submitted task, in order.' },
   ),
 });
 export type TaskBatchResult = Static<typeof TaskBatchResult>;

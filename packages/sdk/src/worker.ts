@@ -73,7 +73,14 @@ export interface WorkerOptions {
    * (1 when concurrency is 1)
    */
   pipeline?: number;
-  /** Most tasks per claim. @defaultValue concurrency / pipeline (at most 1000) */
+  /**
+   * Tasks claimed ahead of free slots and kept in a local buffer, started as slots free up.
+   * Saves round trips when tasks are short (a claim then brings more than the free slots);
+   * costs latency for other workers when tasks are long (buffered tasks wait here, their leases
+   * renewed). @defaultValue 0
+   */
+  prefetch?: number;
+  /** Most tasks per claim. @defaultValue (concurrency + prefetch) / pipeline (at most 1000) */
   maxBatch?: number;
   /** On stop, how long in-flight tasks may take to finish before they are aborted, ms. @defaultValue 30000 */
   shutdownGraceMs?: number;
@@ -100,6 +107,8 @@ interface InFlight {
   receivedAt: number;
   /** No result will be reported (lease lost, shutdown): the service re-runs the task. */
   abandoned: boolean;
+  /** Its handler was called (else it waits in the prefetch buffer). */
+  started: boolean;
 }
 
 const stderrLogger: WorkerLogger = {
@@ -117,12 +126,16 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly client: TaskflowClient;
   private readonly ownClient: boolean;
-  private readonly opts: Required<Pick<WorkerOptions, 'concurrency' | 'waitMs' | 'pipeline' | 'maxBatch' | 'shutdownGraceMs' | 'handleSignals'>> & WorkerOptions;
+  private readonly opts: Required<Pick<WorkerOptions, 'concurrency' | 'waitMs' | 'pipeline' | 'prefetch' | 'maxBatch' | 'shutdownGraceMs' | 'handleSignals'>> & WorkerOptions;
   private readonly log: WorkerLogger;
   private id: string | undefined;
   private heartbeatMs = 5000;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** Every task this worker holds: running, or waiting in the prefetch buffer. */
   private readonly inFlight = new Map<string, InFlight>();
+  /** Held tasks not started yet, in claim order. */
+  private readonly buffer: InFlight[] = [];
+  private runningCount = 0;
   private pending: TaskResult[] = [];
   /** Claim loops waiting for a free slot. */
   private readonly slotWaiters = new Set<() => void>();
@@ -142,13 +155,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
   constructor(opts: WorkerOptions) {
     super();
     const concurrency = opts.concurrency ?? 10;
-    const pipeline = Math.max(1, Math.min(opts.pipeline ?? 2, concurrency));
+    const prefetch = Math.max(0, opts.prefetch ?? 0);
+    const pipeline = Math.max(1, Math.min(opts.pipeline ?? 2, concurrency + prefetch));
     this.opts = {
       ...opts,
       concurrency,
+      prefetch,
       pipeline,
       waitMs: opts.waitMs ?? 30_000,
-      maxBatch: Math.min(opts.maxBatch ?? Math.ceil(concurrency / pipeline), 1000),
+      maxBatch: Math.min(opts.maxBatch ?? Math.ceil((concurrency + prefetch) / pipeline), 1000),
       shutdownGraceMs: opts.shutdownGraceMs ?? 30_000,
       handleSignals: opts.handleSignals ?? true,
     };
@@ -165,9 +180,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.id;
   }
 
-  /** Tasks running now. */
+  /** Tasks running now (not counting the prefetch buffer). */
   get running(): number {
-    return this.inFlight.size;
+    return this.runningCount;
   }
 
   /** Registers and starts claiming. Resolves once registered. */
@@ -207,7 +222,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private async claimLoop(): Promise<void> {
     let backoff = 0;
     while (this.state === 'running') {
-      const free = this.opts.concurrency - this.inFlight.size - this.reserved;
+      const free = this.opts.concurrency + this.opts.prefetch - this.inFlight.size - this.reserved;
       if (free <= 0) {
         await new Promise<void>((resolve) => this.slotWaiters.add(resolve));
         continue;
@@ -293,13 +308,21 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   // ------------------------------------------------------------------ running tasks
 
+  /** A claimed task: started now if a slot is free, else buffered (prefetch). */
   private run(task: ClaimedTask, receivedAt: number): void {
-    const ctrl = new AbortController();
-    const entry: InFlight = { task, ctrl, receivedAt, abandoned: false };
+    const entry: InFlight = { task, ctrl: new AbortController(), receivedAt, abandoned: false, started: false };
     this.inFlight.set(task.id, entry);
     // A lease shorter than the heartbeat cadence pulls the next heartbeat in.
     const due = receivedAt + Math.max(50, Math.floor(task.timeoutMs / 3));
     if (due < this.heartbeatDue && this.state === 'running') this.scheduleHeartbeat(due - Date.now());
+    if (this.runningCount < this.opts.concurrency) this.startTask(entry);
+    else this.buffer.push(entry);
+  }
+
+  private startTask(entry: InFlight): void {
+    const { task, ctrl } = entry;
+    entry.started = true;
+    this.runningCount++;
     const logs: LogLine[] = [];
     const ctx: TaskContext = {
       id: task.id, type: task.type, queue: task.queue, attempt: task.attempt, attemptsLeft: task.attemptsLeft,
@@ -311,19 +334,30 @@ export class Worker extends EventEmitter<WorkerEvents> {
     };
     this.emit('taskStart', task);
     void this.execute(task, ctx, logs).then((report) => {
+      this.runningCount--;
       this.inFlight.delete(task.id);
       if (!entry.abandoned) {
         this.pending.push(report);
         this.emit('taskDone', task, report);
       }
+      this.startBuffered();
       this.wakeLoop();
       this.queueFlush();
     });
   }
 
+  private startBuffered(): void {
+    while (this.runningCount < this.opts.concurrency && this.buffer.length > 0 && this.state === 'running') {
+      const next = this.buffer.shift()!;
+      if (!next.abandoned) this.startTask(next);
+    }
+  }
+
   private async execute(task: ClaimedTask, ctx: TaskContext, logs: LogLine[]): Promise<TaskResult> {
     const base = { id: task.id, attempt: task.attempt };
     try {
+      // Cancelled (or taken away) while it waited in the buffer: never start it.
+      if (ctx.signal.aborted) throw ctx.signal.reason;
       const handler = this.opts.handlers[task.type];
       if (!handler) throw new UnrecoverableError(`no handler for task type "${task.type}" in worker ${this.opts.name ?? hostname()}`);
       const payload = task.payloadBase64 !== null ? Buffer.from(task.payloadBase64, 'base64') : task.payload;
@@ -343,6 +377,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private abandon(entry: InFlight, reason: Error): void {
     entry.abandoned = true;
     entry.ctrl.abort(reason);
+    if (!entry.started) this.inFlight.delete(entry.task.id); // a buffered task is simply let go
   }
 
   // ------------------------------------------------------------------ results
@@ -489,10 +524,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     for (const ctrl of this.claimCtrls) ctrl.abort(new WorkerShutdownError());
     this.wakeLoop();
     await this.loop;
-    if (this.inFlight.size > 0) {
+    // Buffered tasks never started: hand them back now (deregistering releases them at once).
+    for (const e of this.buffer.splice(0)) this.abandon(e, new WorkerShutdownError());
+    if (this.runningCount > 0) {
       await Promise.race([
         new Promise<void>((resolve) => {
-          const check = () => (this.inFlight.size === 0 ? resolve() : setTimeout(check, 10).unref());
+          const check = () => (this.runningCount === 0 ? resolve() : setTimeout(check, 10).unref());
           check();
         }),
         sleep(graceMs),

@@ -214,6 +214,37 @@ describe('SDK worker', () => {
     expect((await settled(small.id, ['succeeded'])).result).toBe('ok');
   });
 
+  it('prefetches beyond its slots, runs no more than its concurrency, and hands the buffer back on stop', async () => {
+    const queue = nextQueue();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let runningNow = 0;
+    let most = 0;
+    const w = worker({
+      async slow() {
+        most = Math.max(most, ++runningNow);
+        await gate;
+        runningNow--;
+        return 'ok';
+      },
+    }, { queues: [queue], concurrency: 2, prefetch: 4 });
+    await w.start();
+    const ids = (await tf.admin.enqueueMany(Array.from({ length: 8 }, () => ({ type: 'slow', queue, backoff: { type: 'fixed' as const, delayMs: 0 } })))).items.map((i) => i.task.id);
+    while ((await tf.admin.getWorker(w.workerId!)).running < 6) await new Promise((r) => setTimeout(r, 20));
+    expect(w.running).toBe(2);
+    const stopping = w.stop(10_000);
+    setImmediate(release);
+    await stopping;
+    expect(most).toBe(2);
+    const tasks = await Promise.all(ids.map((id) => tf.admin.getTask(id)));
+    const done = tasks.filter((t) => t.state === 'succeeded');
+    expect(done).toHaveLength(2);
+    const handedBack = tasks.filter((t) => t.attempts.some((a) => a.outcome === 'abandoned'));
+    expect(handedBack).toHaveLength(4);
+    expect(handedBack.every((t) => t.state === 'queued')).toBe(true);
+    expect(tasks.filter((t) => t.state === 'queued')).toHaveLength(6);
+  });
+
   it('ships test helpers: runTaskOnce and expectEnqueued', async () => {
     expect(await runTaskOnce(async (p: { n: number }, ctx) => { ctx.log('x'); return p.n * 2; }, { n: 21 })).toEqual({ status: 'succeeded', result: 42, logs: ['x'] });
     expect(await runTaskOnce(async () => { throw new RetryAfterError(5000); }, null)).toMatchObject({ status: 'failed', retryable: true, retryAfterMs: 5000 });

@@ -104,7 +104,7 @@ export class Engine {
     const items = inputs.map((i) => this.withDefaults(i));
     let inserted: Row[];
     try {
-      ({ rows: inserted } = await executor.query(T.taskInsertMany, [JSON.stringify(items.map(toInsertRow)), this.now()]));
+      ({ rows: inserted } = await executor.query(T.taskInsertMany, [`[${items.map(insertRowJson).join(',')}]`, this.now()]));
     } catch (err) {
       throw mapStorageError(err, 'tasks');
     }
@@ -227,7 +227,7 @@ export class Engine {
     const carrier = ok.length > 0 ? order[0] : undefined;
     const now = this.now();
     // Failures first (rare, and a task retried at once may then be claimed in this very call).
-    const failedRows = failed.length === 0 ? [] : await this.runSettle(T.taskFailMany, failed.map(toFailRow), workerId, now);
+    const failedRows = failed.length === 0 ? [] : await this.runSettle(T.taskFailMany, failed.map(toFailRowJson), workerId, now);
     const okRows = ok.length === 0
       ? []
       : carrier
@@ -264,9 +264,9 @@ export class Engine {
     return new Set(rows.map((r) => r.id as string));
   }
 
-  private async runSettle(statement: typeof T.taskSucceedMany, rows: object[], workerId: string, now: Date | null, extra: unknown[] = []): Promise<Row[]> {
+  private async runSettle(statement: typeof T.taskSucceedMany, rows: string[], workerId: string, now: Date | null, extra: unknown[] = []): Promise<Row[]> {
     try {
-      return (await this.db.query(statement, [JSON.stringify(rows), workerId, now, ...extra])).rows;
+      return (await this.db.query(statement, [`[${rows.join(',')}]`, workerId, now, ...extra])).rows;
     } catch (err) {
       throw mapStorageError(err, 'results');
     }
@@ -513,12 +513,16 @@ function keyOf(queue: string, key: string): string {
   return `${queue}\u0000${key}`;
 }
 
-function toInsertRow(i: ResolvedInput): object {
+/**
+ * One row of taskInsertMany's JSON, as text: the payload goes in as the JSON text the edge
+ * already made (`payloadJson`) rather than being serialised again.
+ */
+function insertRowJson(i: ResolvedInput): string {
   const bytes = i.payloadBase64 !== undefined;
-  return {
+  const payload = bytes ? 'null' : `{"v":${i.payloadJson ?? JSON.stringify(i.payload ?? null)}}`;
+  const rest = JSON.stringify({
     queue: i.queue,
     type: i.type,
-    pw: bytes ? null : { v: i.payload ?? null },
     payload_b64: bytes ? i.payloadBase64 : null,
     content_type: i.contentType,
     priority: i.priority,
@@ -529,7 +533,8 @@ function toInsertRow(i: ResolvedInput): object {
     timeout_ms: i.timeoutMs,
     tags: i.tags,
     idempotency_key: i.idempotencyKey ?? null,
-  };
+  });
+  return `{"pw":${payload},${rest.slice(1)}`;
 }
 
 /** The task as inserted, built from the input and the columns the insert returned. */
@@ -565,8 +570,14 @@ function insertedTask(i: ResolvedInput, r: Row): Task {
   };
 }
 
-function toSucceedRow(r: TaskResultReport & { status: 'succeeded' }): object {
-  return { id: r.id, attempt: r.attempt, rw: { v: r.result ?? null }, logs: r.logs ?? null };
+/** One row of a success batch, as JSON text (the result as the edge serialised it). */
+function toSucceedRow(r: TaskResultReport & { status: 'succeeded' }): string {
+  const result = r.resultJson ?? JSON.stringify(r.result ?? null);
+  return `{"id":${JSON.stringify(r.id)},"attempt":${r.attempt},"rw":{"v":${result}},"logs":${r.logs ? JSON.stringify(r.logs) : 'null'}}`;
+}
+
+function toFailRowJson(r: TaskResultReport & { status: 'failed' }): string {
+  return JSON.stringify(toFailRow(r));
 }
 
 function toFailRow(r: TaskResultReport & { status: 'failed' }): object {

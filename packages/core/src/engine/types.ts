@@ -43,6 +43,11 @@ export interface TaskInput {
   queue?: string;
   /** Any JSON value. Mutually exclusive with `payloadBase64`. */
   payload?: unknown;
+  /**
+   * `payload` already serialised (by the HTTP edge, which measured it): stored as given, so
+   * the value is not serialised twice. Must be `JSON.stringify(payload)`.
+   */
+  payloadJson?: string;
   /** Opaque bytes, base64-encoded, for workers that bring their own encoding. */
   payloadBase64?: string;
   /** Declared content type of `payloadBase64`. @defaultValue `application/octet-stream` */
@@ -144,7 +149,15 @@ export interface ClaimedTask {
 }
 
 export type TaskResultReport =
-  | { id: string; attempt: number; status: 'succeeded'; result?: unknown; logs?: LogLine[] }
+  | {
+      id: string;
+      attempt: number;
+      status: 'succeeded';
+      result?: unknown;
+      /** `result` already serialised (stored as given; takes the place of `result`). */
+      resultJson?: string;
+      logs?: LogLine[];
+    }
   | {
       id: string;
       attempt: number;

@@ -3,9 +3,9 @@ import { isTaskId } from '@taskflow/core';
 import type { TaskInput } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
 import { badRequest, tooLarge } from '../http/problems.ts';
-import { attemptJson, taskJson } from '../http/serialize.ts';
+import { attemptJson, taskJson, taskRef } from '../http/serialize.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
-import { assertStorable } from '../http/storable.ts';
+import { assertStorableText, storableJson } from '../http/storable.ts';
 
 export interface TaskRouteDeps {
   engine: Engine;
@@ -19,7 +19,6 @@ export interface TaskRouteDeps {
  * (measured on the JSON text the engine will store). `at` is the field path of the task.
  */
 export function toEngineInput(input: TaskInput, at: string, maxPayloadBytes: number): EngineTaskInput {
-  assertStorable(input, at);
   if (input.payload !== undefined && input.payloadBase64 !== undefined) {
     throw badRequest(`${at}/payloadBase64`, 'cannot be given together with payload (choose one)');
   }
@@ -29,16 +28,20 @@ export function toEngineInput(input: TaskInput, at: string, maxPayloadBytes: num
   if (input.runAt !== undefined && input.delayMs !== undefined) {
     throw badRequest(`${at}/delayMs`, 'cannot be given together with runAt (choose one)');
   }
+  assertStorableText(input.type, `${at}/type`);
+  assertStorableText(input.idempotencyKey, `${at}/idempotencyKey`);
+  assertStorableText(input.contentType, `${at}/contentType`);
+  input.tags?.forEach((tag, i) => assertStorableText(tag, `${at}/tags/${i}`));
+  let payloadJson: string | undefined;
   if (input.payloadBase64 !== undefined) {
     if (input.payloadBase64.length % 4 !== 0) throw badRequest(`${at}/payloadBase64`, 'must be padded base64 (length a multiple of 4)');
     const bytes = (input.payloadBase64.length / 4) * 3;
     if (bytes > maxPayloadBytes) throw tooLarge(`${at}/payloadBase64`, `is larger than the limit of ${maxPayloadBytes} bytes`);
   } else if (input.payload !== undefined) {
-    const size = Buffer.byteLength(JSON.stringify(input.payload));
-    if (size > maxPayloadBytes) throw tooLarge(`${at}/payload`, `is ${size} bytes of JSON, over the limit of ${maxPayloadBytes} bytes`);
+    payloadJson = storableJson(input.payload, `${at}/payload`, maxPayloadBytes);
   }
   const { runAt, ...rest } = input;
-  return { ...rest, ...(runAt !== undefined ? { runAt: parseTime(runAt, `${at}/runAt`) } : {}) };
+  return { ...rest, payloadJson, ...(runAt !== undefined ? { runAt: parseTime(runAt, `${at}/runAt`) } : {}) };
 }
 
 /** An RFC 3339 time JavaScript and PostgreSQL both understand, else a 400 naming the field. */
@@ -62,7 +65,7 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
       const inputs = req.body.tasks.map((t, i) => toEngineInput(t, `/body/tasks/${i}`, maxPayloadBytes));
       const results = await engine.enqueue(inputs);
       reply.code(201);
-      return { items: results.map((r) => ({ created: r.created, task: taskJson(r.task) })) };
+      return { items: results.map((r) => ({ created: r.created, task: taskRef(r.task) })) };
     },
     async listTasks(req) {
       const q = req.query;

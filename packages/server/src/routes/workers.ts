@@ -5,9 +5,9 @@ import {
 } from '@taskflow/core';
 import type { TaskResult } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
-import { badRequest, HttpProblem, tooLarge } from '../http/problems.ts';
+import { badRequest, HttpProblem } from '../http/problems.ts';
 import { claimedTaskJson, workerJson } from '../http/serialize.ts';
-import { assertStorable } from '../http/storable.ts';
+import { assertStorable, assertStorableText, storableJson } from '../http/storable.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 
 export interface WorkerRouteDeps {
@@ -45,20 +45,22 @@ class WorkerQueues {
 }
 
 function toReport(r: TaskResult, at: string, maxPayloadBytes: number): TaskResultReport {
-  assertStorable(r, at);
+  r.logs?.forEach((line, i) => {
+    assertStorableText(line.level, `${at}/logs/${i}/level`);
+    assertStorableText(line.message, `${at}/logs/${i}/message`);
+  });
   if (r.status === 'failed') {
     if (!r.error) throw badRequest(`${at}/error`, 'is required when status is failed');
     if (r.result !== undefined) throw badRequest(`${at}/result`, 'is only allowed when status is succeeded');
+    assertStorableText(r.error.message, `${at}/error/message`);
+    assertStorableText(r.error.stack, `${at}/error/stack`);
     return { id: r.id, attempt: r.attempt, status: 'failed', error: r.error, retryable: r.retryable, retryAfterMs: r.retryAfterMs, logs: r.logs };
   }
   for (const field of ['error', 'retryable', 'retryAfterMs'] as const) {
     if (r[field] !== undefined) throw badRequest(`${at}/${field}`, 'is only allowed when status is failed');
   }
-  if (r.result !== undefined) {
-    const size = Buffer.byteLength(JSON.stringify(r.result));
-    if (size > maxPayloadBytes) throw tooLarge(`${at}/result`, `is ${size} bytes of JSON, over the limit of ${maxPayloadBytes} bytes`);
-  }
-  return { id: r.id, attempt: r.attempt, status: 'succeeded', result: r.result, logs: r.logs };
+  const resultJson = r.result === undefined ? undefined : storableJson(r.result, `${at}/result`, maxPayloadBytes);
+  return { id: r.id, attempt: r.attempt, status: 'succeeded', resultJson, logs: r.logs };
 }
 
 /** Fires when the client goes away before the response is sent, or the service stops. */
