@@ -36,11 +36,11 @@ export function describeEngineConformance(driver: DriverName): void {
     describe('migrations', () => {
       it('are idempotent and recorded in the ledger', async () => {
         const { db } = await setup();
-        const { migrate, silentLogger } = await import('@taskflow/core');
+        const { migrate, loadMigrations, silentLogger } = await import('@taskflow/core');
         const again = await migrate(db, silentLogger);
         expect(again.applied).toEqual([]);
         const { rows } = await db.query('SELECT version FROM taskflow_migrations ORDER BY version');
-        expect(rows.map((r) => r.version)).toEqual([1]);
+        expect(rows.map((r) => r.version)).toEqual(loadMigrations().map((m) => m.version));
       });
 
       it('refuse a schema newer than the code', async () => {
@@ -48,7 +48,7 @@ export function describeEngineConformance(driver: DriverName): void {
         const { migrate, silentLogger, SchemaTooNewError } = await import('@taskflow/core');
         await db.query(`INSERT INTO taskflow_migrations (version, name) VALUES (999, 'from_the_future')`);
         await expect(migrate(db, silentLogger)).rejects.toBeInstanceOf(SchemaTooNewError);
-        await expect(migrate(db, silentLogger)).rejects.toThrow(/migration 999.*knows migrations up to 1/);
+        await expect(migrate(db, silentLogger)).rejects.toThrow(/migration 999.*knows migrations up to \d+/);
       });
     });
 
