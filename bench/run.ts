@@ -2,9 +2,9 @@
  * Taskflow against BullMQ, pg-boss and graphile-worker, side by side in one run, on the same
  * PostgreSQL and Redis, each in a fresh namespace, each worker in its own process.
  *
- *   npm run bench -- [--n 20000] [--quick] [--only taskflow,pglite,bullmq,pgboss,graphile]
+ *   npm run bench -- [--n 20000] [--quick] [--only taskflow,pglite,bullmq,bullmq-aof,pgboss,graphile]
  *                    [--concurrency 50] [--latency-count 500] [--rate 100]
- *                    [--database-url postgres://...] [--redis-url redis://...]
+ *                    [--database-url postgres://...] [--redis-url redis://...] [--aof-redis-port 6390]
  *
  * Workloads (see README.md): single enqueue (50 in flight), bulk enqueue (batches of 1,000),
  * drain (N pre-loaded no-op tasks, concurrency 50), enqueue→start latency (500 at 100/s to
@@ -36,6 +36,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '100' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    'aof-redis-port': { type: 'string', default: '6390' },
   },
 });
 
@@ -48,7 +49,8 @@ const REDIS = args['redis-url']!;
 const SINGLE_IN_FLIGHT = 50;
 const BATCH = 1_000;
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-const ALL = ['taskflow', 'pglite', 'bullmq', 'pgboss', 'graphile'];
+const AOF_PORT = Number(args['aof-redis-port']);
+const ALL = ['taskflow', 'pglite', 'bullmq', 'bullmq-aof', 'pgboss', 'graphile'];
 const only = args.only ? args.only.split(',').map((s) => s.trim()) : ALL;
 for (const o of only) if (!ALL.includes(o)) throw new Error(`--only: unknown system "${o}" (expected ${ALL.join(', ')})`);
 
@@ -57,6 +59,8 @@ function makeSystem(key: string): SystemUnderTest {
     case 'taskflow': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tf_${runId}` });
     case 'pglite': return new TaskflowSystem({ driver: 'pglite', databaseUrl: DB, schema: 'taskflow' });
     case 'bullmq': return new BullmqSystem({ redisUrl: REDIS, prefix: `tfbench_${runId}` });
+    // BullMQ on a Redis of its own that fsyncs every write (AOF, appendfsync always).
+    case 'bullmq-aof': return new BullmqSystem({ redisUrl: REDIS, prefix: `tfbench_${runId}`, aofPort: AOF_PORT });
     case 'pgboss': return new PgbossSystem({ databaseUrl: DB, schema: `bench_pgboss_${runId}` });
     case 'graphile': return new GraphileSystem({ databaseUrl: DB, schema: `bench_gw_${runId}` });
     default: throw new Error(key);

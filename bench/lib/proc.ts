@@ -3,7 +3,7 @@
  * Node process (the binary running the harness, Node 24), talk to the harness over IPC, and
  * are stopped and reaped by it whatever happens.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
@@ -113,6 +113,29 @@ export function spawnChild(script: string, opts: SpawnOptions = {}): Child {
     clearTimeout(timer);
   };
   return { proc, pid: proc.pid!, request, waitFor, stop, exited };
+}
+
+/**
+ * A non-Node helper process (e.g. a redis-server of a system's own), stdout/stderr to
+ * `logLine`, killed with the harness's other children whatever happens.
+ */
+export function spawnProcess(command: string, args: string[], logLine: (line: string) => void): { pid: number; exited: Promise<number | null>; stop(): Promise<void> } {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.on('error', (err) => logLine(`${command}: ${err.message}`));
+  live.add(proc);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => {
+    live.delete(proc);
+    resolve(code);
+  }));
+  for (const stream of [proc.stdout!, proc.stderr!]) createInterface({ input: stream }).on('line', logLine);
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    proc.kill('SIGTERM');
+    await exited;
+    clearTimeout(timer);
+  };
+  return { pid: proc.pid!, exited, stop };
 }
 
 /** Resident set size of a process, in MiB (VmRSS from /proc). */

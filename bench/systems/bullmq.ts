@@ -2,14 +2,25 @@
  * BullMQ on Redis: the producer is a Queue in the harness, the worker a BullMQ Worker in the
  * worker process. Every key lives under a prefix unique to the run, deleted at the end.
  * Defaults are kept (completed jobs are retained, as Taskflow retains finished tasks).
+ *
+ * With `aofPort`, BullMQ gets a Redis of its own, started here and stopped in teardown:
+ * `--appendonly yes --appendfsync always` (every write fsynced to an append-only file before
+ * Redis answers, on the same disk as PostgreSQL's data), no RDB snapshots. That is BullMQ with
+ * the durability of a PostgreSQL commit; the shared Redis of the harness has no persistence.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { sleep, spawnProcess } from '../lib/proc.ts';
 import type { BenchPayload, MakeWorker, SystemUnderTest } from '../lib/types.ts';
 
 export interface BullmqBenchOptions {
   redisUrl: string;
   prefix: string;
+  /** Start a Redis of its own on this port, with AOF and `appendfsync always` (see above). */
+  aofPort?: number;
 }
 
 function connection(redisUrl: string) {
@@ -18,13 +29,15 @@ function connection(redisUrl: string) {
 }
 
 export class BullmqSystem implements SystemUnderTest {
-  readonly label = 'BullMQ (Redis)';
+  readonly label: string;
   readonly module = 'bullmq';
   private readonly opts: BullmqBenchOptions;
   private readonly queues = new Map<string, Queue>();
+  private aofRedis: { dir: string; stop(): Promise<void> } | undefined;
 
   constructor(opts: BullmqBenchOptions) {
-    this.opts = opts;
+    this.opts = opts.aofPort ? { ...opts, redisUrl: `redis://127.0.0.1:${opts.aofPort}` } : opts;
+    this.label = opts.aofPort ? 'BullMQ (Redis AOF always)' : 'BullMQ (Redis)';
   }
 
   private queue(name: string): Queue {
@@ -33,7 +46,35 @@ export class BullmqSystem implements SystemUnderTest {
     return q;
   }
 
-  async setup(): Promise<void> {}
+  async setup(): Promise<void> {
+    if (!this.opts.aofPort) return;
+    const dir = mkdtempSync(join(tmpdir(), 'tfbench-redis-aof-'));
+    const server = spawnProcess('redis-server', [
+      '--port', String(this.opts.aofPort), '--bind', '127.0.0.1', '--dir', dir,
+      '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
+    ], (line) => {
+      if (/warning|error/i.test(line)) process.stderr.write(`[redis aof] ${line}\n`);
+    });
+    this.aofRedis = { dir, stop: server.stop };
+    const probe = new Redis(this.opts.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined); // refused while it starts: retried below
+    try {
+      for (let i = 0; ; i++) {
+        try {
+          await probe.connect();
+          const [, fsync] = (await probe.config('GET', 'appendfsync')) as string[];
+          if (fsync !== 'always') throw new Error(`appendfsync is ${fsync}`);
+          break;
+        } catch (err) {
+          if (i >= 100) throw new Error(`the AOF Redis on port ${this.opts.aofPort} did not start: ${err}`);
+          probe.disconnect();
+          await sleep(50);
+        }
+      }
+    } finally {
+      probe.disconnect();
+    }
+  }
 
   workerOptions(queue: string, concurrency: number): Record<string, unknown> {
     return { ...this.opts, queue, concurrency };
@@ -83,6 +124,11 @@ export class BullmqSystem implements SystemUnderTest {
       } while (cursor !== '0');
     } finally {
       redis.disconnect();
+      if (this.aofRedis) {
+        await this.aofRedis.stop();
+        rmSync(this.aofRedis.dir, { recursive: true, force: true });
+        this.aofRedis = undefined;
+      }
     }
   }
 }
