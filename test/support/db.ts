@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import {
-  migrate, openPostgres, PGlite, pgliteDatabase, pgliteParsers, quoteIdent, silentLogger,
-  type Database, type DriverName,
-} from '@taskflow/core';
+import { migrate, openPostgres, quoteIdent, silentLogger, type Database, type DriverName } from '@taskflow/core';
+import { PGlite, pgliteDatabase, pgliteParsers } from '@taskflow/core/pglite';
 import { TEST_DATABASE_URL } from './env.ts';
 
 /** A fresh schema name, unique per test. */

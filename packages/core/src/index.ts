@@ -1,11 +1,14 @@
 /**
  * @taskflow/core: the engine. Storage drivers, migrations, the task state machine, claims,
  * settlement, rescue, wake-ups. Imports nothing else of Taskflow's.
+ *
+ * The PGlite driver (`@taskflow/core/pglite`) and the Redis transport (`@taskflow/core/redis`)
+ * are separate entry points, loaded only by a node that uses them: each costs tens of MB of
+ * memory in a process that does not.
  */
 export type { Database, Executor, Statement, QueryResult, DriverName } from './db/types.ts';
 export { openDatabase, type OpenDatabaseOptions } from './db/open.ts';
 export { openPostgres, type PostgresOptions } from './db/postgres.ts';
-export { openPglite, pgliteDatabase, pgliteParsers, PGlite, type PgliteOptions } from './db/pglite.ts';
 export { quoteIdent } from './db/ident.ts';
 export { migrate, loadMigrations, type Migration, type MigrateResult } from './migrate.ts';
 export { Engine, type EngineConfig, type EngineEvents, type EnqueueResult, type RequeueOutcome } from './engine/engine.ts';
@@ -18,7 +21,6 @@ export { Maintenance, DEFAULT_MAINTENANCE_OPTIONS, type MaintenanceOptions } fro
 export { Loop, type LoopOptions } from './loop.ts';
 export { WakeHub, Coalescer, type WakeTransport, type Subscription } from './wake/hub.ts';
 export { PgNotifyTransport } from './wake/pgNotify.ts';
-export { RedisTransport } from './wake/redis.ts';
 export { ApiKeyStore, hashApiKey, SCOPES, type ApiKey, type Scope } from './apiKeys.ts';
 export { databaseClock, ManualClock, type Clock } from './clock.ts';
 export { silentLogger, type Logger } from './logger.ts';

@@ -39,12 +39,16 @@ export class TaskflowClient {
   private readonly timeoutMs: number;
   private readonly dispatcher: Dispatcher;
   private readonly ownDispatcher: boolean;
+  private readonly headers: Record<string, string>;
+  private readonly jsonHeaders: Record<string, string>;
 
   constructor(opts: ClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
     this.apiKey = opts.apiKey;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.ownDispatcher = !opts.dispatcher;
+    this.headers = { authorization: `Bearer ${this.apiKey}`, accept: 'application/json' };
+    this.jsonHeaders = { ...this.headers, 'content-type': 'application/json' };
     // Timeouts are the client's own (AbortSignal per call), long polls included.
     this.dispatcher = opts.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
   }
@@ -58,13 +62,12 @@ export class TaskflowClient {
   async call<K extends RouteName>(name: K, input: CallInput<Routes[K]>, opts: CallOptions = {}): Promise<Success<Routes[K]>> {
     const def: RouteDef = routes[name];
     const { params, query, body } = input as { params?: Record<string, string>; query?: Record<string, unknown>; body?: unknown };
-    let path = def.path.replace(/:([A-Za-z]+)/g, (_, key: string) => encodeURIComponent(String(params?.[key])));
+    let path = params ? fillPath(def.path, params) : def.path;
     const qs = query ? toQuery(query) : '';
     if (qs) path += `?${qs}`;
-    const timeout = AbortSignal.timeout(this.timeoutMs + (opts.waitMs ?? 0));
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}`, accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    // Timeouts are undici's own (no timer and signal objects per call: on the hot path they
+    // cost more than the request); a long poll extends the wait for the answer's headers.
+    const headers = body === undefined ? this.headers : this.jsonHeaders;
     let status: number;
     let text: string;
     try {
@@ -72,7 +75,9 @@ export class TaskflowClient {
         method: def.method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
+        signal: opts.signal,
+        headersTimeout: this.timeoutMs + (opts.waitMs ?? 0),
+        bodyTimeout: this.timeoutMs,
         dispatcher: this.dispatcher,
       });
       status = res.statusCode;
@@ -183,6 +188,19 @@ export class TaskflowClient {
   healthz(): Promise<{ status: string }> {
     return this.call('healthz', {});
   }
+}
+
+/** `/api/v1/tasks/:id` with `{id: '7'}` → `/api/v1/tasks/7` (each value URL-encoded). */
+function fillPath(template: string, params: Record<string, string>): string {
+  let out = '';
+  let at = 0;
+  for (let i = template.indexOf(':'); i !== -1; i = template.indexOf(':', at)) {
+    let end = i + 1;
+    while (end < template.length && template[end] !== '/') end++;
+    out += template.slice(at, i) + encodeURIComponent(String(params[template.slice(i + 1, end)]));
+    at = end;
+  }
+  return out + template.slice(at);
 }
 
 function toQuery(query: Record<string, unknown>): string {

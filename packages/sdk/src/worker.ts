@@ -70,7 +70,7 @@ export interface WorkerOptions {
   /**
    * Claim requests in flight at once. Two overlap one request's round trip (and the
    * database's commit) with the next, which matters when tasks are short. @defaultValue 2
-   * (1 when concurrency is 1)
+   * (never more than concurrency + prefetch)
    */
   pipeline?: number;
   /**
@@ -110,6 +110,9 @@ interface InFlight {
   /** Its handler was called (else it waits in the prefetch buffer). */
   started: boolean;
 }
+
+/** How long results wait for a claim to carry them while the prefetch buffer is busy. */
+const RESULT_LINGER_MS = 5;
 
 const stderrLogger: WorkerLogger = {
   info() {},
@@ -223,7 +226,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let backoff = 0;
     while (this.state === 'running') {
       const free = this.opts.concurrency + this.opts.prefetch - this.inFlight.size - this.reserved;
-      if (free <= 0) {
+      // With a slot idle, claim for whatever is free at once; while the buffer still feeds the
+      // slots, wait until a good batch is free (fewer, larger claims, each carrying the results
+      // gathered meanwhile).
+      const idle = this.runningCount + this.buffer.length < this.opts.concurrency;
+      if (free <= 0 || (!idle && free < Math.ceil(this.opts.maxBatch / 2))) {
         await new Promise<void>((resolve) => this.slotWaiters.add(resolve));
         continue;
       }
@@ -382,14 +389,21 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   // ------------------------------------------------------------------ results
 
+  /**
+   * Sends pending results on their own unless a claim takes them first: at once (after this
+   * turn) when a slot is idle, since the claim for it is already on its way; after a few
+   * milliseconds while the prefetch buffer still feeds the slots, since the next claim is
+   * coming and would carry them in the same statement.
+   */
   private queueFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    // After the current tick: a claim loop woken by the same completion takes the results first.
-    setImmediate(() => {
+    const run = () => {
       this.flushQueued = false;
       void this.flush();
-    });
+    };
+    if (this.buffer.length === 0) setImmediate(run);
+    else setTimeout(run, RESULT_LINGER_MS).unref();
   }
 
   /** Sends pending results; one request at a time, batches gathered meanwhile go next. */

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import pino, { type Logger as PinoLogger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import {
-  ApiKeyStore, Engine, Maintenance, migrate, openDatabase, PgNotifyTransport, RedisTransport, WakeHub,
+  ApiKeyStore, Engine, Maintenance, migrate, openDatabase, PgNotifyTransport, WakeHub,
   type Clock, type Database, type WakeTransport,
 } from '@taskflow/core';
 import type { Config } from './config.ts';
@@ -58,7 +58,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     });
     const nodeId = randomUUID();
     const transport: WakeTransport | undefined = config.redisUrl
-      ? new RedisTransport(config.redisUrl, config.schema, nodeId, logger)
+      ? new (await import('@taskflow/core/redis')).RedisTransport(config.redisUrl, config.schema, nodeId, logger)
       : db.driver === 'postgres' ? new PgNotifyTransport(db, nodeId, logger) : undefined;
     const hub = new WakeHub(transport, logger);
     await hub.start();

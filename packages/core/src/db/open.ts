@@ -3,7 +3,6 @@ import { resolve } from 'node:path';
 import type { Database } from './types.ts';
 import type { Logger } from '../logger.ts';
 import { openPostgres } from './postgres.ts';
-import { openPglite } from './pglite.ts';
 
 export interface OpenDatabaseOptions {
   /** PostgreSQL connection string; without it, PGlite in `dataDir`. */
@@ -23,6 +22,8 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   if (opts.databaseUrl) {
     return openPostgres({ connectionString: opts.databaseUrl, schema, poolSize: opts.poolSize, logger: opts.logger });
   }
+  // Loaded only when used: PGlite's module costs memory a PostgreSQL node does not need.
+  const { openPglite } = await import('./pglite.ts');
   const dataDir = opts.dataDir ?? './.taskflow';
   if (!dataDir.startsWith('memory://')) {
     mkdirSync(resolve(dataDir), { recursive: true });
