@@ -11,6 +11,9 @@ import { adminQuery } from '../lib/pg.ts';
 
 const SERVER = fileURLToPath(new URL('../lib/taskflow-server.ts', import.meta.url));
 
+/** As in the root package.json's `start` script and the shebang of packages/server/src/cli.ts. */
+const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4'];
+
 export interface TaskflowBenchOptions {
   driver: 'postgres' | 'pglite';
   databaseUrl: string;
@@ -50,7 +53,8 @@ export class TaskflowSystem implements SystemUnderTest {
     const gotUrl = new Promise<string>((r) => (ready = r));
     this.server = spawnChild(SERVER, {
       args: [JSON.stringify(config)],
-      execArgv: this.opts.serverExecArgv,
+      // The flags `npm start` and the `taskflow` command run the service with.
+      execArgv: [...SERVICE_NODE_FLAGS, ...(this.opts.serverExecArgv ?? [])],
       onStdoutLine: (line) => {
         if (line.includes('"taskflowBench":"ready"')) ready(JSON.parse(line).url);
         else process.stderr.write(`[taskflow server] ${line}\n`);

@@ -77,7 +77,9 @@ export const TaskResult = Type.Object(
   {
     id: TaskId,
     attempt: Type.Integer({ minimum: 1, maximum: 2147483647, description: 'The fencing token from the claim.' }),
-    status: Type.Enum(['succeeded', 'failed']),
+    status: Type.Enum(['succeeded', 'failed', 'released'], {
+      description: 'released: given back without running (e.g. from a prefetch buffer at shutdown): queued again at once, the attempt not counted.',
+    }),
     result: Type.Optional(Type.Unknown({ description: 'With succeeded: any JSON value.' })),
     error: Type.Optional(
       Type.Object(

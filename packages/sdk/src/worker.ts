@@ -538,8 +538,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     for (const ctrl of this.claimCtrls) ctrl.abort(new WorkerShutdownError());
     this.wakeLoop();
     await this.loop;
-    // Buffered tasks never started: hand them back now (deregistering releases them at once).
-    for (const e of this.buffer.splice(0)) this.abandon(e, new WorkerShutdownError());
+    // Buffered tasks never started: give them back now, without using up their attempts.
+    for (const e of this.buffer.splice(0)) {
+      this.abandon(e, new WorkerShutdownError());
+      this.pending.push({ id: e.task.id, attempt: e.task.attempt, status: 'released' });
+    }
     if (this.runningCount > 0) {
       await Promise.race([
         new Promise<void>((resolve) => {

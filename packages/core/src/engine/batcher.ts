@@ -67,7 +67,9 @@ export class EnqueueBatcher {
       batch.forEach((p, i) => p.resolve(results[i]!));
     } catch (err) {
       if (batch.length > 1 && err instanceof InvalidInputError) {
-        await Promise.all(batch.map((p) => this.engine.enqueue([p.input]).then((r) => p.resolve(r[0]!), p.reject)));
+        // One by one, in arrival order: of two submissions with one idempotency key, the
+        // first must stay the original.
+        for (const p of batch) await this.engine.enqueue([p.input]).then((r) => p.resolve(r[0]!), p.reject);
       } else {
         for (const p of batch) p.reject(err);
       }

@@ -224,11 +224,16 @@ export class Engine {
     const unique = reports.filter((r, i) => firstIndex.get(r.id) === i);
     const ok = unique.filter((r) => r.status === 'succeeded');
     const failed = unique.filter((r) => r.status === 'failed');
+    const released = unique.filter((r) => r.status === 'released');
     const order = max > 0 ? weightedOrder(queues) : [];
     const carrier = ok.length > 0 ? order[0] : undefined;
     const now = this.now();
-    // Failures first (rare, and a task retried at once may then be claimed in this very call).
-    const failedRows = failed.length === 0 ? [] : await this.runSettle(T.taskFailMany, failed.map(toFailRowJson), workerId, now);
+    // Failures and releases first (rare, and a task queued again at once may then be claimed
+    // in this very call).
+    const failedRows = [
+      ...(failed.length === 0 ? [] : await this.runSettle(T.taskFailMany, failed.map(toFailRowJson), workerId, now)),
+      ...(released.length === 0 ? [] : await this.releaseRows(workerId, released)),
+    ];
     const okRows = ok.length === 0
       ? []
       : carrier
@@ -250,18 +255,28 @@ export class Engine {
 
   /**
    * Hands back claimed tasks that never reached their worker (its connection closed before
-   * the answer went out): each attempt ends `abandoned` and the task is queued again at once.
+   * the answer went out): each attempt ends `abandoned`, the task is queued again at once and
+   * the attempt does not count against its budget.
    */
-  async releaseClaimed(workerId: string, taskIds: readonly string[]): Promise<number> {
-    if (taskIds.length === 0 || !isUuid(workerId)) return 0;
-    const { rows } = await this.db.query(T.taskReleaseClaimed, [this.now(), this.options.poisonAfter, workerId, taskIds]);
+  async releaseClaimed(workerId: string, tasks: readonly { id: string; attempt: number }[]): Promise<number> {
+    if (tasks.length === 0 || !isUuid(workerId)) return 0;
+    const rows = await this.releaseRows(workerId, tasks);
     this.announce(rows);
     return rows.length;
   }
 
+  private async releaseRows(workerId: string, tasks: readonly { id: string; attempt: number }[]): Promise<Row[]> {
+    const { rows } = await this.db.query(T.taskReleaseClaimed, [
+      this.now(), this.options.poisonAfter, workerId, tasks.map((t) => t.id), tasks.map((t) => t.attempt),
+    ]);
+    return rows;
+  }
+
   /** Of the refused reports, those this worker had already settled (retried reports). */
   private async settledBy(workerId: string, reports: readonly TaskResultReport[]): Promise<Set<string>> {
-    const { rows } = await this.db.query(T.taskSettledBy, [reports.map((r) => r.id), reports.map((r) => r.attempt), workerId]);
+    const { rows } = await this.db.query(T.taskSettledBy, [
+      reports.map((r) => r.id), reports.map((r) => r.attempt), workerId, reports.map((r) => r.status === 'released'),
+    ]);
     return new Set(rows.map((r) => r.id as string));
   }
 

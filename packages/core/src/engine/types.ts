@@ -168,6 +168,12 @@ export type TaskResultReport =
       /** Retry after this many ms instead of the backoff (still counts as an attempt). */
       retryAfterMs?: number;
       logs?: LogLine[];
+    }
+  | {
+      id: string;
+      attempt: number;
+      /** Given back without running (e.g. from a prefetch buffer): queued again at once, the attempt not counted. */
+      status: 'released';
     };
 
 /**

@@ -253,6 +253,11 @@ interface RescueKind {
   leaseLoss: boolean;
   /** Waits for the backoff before the next attempt; otherwise requeued at once. */
   backoff: boolean;
+  /**
+   * The attempt never ran (an undelivered claim, a prefetched task given back): it does not
+   * count against maxAttempts (attempt_base moves up with the fencing token).
+   */
+  refund: boolean;
   /** SQL expression of the error message recorded. */
   error: string;
 }
@@ -271,6 +276,7 @@ function rescueStatement(name: string, kind: RescueKind): Statement {
   const { victims, outcome, error } = kind;
   const loss = kind.leaseLoss ? 1 : 0;
   const delay = kind.backoff ? 'backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)' : '0::float8';
+  const refund = kind.refund ? 1 : 0;
   return {
     name,
     text: `
@@ -278,7 +284,7 @@ WITH clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
 victims AS (${victims}),
 cur AS (
   SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, t.lease_expires_at,
-         t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
+         ${refund} = 0 AND t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
          ${loss} = 1 AND t.lease_losses + 1 >= $2 AS poisoned,
          ${delay} AS delay_ms
     FROM tasks t JOIN victims v ON v.id = t.id
@@ -286,6 +292,7 @@ cur AS (
 upd AS (
   UPDATE tasks t
      SET lease_losses = t.lease_losses + ${loss},
+         attempt_base = t.attempt_base + ${refund},
          state = CASE WHEN cur.cancel_requested THEN 'cancelled'
                       WHEN cur.poisoned OR cur.exhausted THEN 'dead'
                       WHEN cur.delay_ms > 0 THEN 'retrying'
@@ -324,6 +331,7 @@ export const taskRescueExpired = rescueStatement('tf_task_rescue_expired', {
   outcome: 'lease_expired',
   leaseLoss: true,
   backoff: true,
+  refund: false,
   error: `'lease expired at ' || to_char(cur.lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' without a result'`,
 });
 
@@ -337,6 +345,7 @@ export const taskRescueLostWorkers = rescueStatement('tf_task_rescue_lost_worker
   outcome: 'worker_lost',
   leaseLoss: true,
   backoff: false,
+  refund: false,
   error: `'worker stopped heartbeating'`,
 });
 
@@ -351,20 +360,26 @@ export const taskReleaseWorker = rescueStatement('tf_task_release_worker', {
   outcome: 'abandoned',
   leaseLoss: false,
   backoff: false,
+  refund: false,
   error: `'worker deregistered before reporting a result'`,
 });
 
 /**
- * taskReleaseClaimed: claimed tasks that never reached their worker (the client went away
- * before the answer was sent) are handed back at once, as "abandoned" attempts.
- * $1 now, $2 poisonAfter (unused), $3 worker id, $4 bigint[] ids
+ * taskReleaseClaimed: held tasks that never ran are handed back at once, without using up an
+ * attempt: claims whose answer never reached the worker (it went away first), and tasks a
+ * worker gives back unstarted (`released`, e.g. from its prefetch buffer at shutdown).
+ * Outcome "abandoned"; the fencing token still moves on.
+ * $1 now, $2 poisonAfter (unused), $3 worker id, $4 bigint[] ids, $5 integer[] attempts (null: any)
  */
 export const taskReleaseClaimed = rescueStatement('tf_task_release_claimed', {
-  victims: `SELECT id FROM tasks WHERE state = 'running' AND worker_id = $3::uuid AND id = ANY($4::bigint[]) FOR UPDATE`,
+  victims: `SELECT t.id FROM tasks t JOIN unnest($4::bigint[], $5::integer[]) AS r(id, attempt) ON r.id = t.id
+             WHERE t.state = 'running' AND t.worker_id = $3::uuid AND (r.attempt IS NULL OR r.attempt = t.attempt)
+             FOR UPDATE OF t`,
   outcome: 'abandoned',
   leaseLoss: false,
   backoff: false,
-  error: `'the claim answer could not be delivered (the worker went away)'`,
+  refund: true,
+  error: `'handed back without running (the claim answer was not delivered, or the worker released it)'`,
 });
 
 /**
@@ -519,16 +534,18 @@ export const taskExisting: Statement = {
 };
 
 /**
- * taskSettledBy: which of the given (task, attempt) pairs this worker already settled: the
+ * taskSettledBy: which of the given (task, attempt) reports this worker already settled: the
  * task row still holds that successful attempt, or `attempts` records it as failed or
- * cancelled. Lets a retried result report answer "duplicate" instead of "stale".
- * $1 bigint[] ids, $2 integer[] attempts, $3 worker id
+ * cancelled (or, for a release, abandoned). Lets a retried report answer "duplicate" instead
+ * of "stale".
+ * $1 bigint[] ids, $2 integer[] attempts, $3 worker id, $4 boolean[] released
  */
 export const taskSettledBy: Statement = {
   name: 'tf_task_settled_by',
   text: `
-SELECT i.id::text AS id FROM unnest($1::bigint[], $2::integer[]) AS i(id, attempt)
- WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.id = i.id AND t.attempt = i.attempt AND t.worker_id = $3 AND t.state = 'succeeded')
+SELECT i.id::text AS id FROM unnest($1::bigint[], $2::integer[], $4::boolean[]) AS i(id, attempt, released)
+ WHERE (NOT i.released AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = i.id AND t.attempt = i.attempt
+                                      AND t.worker_id = $3 AND t.state = 'succeeded'))
     OR EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = i.id AND a.attempt = i.attempt AND a.worker_id = $3
-                  AND a.outcome IN ('failed', 'cancelled'))`,
+                  AND a.outcome = ANY (CASE WHEN i.released THEN ARRAY['abandoned'] ELSE ARRAY['failed', 'cancelled'] END))`,
 };

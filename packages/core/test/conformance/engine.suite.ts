@@ -281,11 +281,20 @@ export function describeEngineConformance(driver: DriverName): void {
         await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q' }]);
         const w = await worker();
         const [kept, lost] = await engine.claim(w, [{ name: 'q', weight: 1 }], 2);
-        expect(await engine.releaseClaimed(w, [lost!.id])).toBe(1);
-        expect(await engine.getTask(lost!.id)).toMatchObject({ state: 'queued', leaseLosses: 0 });
+        expect(await engine.releaseClaimed(w, [lost!])).toBe(1);
+        // Never ran: queued again at once, and the attempt does not count against the budget.
+        expect(await engine.getTask(lost!.id)).toMatchObject({ state: 'queued', leaseLosses: 0, attempt: 1, attemptBase: 1 });
         expect(await attemptsOf(engine, lost!.id)).toEqual(['abandoned']);
         expect((await engine.getTask(kept!.id)).state).toBe('running');
-        expect(await engine.releaseClaimed(await worker(), [kept!.id])).toBe(0); // not its task
+        expect(await engine.releaseClaimed(await worker(), [kept!])).toBe(0); // not its task
+        expect(await engine.releaseClaimed(w, [{ id: kept!.id, attempt: 2 }])).toBe(0); // not its attempt
+        // A worker gives a task back unstarted with a `released` report; a retry of it is a duplicate.
+        const released = { id: kept!.id, attempt: 1, status: 'released' as const };
+        expect(await engine.settle(w, [released])).toEqual(['accepted']);
+        expect(await engine.getTask(kept!.id)).toMatchObject({ state: 'queued', attemptBase: 1 });
+        expect(await engine.settle(w, [released])).toEqual(['duplicate']);
+        const [again] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        expect(again).toMatchObject({ attempt: 2, attemptsLeft: 4 });
       });
 
       it('answers a repeated report of a settled attempt as duplicate, not stale', async () => {

@@ -49,6 +49,12 @@ function toReport(r: TaskResult, at: string, maxPayloadBytes: number): TaskResul
     assertStorableText(line.level, `${at}/logs/${i}/level`);
     assertStorableText(line.message, `${at}/logs/${i}/message`);
   });
+  if (r.status === 'released') {
+    for (const field of ['result', 'error', 'retryable', 'retryAfterMs', 'logs'] as const) {
+      if (r[field] !== undefined) throw badRequest(`${at}/${field}`, 'is not allowed when status is released');
+    }
+    return { id: r.id, attempt: r.attempt, status: 'released' };
+  }
   if (r.status === 'failed') {
     if (!r.error) throw badRequest(`${at}/error`, 'is required when status is failed');
     if (r.result !== undefined) throw badRequest(`${at}/result`, 'is only allowed when status is succeeded');
@@ -170,13 +176,14 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
           const left = deadline - Date.now();
           if (left <= 0 || gone.aborted) break;
           await sub.wait(Math.min(left, pollIntervalMs), gone);
+          if (gone.aborted) break; // do not claim for a worker that has gone
           sub.close();
           sub = hub.subscribe(names);
           tasks = await engine.claim(workerId, queues, max);
         }
         if (gone.aborted && !shutdown.aborted && tasks.length > 0) {
           // The worker hung up while we claimed: hand the tasks back now, not after their lease.
-          await engine.releaseClaimed(workerId, tasks.map((t) => t.id));
+          await engine.releaseClaimed(workerId, tasks);
           tasks = [];
         }
         const results = reports.length ? `,"results":${JSON.stringify(outcomesOf(reports, first.outcomes))}` : '';
