@@ -242,6 +242,8 @@ describe('SDK worker', () => {
     const handedBack = tasks.filter((t) => t.attempts.some((a) => a.outcome === 'abandoned'));
     expect(handedBack).toHaveLength(4);
     expect(handedBack.every((t) => t.state === 'queued')).toBe(true);
+    // Released unstarted: the attempt does not count against the budget.
+    expect(handedBack.every((t) => t.attempt - t.attemptBase === 0)).toBe(true);
     expect(tasks.filter((t) => t.state === 'queued')).toHaveLength(6);
   });
 
