@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { killAll, rssMiB, sleep } from './lib/proc.ts';
+import { killAll, peakRssMiB, rssMiB, sleep } from './lib/proc.ts';
 import { adminQuery } from './lib/pg.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { fmt, round, table, type LatencySummary } from './lib/stats.ts';
@@ -75,6 +75,8 @@ interface SystemResult {
   drain?: DrainResult;
   latency?: LatencySummary;
   serverRssMiB?: number | null;
+  /** The server's peak RSS over all its workloads (VmHWM, read before it stops). */
+  serverPeakRssMiB?: number | null;
   exactlyOnce: boolean;
   problems: string[];
   error?: string;
@@ -108,6 +110,8 @@ async function benchOne(key: string): Promise<SystemResult> {
     res.latency = await latency(sys, worker, 'work', LAT_COUNT, RATE, N);
     log(`latency p50 ${res.latency.p50} ms, p95 ${res.latency.p95} ms, p99 ${res.latency.p99} ms`);
 
+    const serverPid = sys.serverPid?.();
+    res.serverPeakRssMiB = serverPid ? peakRssMiB(serverPid) : undefined;
     const report = await worker.request<{ phases: Record<string, { counts: number[] }> }>({ cmd: 'report' });
     await worker.stop();
     worker = undefined;
@@ -142,8 +146,10 @@ function report(results: SystemResult[]): string {
     rows,
   );
   const cpu = table(
-    ['system', 'drain wall (s)', 'worker CPU (s)', 'server CPU (s)', 'server RSS after drain (MiB)'],
-    results.map((r) => [r.label, fmt((r.drain?.ms ?? NaN) / 1000, 2), fmt(r.drain?.workerCpuSec, 2), fmt(r.drain?.serverCpuSec, 2), fmt(r.serverRssMiB)]),
+    ['system', 'drain wall (s)', 'worker CPU (s)', 'server CPU (s)', 'server RSS after drain (MiB)', 'server peak RSS (MiB)'],
+    results.map((r) => [
+      r.label, fmt((r.drain?.ms ?? NaN) / 1000, 2), fmt(r.drain?.workerCpuSec, 2), fmt(r.drain?.serverCpuSec, 2), fmt(r.serverRssMiB), fmt(r.serverPeakRssMiB, 1),
+    ]),
   );
   const ratioRows: string[][] = [];
   for (const tf of results.filter((r) => r.key === 'taskflow' || r.key === 'pglite')) {

@@ -1,7 +1,7 @@
 /**
  * Taskflow only, on PostgreSQL: does the cost per task stay flat as the backlog grows?
  *
- *   npm run scaling -- [--hot 20000] [--steps 10000,100000,1000000] [--no-same-queue]
+ *   npm run scaling -- [--hot 20000] [--steps 10000,100000,1000000] [--no-same-queue] [--poll completed|unfinished]
  *
  * For each step, the queue 'cold' is filled (direct SQL insert into the schema's tasks table,
  * after migration: the preload is not what is measured) to the step's size, then 20,000 no-op
@@ -9,22 +9,30 @@
  * (concurrency 50). Reported: drain throughput, the server's RSS, and at the largest backlog
  * the enqueue→start latency (500 at 100/s). Then, with the backlog still there, 20,000 tasks
  * of higher priority go to 'cold' itself and are drained from the same queue as the backlog.
+ *
+ * A drain ends when the storage says its tasks are done, polled every 10 ms once the worker has
+ * started the last one. `--poll completed` (the default, as run.ts) counts the succeeded tasks:
+ * a scan of the whole table, ~85-100 ms with 1,000,000 tasks waiting, which the end of each
+ * drain waits for and shares the cores with. `--poll unfinished` counts what is left through
+ * the partial indexes instead (queued, running, retrying, scheduled, blocked: well under 1 ms);
+ * the checks after each drain are the same.
  */
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { killAll, rssMiB, sleep } from './lib/proc.ts';
+import { killAll, peakRssMiB, rssMiB, sleep } from './lib/proc.ts';
 import { adminQuery } from './lib/pg.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { fmt, table, type LatencySummary } from './lib/stats.ts';
 import { bulkEnqueue, checkExactlyOnce, drain, latency, spawnWorker, type DrainResult } from './lib/workloads.ts';
-import { TaskflowSystem } from './systems/taskflow.ts';
+import { TaskflowSystem, UNFINISHED_COUNT_SQL } from './systems/taskflow.ts';
 
 const { values: args } = parseArgs({
   options: {
     hot: { type: 'string', default: '20000' },
     steps: { type: 'string', default: '10000,100000,1000000' },
     'no-same-queue': { type: 'boolean', default: false },
+    poll: { type: 'string', default: 'completed' },
     concurrency: { type: 'string', default: '50' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
@@ -36,6 +44,14 @@ const CONCURRENCY = Number(args.concurrency);
 const DB = args['database-url']!;
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const schema = `bench_scale_${runId}`;
+const POLL = args.poll!;
+if (POLL !== 'completed' && POLL !== 'unfinished') throw new Error('--poll: completed or unfinished');
+
+/** For `--poll unfinished`: tasks of `queue` (of at least `minPriority`) not finished yet. */
+async function unfinished(sys: TaskflowSystem, queue: string, minPriority: number): Promise<number> {
+  const [r] = await sys.query<{ n: number }>(UNFINISHED_COUNT_SQL, [queue, minPriority]);
+  return r!.n;
+}
 
 /** Adds `count` queued no-op tasks to `queue` in one INSERT ... SELECT. */
 async function preload(queue: string, from: number, count: number): Promise<number> {
@@ -64,9 +80,13 @@ async function main(): Promise<void> {
   const sys = new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema });
   const steps: Step[] = [];
   let lat: LatencySummary | undefined;
+  let peak: number | null = null;
   try {
     await sys.setup();
     const pid = sys.serverPid()!;
+    // `expected`: all the tasks ever enqueued to the queue (those of earlier steps included).
+    const watch = Object.create(sys) as TaskflowSystem;
+    if (POLL === 'unfinished') watch.countCompleted = async (queue: string, expected: number) => expected - (await unfinished(sys, queue, 0));
     let cold = 0;
     let hotDone = 0;
     for (const [k, target] of STEPS.entries()) {
@@ -77,7 +97,7 @@ async function main(): Promise<void> {
       const phase = `h${k}`;
       await bulkEnqueue(sys, 'hot', HOT, 1000, phase);
       const worker = await spawnWorker(sys, 'hot', CONCURRENCY);
-      step.drain = await drain(sys, worker, 'hot', HOT, phase, hotDone);
+      step.drain = await drain(watch, worker, 'hot', HOT, phase, hotDone);
       hotDone += HOT;
       step.rssAfterMiB = rssMiB(pid);
       console.error(`  drain ${fmt(step.drain.jobsPerSec)} jobs/s, server RSS ${step.rssAfterMiB} MiB`);
@@ -107,6 +127,7 @@ async function main(): Promise<void> {
       const worker = await spawnWorker(sys, 'cold', CONCURRENCY);
       const hotOnly = Object.create(sys) as TaskflowSystem;
       hotOnly.countCompleted = async () => {
+        if (POLL === 'unfinished') return HOT - (await unfinished(sys, 'cold', 10));
         const [r] = await sys.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE queue = 'cold' AND priority = 10 AND state = 'succeeded'`);
         return r!.n;
       };
@@ -119,6 +140,7 @@ async function main(): Promise<void> {
       console.error(`  drain ${fmt(step.drain.jobsPerSec)} jobs/s (the worker also started ${started} backlog tasks before it stopped)`);
       steps.push(step);
     }
+    peak = peakRssMiB(pid);
   } finally {
     await sys.teardown().catch((err) => console.error('teardown failed', err));
   }
@@ -130,13 +152,14 @@ async function main(): Promise<void> {
       `${fmt(s.rssBeforeMiB)} / ${fmt(s.rssAfterMiB)}`, s.problems.length ? 'NO' : 'yes',
     ]),
   )}\n\nEnqueue→start latency with ${fmt(STEPS.at(-1))} tasks waiting in another queue (500 at 100/s): `
-    + `p50 ${fmt(lat?.p50)} ms, p95 ${fmt(lat?.p95)} ms, p99 ${fmt(lat?.p99)} ms, max ${fmt(lat?.max)} ms\n`;
+    + `p50 ${fmt(lat?.p50)} ms, p95 ${fmt(lat?.p95)} ms, p99 ${fmt(lat?.p99)} ms, max ${fmt(lat?.max)} ms\n`
+    + `Server peak RSS over the run (VmHWM): ${fmt(peak, 1)} MiB; drains timed with --poll ${POLL}\n`;
   console.log(`\n${text}`);
   for (const s of steps) if (s.problems.length) console.log(`backlog ${s.backlog} (${s.where}): PROBLEMS ${s.problems.join('; ')}`);
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const file = `${dir}scaling-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, `${JSON.stringify({ runId, at: new Date().toISOString(), hot: HOT, concurrency: CONCURRENCY, environment: env, steps, latency: lat, table: text }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ runId, at: new Date().toISOString(), hot: HOT, concurrency: CONCURRENCY, poll: POLL, environment: env, steps, latency: lat, serverPeakRssMiB: peak, table: text }, null, 2)}\n`);
   console.error(`written ${file}`);
   if (steps.some((s) => s.problems.length)) process.exitCode = 1;
 }

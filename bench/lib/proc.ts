@@ -148,6 +148,16 @@ export function rssMiB(pid: number): number | null {
   }
 }
 
+/** The kernel's high-water mark of a process's resident set so far, in MiB (VmHWM from /proc). */
+export function peakRssMiB(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Total CPU time (user + system) a process used so far, in seconds, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number | null {
   try {

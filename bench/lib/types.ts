@@ -13,6 +13,8 @@ export interface WorkerHandle {
   start(): Promise<void>;
   /** Stops gracefully (in-flight tasks finish, results are reported). */
   stop(): Promise<void>;
+  /** Counters of the worker's own, if it keeps any (Taskflow: its requests, with `countRequests`). */
+  stats?(): unknown;
 }
 
 /** Builds a worker that calls `onTask(payload)` at the start of every task of `options.queue`. */

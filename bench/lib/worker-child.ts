@@ -1,6 +1,6 @@
 /**
  * A worker process of the benchmark, for any system. The harness forks it, sends `init`
- * (system and its options), then `start`, `expect`, `report` and `exit`.
+ * (system and its options), then `start`, `expect`, `report`, `stats` and `exit`.
  *
  * Each handler call counts the start of its task by (phase, index) carried in the payload,
  * and for tasks that carry an enqueue timestamp `t` records Date.now() - t: the enqueue to
@@ -58,6 +58,9 @@ process.on('message', async (m: any) => {
         reply(m.id, { phases });
         break;
       }
+      case 'stats':
+        reply(m.id, { stats: worker?.stats?.() ?? null });
+        break;
       case 'exit':
         await worker?.stop();
         reply(m.id, { ok: true });

@@ -19,13 +19,30 @@ export interface TaskflowBenchOptions {
   databaseUrl: string;
   /** Schema (PostgreSQL); PGlite runs in memory in the server process. */
   schema: string;
-  /** Node flags for the server process (e.g. --cpu-prof). */
+  /** Node flags for the server process (e.g. --cpu-prof), after the service's own. */
   serverExecArgv?: string[];
+  /** The service's own Node flags (default: those of `npm start`, SERVICE_NODE_FLAGS). */
+  serviceNodeFlags?: string[];
+  /** Lines the server prints on stdout (e.g. --trace-gc); default: copied to stderr. */
+  onServerLine?: (line: string) => void;
+  /** The worker counts its claim and result requests (see `stats` in lib/worker-child.ts). */
+  countRequests?: boolean;
   /** Server config overrides. */
   serverConfig?: Record<string, unknown>;
   /** The admin key to bootstrap (default: a new random one). */
   apiKey?: string;
 }
+
+/**
+ * Tasks of queue $1 with priority ≥ $2 not finished yet, each state on its own partial index
+ * (tasks_ready, tasks_running_worker, tasks_unfinished): cheap whatever else the table holds,
+ * unlike a count of the succeeded ones (no index; a scan of the table). Used by scaling.ts
+ * --poll unfinished.
+ */
+export const UNFINISHED_COUNT_SQL = `
+SELECT ((SELECT count(*) FROM tasks WHERE queue = $1 AND priority >= $2 AND state = 'queued')
+      + (SELECT count(*) FROM tasks WHERE queue = $1 AND priority >= $2 AND state = 'running')
+      + (SELECT count(*) FROM tasks WHERE queue = $1 AND priority >= $2 AND state IN ('blocked', 'retrying', 'scheduled')))::int AS n`;
 
 export class TaskflowSystem implements SystemUnderTest {
   readonly label: string;
@@ -54,9 +71,10 @@ export class TaskflowSystem implements SystemUnderTest {
     this.server = spawnChild(SERVER, {
       args: [JSON.stringify(config)],
       // The flags `npm start` and the `taskflow` command run the service with.
-      execArgv: [...SERVICE_NODE_FLAGS, ...(this.opts.serverExecArgv ?? [])],
+      execArgv: [...(this.opts.serviceNodeFlags ?? SERVICE_NODE_FLAGS), ...(this.opts.serverExecArgv ?? [])],
       onStdoutLine: (line) => {
         if (line.includes('"taskflowBench":"ready"')) ready(JSON.parse(line).url);
+        else if (this.opts.onServerLine) this.opts.onServerLine(line);
         else process.stderr.write(`[taskflow server] ${line}\n`);
       },
     });
@@ -68,7 +86,7 @@ export class TaskflowSystem implements SystemUnderTest {
   }
 
   workerOptions(queue: string, concurrency: number): Record<string, unknown> {
-    return { url: this.url, apiKey: this.apiKey, queue, concurrency };
+    return { url: this.url, apiKey: this.apiKey, queue, concurrency, ...(this.opts.countRequests ? { countRequests: true } : {}) };
   }
 
   /** SQL through the server's own database handle (works for PGlite too). */
@@ -92,7 +110,7 @@ export class TaskflowSystem implements SystemUnderTest {
     return r!.n;
   }
 
-  async countCompleted(queue: string): Promise<number> {
+  async countCompleted(queue: string, _expected?: number): Promise<number> {
     const [r] = await this.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE queue = $1 AND state = 'succeeded'`, [queue]);
     return r!.n;
   }
@@ -154,8 +172,57 @@ export const makeWorker: MakeWorker = async (options, onTask) => {
       },
     },
   });
+  const stats = options.countRequests ? countRequests(worker) : undefined;
   return {
     start: () => worker.start(),
     stop: () => worker.stop(),
+    stats: () => stats ?? {},
   };
 };
+
+/** What a worker's requests carried: claims (results sent on them, tasks received) and separate result reports. */
+export interface RequestStats {
+  /** Claim requests sent (counted when sent: one that carries results may then wait, long-polling, for tasks). */
+  claims: number;
+  claimsAnswered: number;
+  /** Claims that carried results. */
+  claimsWithResults: number;
+  resultsOnClaims: number;
+  tasksClaimed: number;
+  /** Claims answered with no task (long polls that timed out or were woken for nothing; not those still waiting). */
+  emptyClaims: number;
+  reports: number;
+  resultsOnReports: number;
+  /** Tasks per claim answer, by bucket (≤ 10, ≤ 50, ≤ 125, ≤ 250, more). */
+  tasksPerClaim: Record<string, number>;
+}
+
+/** Wraps the worker's client to count what its claims and result reports carry. */
+function countRequests(worker: Worker): RequestStats {
+  const s: RequestStats = {
+    claims: 0, claimsAnswered: 0, claimsWithResults: 0, resultsOnClaims: 0, tasksClaimed: 0, emptyClaims: 0, reports: 0, resultsOnReports: 0, tasksPerClaim: {},
+  };
+  const client = worker.client;
+  const claim = client.claim.bind(client);
+  const reportResults = client.reportResults.bind(client);
+  client.claim = async (id, input, opts) => {
+    const carried = input.results?.length ?? 0;
+    s.claims++;
+    if (carried > 0) s.claimsWithResults++;
+    s.resultsOnClaims += carried;
+    const out = await claim(id, input, opts);
+    s.claimsAnswered++;
+    s.tasksClaimed += out.tasks.length;
+    if (out.tasks.length === 0) s.emptyClaims++;
+    const n = out.tasks.length;
+    const bucket = n === 0 ? '0' : n <= 10 ? '≤10' : n <= 50 ? '≤50' : n <= 125 ? '≤125' : n <= 250 ? '≤250' : '>250';
+    s.tasksPerClaim[bucket] = (s.tasksPerClaim[bucket] ?? 0) + 1;
+    return out;
+  };
+  client.reportResults = (id, results, opts) => {
+    s.reports++;
+    s.resultsOnReports += results.length;
+    return reportResults(id, results, opts);
+  };
+  return s;
+}
