@@ -20,7 +20,7 @@
  *   with (--poll completed / unfinished), at both sizes.
  *
  * `--server-node-flags` replaces the service's own Node flags (those of `npm start`:
- * --max-semi-space-size=4); `--server-node-flags=` runs the server with V8's defaults.
+ * --max-semi-space-size=8); `--server-node-flags=` runs the server with V8's defaults.
  * Every schema made is dropped, every process started is stopped. Output: tables on stdout,
  * everything in results/diagnose-<time>.json.
  */
@@ -172,7 +172,7 @@ async function cpuSection(): Promise<void> {
   } finally {
     await sys.teardown().catch((err) => console.error('teardown failed', err));
   }
-  out.cpu = { splits, requests, rss, latency: latencyMs, problems, serviceNodeFlags: serviceNodeFlags ?? 'default (--max-semi-space-size=4)' };
+  out.cpu = { splits, requests, rss, latency: latencyMs, problems, serviceNodeFlags: serviceNodeFlags ?? 'default (--max-semi-space-size=8)' };
 
   console.log(`\n### CPU per task, by process (Taskflow on PostgreSQL, N = ${fmt(N)}; server flags: ${serviceNodeFlags ? serviceNodeFlags.join(' ') || '(none)' : 'the service\'s own'})\n`);
   console.log(table(

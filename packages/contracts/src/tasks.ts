@@ -124,16 +124,7 @@ export const TaskBatchInput = Type.Object(
 export type TaskBatchInput = Static<typeof TaskBatchInput>;
 
 /** What a batch submission answers per task: enough to find it again, not its payload echoed. */
-export const TaskRef = Type.Object({
-  id: TaskId,
-  queue: Type.String(),
-  type: Type.String(),
-  state: TaskState,
-  priority: Type.Integer(),
-  runAt: Timestamp,
-  idempotencyKey: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Timestamp,
-});
+export const TaskRef = Type.Pick(Task, ['id', 'queue', 'type', 'state', 'priority', 'runAt', 'idempotencyKey', 'createdAt']);
 export type TaskRef = Static<typeof TaskRef>;
 
 export const TaskBatchResult = Type.Object({

@@ -11,7 +11,7 @@ export { openDatabase, type OpenDatabaseOptions } from './db/open.ts';
 export { openPostgres, type PostgresOptions } from './db/postgres.ts';
 export { quoteIdent } from './db/ident.ts';
 export { migrate, loadMigrations, type Migration, type MigrateResult } from './migrate.ts';
-export { Engine, type EngineConfig, type EngineEvents, type EnqueueResult, type RequeueOutcome } from './engine/engine.ts';
+export { Engine, type EngineConfig, type EngineEvents, type EnqueueResult, type RequeueOutcome, type TaskRef } from './engine/engine.ts';
 export { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.ts';
 export { EnqueueBatcher, type EnqueueBatcherOptions } from './engine/batcher.ts';
 export { isTaskId, isUuid } from './engine/ids.ts';

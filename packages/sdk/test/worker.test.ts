@@ -13,6 +13,10 @@ import { startTestService, type TestService } from '../../../test/support/servic
 
 const quiet = { info() {}, warn() {}, error() {} };
 
+/** Resolves with the signal's reason once it aborts. */
+const aborted = (signal: AbortSignal) =>
+  new Promise<unknown>((resolve) => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }));
+
 describe('SDK worker', () => {
   let tf: TestService;
   const workers: Worker[] = [];
@@ -120,9 +124,8 @@ describe('SDK worker', () => {
     let reason: unknown;
     const w = worker({
       async wait(_p, ctx) {
-        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
-        reason = ctx.signal.reason;
-        throw ctx.signal.reason;
+        reason = await aborted(ctx.signal);
+        throw reason;
       },
     }, { queues: [queue] });
     await w.start();
@@ -176,8 +179,7 @@ describe('SDK worker', () => {
     let reason: unknown;
     const w = worker({
       async stuck(_p, ctx) {
-        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
-        reason = ctx.signal.reason;
+        reason = await aborted(ctx.signal);
         return 'too late';
       },
     }, { queues: [queue] });

@@ -1,11 +1,13 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * The `taskflow` command: start (the service), migrate, worker <module>, demo.
  * This is an entry point: it alone reads the environment (through loadConfig) and argv.
  *
- * Node runs it with --max-semi-space-size=4 (here and in `npm start`): V8's default young
- * generation reserves tens of MB that a service like this does not need; measured with
- * bench/run.ts, the server's RSS after a drain fell from 187 to 150 MiB, throughput unchanged.
+ * Node runs it with --max-semi-space-size=8 (here and in `npm start`): V8's default young
+ * generation reserves tens of MB that a service like this does not need. Measured with
+ * bench/run.ts and bench/diagnose.ts: peak RSS about 198 MiB by default, 150 with 4 (but four to
+ * six times the young collections, ~10% more CPU per submission), 155-158 with 8 (half of
+ * those collections).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

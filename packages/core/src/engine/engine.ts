@@ -36,9 +36,57 @@ export interface EngineConfig {
 }
 
 export interface EnqueueResult {
-  task: Task;
+  /** The task (built on first read: a batch answer needs only `ref`). */
+  readonly task: Task;
+  /** What a batch answer tells a producer about its task. */
+  readonly ref: TaskRef;
   /** false when an idempotency key matched an existing task, which is returned instead. */
-  created: boolean;
+  readonly created: boolean;
+}
+
+/** A task as a submission's answer refers to it: enough to find it again. Times in RFC 3339. */
+export interface TaskRef {
+  id: string;
+  queue: string;
+  type: string;
+  state: TaskState;
+  priority: number;
+  runAt: string;
+  idempotencyKey: string | null;
+  createdAt: string;
+}
+
+/** An inserted task: its reference from the row as returned, the full task only when read. */
+class Inserted implements EnqueueResult {
+  readonly created = true;
+  readonly ref: TaskRef;
+  private readonly input: ResolvedInput;
+  private readonly row: Row;
+  private built: Task | undefined;
+  constructor(input: ResolvedInput, row: Row) {
+    this.input = input;
+    this.row = row;
+    this.ref = {
+      id: String(row.id), queue: input.queue, type: input.type, state: row.state, priority: input.priority,
+      runAt: row.run_at, idempotencyKey: input.idempotencyKey ?? null, createdAt: row.created_at,
+    };
+  }
+  get task(): Task {
+    this.built ??= insertedTask(this.input, this.row);
+    return this.built;
+  }
+}
+
+/** An existing task an idempotency key led to. */
+function existing(task: Task): EnqueueResult {
+  return {
+    created: false,
+    task,
+    ref: {
+      id: task.id, queue: task.queue, type: task.type, state: task.state, priority: task.priority,
+      runAt: task.runAt.toISOString(), idempotencyKey: task.idempotencyKey, createdAt: task.createdAt.toISOString(),
+    },
+  };
 }
 
 export type RequeueOutcome = 'requeued' | 'not_found' | 'invalid_state';
@@ -145,26 +193,26 @@ export class Engine {
     const taken = new Set<string>();
     items.forEach((item, idx) => {
       if (item.idempotencyKey === undefined) {
-        out[idx] = { task: insertedTask(item, unkeyed.shift()!), created: true };
+        out[idx] = new Inserted(item, unkeyed.shift()!);
         return;
       }
       const key = keyOf(item.queue, item.idempotencyKey);
       const row = byKey.get(key);
       if (row && !taken.has(key)) {
         taken.add(key);
-        out[idx] = { task: insertedTask(item, row), created: true };
+        out[idx] = new Inserted(item, row);
       } else {
         replayed.push(idx);
       }
     });
     if (replayed.length === 0) return out;
-    const existing = await this.tasksByKeys(replayed.map((idx) => items[idx]!), executor);
+    const originals = await this.tasksByKeys(replayed.map((idx) => items[idx]!), executor);
     for (const idx of replayed) {
       const item = items[idx]!;
-      const task = existing.get(keyOf(item.queue, item.idempotencyKey!));
+      const task = originals.get(keyOf(item.queue, item.idempotencyKey!));
       // Only if retention deleted the original between our insert and this read.
       if (!task) throw new TaskflowError('idempotency_race', `the task holding idempotency key ${item.idempotencyKey} vanished during the enqueue; submit again`);
-      out[idx] = { task, created: false };
+      out[idx] = existing(task);
     }
     return out;
   }

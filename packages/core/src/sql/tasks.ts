@@ -136,6 +136,20 @@ ${claimCtes('$1', '$2', '$3')}
 SELECT * FROM claimed`,
 };
 
+/** The successes of a report batch ($1), for taskSucceedMany and taskSucceedAndClaim. */
+const SUCCEED_INPUT = `input AS (
+  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw jsonb, logs jsonb)
+)`;
+
+/** Marks the current attempts of `input` held by worker `worker` succeeded (the fencing check). */
+function succeedUpdate(worker: string): string {
+  return `UPDATE tasks t
+     SET state = 'succeeded', result = i.rw -> 'v', logs = i.logs, finished_at = c.t,
+         lease_expires_at = NULL, cancel_requested = false
+    FROM input i, clock c
+   WHERE t.id = i.id AND t.attempt = i.attempt AND t.state = 'running' AND t.worker_id = ${worker}`;
+}
+
 /**
  * taskSucceedAndClaim: a worker's successful results and its next claim in one statement (one
  * round trip, one commit), the shape of a busy worker's every request.
@@ -148,15 +162,9 @@ export const taskSucceedAndClaim: Statement = {
   name: 'tf_task_succeed_and_claim',
   text: `
 WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
-input AS (
-  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw jsonb, logs jsonb)
-),
+${SUCCEED_INPUT},
 settled AS (
-  UPDATE tasks t
-     SET state = 'succeeded', result = i.rw -> 'v', logs = i.logs, finished_at = c.t,
-         lease_expires_at = NULL, cancel_requested = false
-    FROM input i, clock c
-   WHERE t.id = i.id AND t.attempt = i.attempt AND t.state = 'running' AND t.worker_id = $2
+  ${succeedUpdate('$2')}
   RETURNING t.id
 ),
 ${claimCtes('$4', '$5', '$2')}
@@ -180,14 +188,8 @@ export const taskSucceedMany: Statement = {
   name: 'tf_task_succeed_many',
   text: `
 WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
-input AS (
-  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw jsonb, logs jsonb)
-)
-UPDATE tasks t
-   SET state = 'succeeded', result = i.rw -> 'v', logs = i.logs, finished_at = c.t,
-       lease_expires_at = NULL, cancel_requested = false
-  FROM input i, clock c
- WHERE t.id = i.id AND t.attempt = i.attempt AND t.state = 'running' AND t.worker_id = $2
+${SUCCEED_INPUT}
+${succeedUpdate('$2')}
 RETURNING t.id, t.queue, t.state`,
 };
 

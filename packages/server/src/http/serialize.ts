@@ -15,13 +15,6 @@ export function taskJson(t: Task): C.Task {
   };
 }
 
-export function taskRef(t: Task): C.TaskRef {
-  return {
-    id: t.id, queue: t.queue, type: t.type, state: t.state, priority: t.priority, runAt: t.runAt.toISOString(),
-    idempotencyKey: t.idempotencyKey, createdAt: t.createdAt.toISOString(),
-  };
-}
-
 export function attemptJson(a: Attempt): C.Attempt {
   return {
     ...a,

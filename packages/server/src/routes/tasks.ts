@@ -3,7 +3,7 @@ import { isTaskId } from '@taskflow/core';
 import type { TaskInput } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
 import { badRequest, tooLarge } from '../http/problems.ts';
-import { attemptJson, taskJson, taskRef } from '../http/serialize.ts';
+import { attemptJson, taskJson } from '../http/serialize.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { assertStorableText, storableJson } from '../http/storable.ts';
 
@@ -65,7 +65,7 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
       const inputs = req.body.tasks.map((t, i) => toEngineInput(t, `/body/tasks/${i}`, maxPayloadBytes));
       const results = await engine.enqueue(inputs);
       reply.code(201);
-      return { items: results.map((r) => ({ created: r.created, task: taskRef(r.task) })) };
+      return { items: results.map((r) => ({ created: r.created, task: r.ref })) };
     },
     async listTasks(req) {
       const q = req.query;
