@@ -112,10 +112,9 @@ interface InFlight {
 }
 
 /**
- * How long results wait for a claim to carry them while the prefetch buffer is busy. A busy
- * worker claims again once half a batch of room is free (at 15,000 tasks/s and batches of 250,
- * about 8 ms): the linger must outlast that, or the results go alone (bench/README.md counted
- * 44% of results on claims with 5 ms).
+ * How long results wait for a claim to carry them while a claim loop waits for a good batch of
+ * room. A busy worker claims again once half a batch of room is free (at 15,000 tasks/s and
+ * batches of 250, about 8 ms): the linger must outlast that, or the results go alone.
  */
 const RESULT_LINGER_MS = 25;
 
@@ -236,7 +235,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // gathered meanwhile).
       const idle = this.runningCount + this.buffer.length < this.opts.concurrency;
       if (free <= 0 || (!idle && free < Math.ceil(this.opts.maxBatch / 2))) {
+        // No claim for now: results gathered so far may not wait for one indefinitely.
+        if (this.pending.length > 0) this.queueFlush(true);
         await new Promise<void>((resolve) => this.slotWaiters.add(resolve));
+        // Tasks finish in bursts: let the rest of this turn's finish too, so the claim carries them.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
       const want = Math.min(free, this.opts.maxBatch);
@@ -353,8 +356,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.emit('taskDone', task, report);
       }
       this.startBuffered();
+      // A claim loop waiting for room will claim now and carry this result; otherwise send it.
+      const claimComing = this.slotWaiters.size > 0;
       this.wakeLoop();
-      this.queueFlush();
+      if (!claimComing) this.queueFlush();
     });
   }
 
@@ -397,20 +402,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
   // ------------------------------------------------------------------ results
 
   /**
-   * Sends pending results on their own unless a claim takes them first: at once (after this
-   * turn) when a slot is idle, since the claim for it is already on its way; after
-   * RESULT_LINGER_MS while the prefetch buffer still feeds the slots, since the next claim is
-   * coming and would carry them in the same statement.
+   * Sends pending results on their own, unless a claim takes them first: after this turn
+   * (nothing else is coming to carry them), or after RESULT_LINGER_MS when `linger` is asked
+   * for (a claim loop is waiting for a good batch of room and will carry them if it comes
+   * soon enough).
    */
-  private queueFlush(): void {
+  private queueFlush(linger = false): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
     const run = () => {
       this.flushQueued = false;
       void this.flush();
     };
-    if (this.buffer.length === 0) setImmediate(run);
-    else setTimeout(run, RESULT_LINGER_MS).unref();
+    if (linger) setTimeout(run, RESULT_LINGER_MS).unref();
+    else setImmediate(run);
   }
 
   /** Sends pending results; one request at a time, batches gathered meanwhile go next. */
@@ -425,8 +430,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
           const out = await this.client.reportResults(this.id!, batch);
           this.noteOutcomes(out.results);
           backoff = 100;
-          // While the buffer feeds the slots, what finished meanwhile lingers for a claim.
-          if (this.state === 'running' && this.buffer.length > 0) break;
+          // While running, what finished meanwhile goes with a claim or the next queued flush.
+          if (this.state === 'running') break;
         } catch (err) {
           if (this.fixRefusedResults(err, batch)) continue;
           if (err instanceof TaskflowApiError && err.status < 500) {
@@ -442,7 +447,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
     })().finally(() => {
       this.flushing = undefined;
-      if (this.pending.length > 0 && this.state === 'running') this.queueFlush();
+      if (this.pending.length > 0 && this.state === 'running') this.queueFlush(true);
     });
     return this.flushing;
   }
