@@ -431,6 +431,15 @@ RETURNING ${TASK_COLUMNS}`,
 };
 
 /**
+ * Back to `queued` now with a fresh retry budget (attempt_base moves up to attempt; the fencing
+ * token keeps counting), as after a manual retry or a DLQ requeue. Needs a `clock` CTE.
+ */
+const REQUEUE = `UPDATE tasks t
+   SET state = 'queued', run_at = c.t, attempt_base = t.attempt, lease_losses = 0,
+       dead_reason = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL
+  FROM clock c`;
+
+/**
  * taskRequeue: a dead or cancelled task runs again from `queued` with a fresh retry budget
  * (attempt_base moves up to attempt; the fencing token keeps counting). Used by retry and by
  * DLQ requeue; $2 restricts the source states.
@@ -440,10 +449,7 @@ export const taskRequeue: Statement = {
   name: 'tf_task_requeue',
   text: `
 WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t)
-UPDATE tasks t
-   SET state = 'queued', run_at = c.t, attempt_base = t.attempt, lease_losses = 0,
-       dead_reason = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL
-  FROM clock c
+${REQUEUE}
  WHERE t.id = ANY($1::bigint[]) AND t.state = ANY($2::text[])
 RETURNING t.id, t.queue, t.state`,
 };
@@ -521,10 +527,7 @@ export const taskRequeueDeadWhere: Statement = {
   name: 'tf_task_requeue_dead_where',
   text: `
 WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t)
-UPDATE tasks t
-   SET state = 'queued', run_at = c.t, attempt_base = t.attempt, lease_losses = 0,
-       dead_reason = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL
-  FROM clock c
+${REQUEUE}
  WHERE t.state = 'dead' AND ($1::text IS NULL OR t.queue = $1) AND ($2::text IS NULL OR t.type = $2)
 RETURNING t.id, t.queue, t.state`,
 };
