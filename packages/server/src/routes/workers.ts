@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import {
   isUuid, StaleAttemptError,
-  type Engine, type QueueWeight, type TaskResultReport, type WakeHub,
+  type Engine, type QueueWeight, type SettleOutcome, type TaskResultReport, type WakeHub,
 } from '@taskflow/core';
 import type { TaskResult } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
@@ -90,8 +90,8 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
     return results.map((r, i) => toReport(r, at(i), maxPayloadBytes));
   }
 
-  function outcomesOf(reports: TaskResultReport[], outcomes: readonly string[]) {
-    return reports.map((r, i) => ({ id: r.id, status: outcomes[i]! as 'accepted' | 'duplicate' | 'stale' }));
+  function outcomesOf(reports: TaskResultReport[], outcomes: readonly SettleOutcome[]) {
+    return reports.map((r, i) => ({ id: r.id, status: outcomes[i]! }));
   }
 
   async function settle(workerId: string, results: TaskResult[], at: (i: number) => string) {
