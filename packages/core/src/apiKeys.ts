@@ -6,7 +6,6 @@ import { NotFoundError } from './errors.ts';
 
 /** What a key may do. `admin` may do everything. */
 export type Scope = 'producer' | 'worker' | 'admin';
-export const SCOPES: readonly Scope[] = ['producer', 'worker', 'admin'];
 
 export interface ApiKey {
   id: string;
@@ -91,9 +90,5 @@ export class ApiKeyStore {
     const { rows } = await this.db.query(K.apiKeyRevoke, [id]);
     if (!rows[0]) throw new NotFoundError('api key', id);
     return toKey(rows[0]);
-  }
-
-  async countLive(): Promise<number> {
-    return (await this.db.query(K.apiKeyCountLive)).rows[0]!.n;
   }
 }

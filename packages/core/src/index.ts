@@ -21,7 +21,7 @@ export { Maintenance, DEFAULT_MAINTENANCE_OPTIONS, type MaintenanceOptions } fro
 export { Loop, type LoopOptions } from './loop.ts';
 export { WakeHub, Coalescer, type WakeTransport, type Subscription } from './wake/hub.ts';
 export { PgNotifyTransport } from './wake/pgNotify.ts';
-export { ApiKeyStore, hashApiKey, SCOPES, type ApiKey, type Scope } from './apiKeys.ts';
+export { ApiKeyStore, hashApiKey, type ApiKey, type Scope } from './apiKeys.ts';
 export { databaseClock, ManualClock, type Clock } from './clock.ts';
 export { silentLogger, type Logger } from './logger.ts';
 export * from './errors.ts';

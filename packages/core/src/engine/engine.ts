@@ -247,7 +247,7 @@ export class Engine {
 
   /**
    * Settles a batch of results from one worker: one statement for the successes, one for the
-   * failures. Each report is `accepted`, `duplicate` (this worker had already settled that
+   * failures, one for the releases. Each report is `accepted`, `duplicate` (this worker had already settled that
    * attempt: a retried report) or `stale` (the attempt is not the current one held by this
    * worker, or it repeats an earlier report of the batch); only accepted ones change anything.
    */
@@ -279,7 +279,7 @@ export class Engine {
     // Failures and releases first (rare, and a task queued again at once may then be claimed
     // in this very call).
     const failedRows = [
-      ...(failed.length === 0 ? [] : await this.runSettle(T.taskFailMany, failed.map(toFailRowJson), workerId, now)),
+      ...(failed.length === 0 ? [] : await this.runSettle(T.taskFailMany, failed.map(toFailRow), workerId, now)),
       ...(released.length === 0 ? [] : await this.releaseRows(workerId, released)),
     ];
     const okRows = ok.length === 0
@@ -640,12 +640,9 @@ function toSucceedRow(r: TaskResultReport & { status: 'succeeded' }): string {
   return `{"id":${JSON.stringify(r.id)},"attempt":${r.attempt},"rw":{"v":${result}},"logs":${r.logs ? JSON.stringify(r.logs) : 'null'}}`;
 }
 
-function toFailRowJson(r: TaskResultReport & { status: 'failed' }): string {
-  return JSON.stringify(toFailRow(r));
-}
-
-function toFailRow(r: TaskResultReport & { status: 'failed' }): object {
-  return {
+/** One row of a failure batch, as JSON text. */
+function toFailRow(r: TaskResultReport & { status: 'failed' }): string {
+  return JSON.stringify({
     id: r.id,
     attempt: r.attempt,
     message: r.error.message,
@@ -653,5 +650,5 @@ function toFailRow(r: TaskResultReport & { status: 'failed' }): object {
     retryable: r.retryable ?? true,
     retry_after_ms: r.retryAfterMs ?? null,
     logs: r.logs ?? null,
-  };
+  });
 }

@@ -14,13 +14,6 @@ export type TaskState =
   | 'dead' // retries exhausted, unrecoverable, or quarantined: the dead-letter queue
   | 'cancelled';
 
-export const TASK_STATES: readonly TaskState[] = [
-  'blocked', 'scheduled', 'queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled',
-];
-
-/** States a task never leaves on its own. */
-export const TERMINAL_STATES: readonly TaskState[] = ['succeeded', 'dead', 'cancelled'];
-
 /** How long to wait before the next attempt after a failure. */
 export interface BackoffPolicy {
   /** `fixed`: delayMs; `linear`: delayMs × n; `exponential`: delayMs × factor^(n−1). */
