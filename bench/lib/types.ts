@@ -32,6 +32,13 @@ export interface SystemUnderTest {
   workerOptions(queue: string, concurrency: number): Record<string, unknown>;
   enqueueOne(queue: string, payload: BenchPayload): Promise<void>;
   enqueueBatch(queue: string, payloads: BenchPayload[]): Promise<void>;
+  /**
+   * One task per call, as enqueueOne, through the client's coalescing of concurrent calls where
+   * the system has one (Taskflow: `TaskflowClient.submit`; BullMQ: `Queue.add` on an ioredis
+   * connection with `enableAutoPipelining`). Each call still resolves with its own task, after
+   * the storage has it.
+   */
+  enqueueOneCoalesced?(queue: string, payload: BenchPayload): Promise<void>;
   /** Tasks of the queue waiting to run (for checking an enqueue phase). */
   countWaiting(queue: string): Promise<number>;
   /**

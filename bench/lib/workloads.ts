@@ -19,14 +19,16 @@ function throughput(jobs: number, ms: number): Throughput {
   return { jobs, ms: Math.round(ms), jobsPerSec: Math.round((jobs * 1000) / ms) };
 }
 
-/** N single enqueues, `inFlight` at a time. */
-export async function singleEnqueue(sys: SystemUnderTest, queue: string, n: number, inFlight: number, phase = 's'): Promise<Throughput> {
+/** N single enqueues, `inFlight` at a time (through the client's coalescing with `coalesced`). */
+export async function singleEnqueue(sys: SystemUnderTest, queue: string, n: number, inFlight: number, phase = 's', coalesced = false): Promise<Throughput> {
+  const one = coalesced ? sys.enqueueOneCoalesced?.bind(sys) : sys.enqueueOne.bind(sys);
+  if (!one) throw new Error(`${sys.label}: no coalescing client`);
   let next = 0;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: Math.min(inFlight, n) }, async () => {
     while (next < n) {
       const i = next++;
-      await sys.enqueueOne(queue, { p: phase, i });
+      await one(queue, { p: phase, i });
     }
   }));
   return throughput(n, performance.now() - t0);

@@ -23,9 +23,9 @@ export interface BullmqBenchOptions {
   aofPort?: number;
 }
 
-function connection(redisUrl: string) {
+function connection(redisUrl: string, enableAutoPipelining = false) {
   const u = new URL(redisUrl);
-  return { host: u.hostname, port: Number(u.port || 6379), maxRetriesPerRequest: null };
+  return { host: u.hostname, port: Number(u.port || 6379), maxRetriesPerRequest: null, enableAutoPipelining };
 }
 
 export class BullmqSystem implements SystemUnderTest {
@@ -33,6 +33,8 @@ export class BullmqSystem implements SystemUnderTest {
   readonly module = 'bullmq';
   private readonly opts: BullmqBenchOptions;
   private readonly queues = new Map<string, Queue>();
+  /** Producers on an ioredis connection with auto-pipelining (enqueueOneCoalesced). */
+  private readonly pipelined = new Map<string, Queue>();
   private aofRedis: { dir: string; stop(): Promise<void> } | undefined;
 
   constructor(opts: BullmqBenchOptions) {
@@ -43,6 +45,12 @@ export class BullmqSystem implements SystemUnderTest {
   private queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) this.queues.set(name, (q = new Queue(name, { connection: connection(this.opts.redisUrl), prefix: this.opts.prefix })));
+    return q;
+  }
+
+  private pipelinedQueue(name: string): Queue {
+    let q = this.pipelined.get(name);
+    if (!q) this.pipelined.set(name, (q = new Queue(name, { connection: connection(this.opts.redisUrl, true), prefix: this.opts.prefix })));
     return q;
   }
 
@@ -84,6 +92,10 @@ export class BullmqSystem implements SystemUnderTest {
     await this.queue(queue).add('noop', payload);
   }
 
+  async enqueueOneCoalesced(queue: string, payload: BenchPayload): Promise<void> {
+    await this.pipelinedQueue(queue).add('noop', payload);
+  }
+
   async enqueueBatch(queue: string, payloads: BenchPayload[]): Promise<void> {
     await this.queue(queue).addBulk(payloads.map((data) => ({ name: 'noop', data })));
   }
@@ -109,6 +121,7 @@ export class BullmqSystem implements SystemUnderTest {
   }
 
   async teardown(): Promise<void> {
+    for (const q of this.pipelined.values()) await q.close();
     for (const q of this.queues.values()) {
       await q.obliterate({ force: true }).catch(() => undefined);
       await q.close();

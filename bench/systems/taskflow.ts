@@ -99,6 +99,11 @@ export class TaskflowSystem implements SystemUnderTest {
     await this.client.enqueue({ type: 'noop', queue, payload });
   }
 
+  async enqueueOneCoalesced(queue: string, payload: BenchPayload): Promise<void> {
+    const r = await this.client.submit({ type: 'noop', queue, payload });
+    if (!r.created) throw new Error(`submit: task ${r.task.id} not created`);
+  }
+
   async enqueueBatch(queue: string, payloads: BenchPayload[]): Promise<void> {
     const out = await this.client.enqueueMany(payloads.map((payload) => ({ type: 'noop', queue, payload })));
     const notCreated = out.items.filter((i) => !i.created).length;

@@ -7,6 +7,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { routes, type RouteDef, type RouteName, type Routes, type Static, type TSchema } from '@taskflow/contracts';
 import type * as C from '@taskflow/contracts';
 import { TaskflowApiError, TaskflowNetworkError } from './errors.ts';
+import { Submitter, type SubmitOptions, type Submitted } from './submitter.ts';
 
 export interface ClientOptions {
   /** Base URL of the service, e.g. `http://127.0.0.1:7700`. */
@@ -17,6 +18,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** The undici dispatcher to send requests with. @defaultValue a keep-alive Agent of the client's own */
   dispatcher?: Dispatcher;
+  /** How `submit` coalesces concurrent submissions into batch requests. */
+  submit?: SubmitOptions;
 }
 
 type Part<S> = S extends TSchema ? Static<S> : undefined;
@@ -41,6 +44,7 @@ export class TaskflowClient {
   private readonly ownDispatcher: boolean;
   private readonly headers: Record<string, string>;
   private readonly jsonHeaders: Record<string, string>;
+  private readonly submitter: Submitter;
 
   constructor(opts: ClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
@@ -51,6 +55,7 @@ export class TaskflowClient {
     this.jsonHeaders = { ...this.headers, 'content-type': 'application/json' };
     // Timeouts are the client's own (AbortSignal per call), long polls included.
     this.dispatcher = opts.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
+    this.submitter = new Submitter((body) => this.send('createTasks', routes.createTasks.path, body), opts.submit);
   }
 
   /** Closes the client's connections (not a dispatcher passed in). */
@@ -59,12 +64,18 @@ export class TaskflowClient {
   }
 
   /** Calls any route of the contract. Non-2xx answers throw TaskflowApiError. */
-  async call<K extends RouteName>(name: K, input: CallInput<Routes[K]>, opts: CallOptions = {}): Promise<Success<Routes[K]>> {
+  call<K extends RouteName>(name: K, input: CallInput<Routes[K]>, opts: CallOptions = {}): Promise<Success<Routes[K]>> {
     const def: RouteDef = routes[name];
     const { params, query, body } = input as { params?: Record<string, string>; query?: Record<string, unknown>; body?: unknown };
     let path = params ? fillPath(def.path, params) : def.path;
     const qs = query ? toQuery(query) : '';
     if (qs) path += `?${qs}`;
+    return this.send(name, path, body === undefined ? undefined : JSON.stringify(body), opts);
+  }
+
+  /** One exchange: `body` is the JSON text of the request body, if any. */
+  private async send<K extends RouteName>(name: K, path: string, body: string | undefined, opts: CallOptions = {}): Promise<Success<Routes[K]>> {
+    const def: RouteDef = routes[name];
     // Timeouts are undici's own (no timer and signal objects per call: on the hot path they
     // cost more than the request); a long poll extends the wait for the answer's headers.
     const headers = body === undefined ? this.headers : this.jsonHeaders;
@@ -74,7 +85,7 @@ export class TaskflowClient {
       const res = await request(this.url + path, {
         method: def.method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body,
         signal: opts.signal,
         headersTimeout: this.timeoutMs + (opts.waitMs ?? 0),
         bodyTimeout: this.timeoutMs,
@@ -99,8 +110,18 @@ export class TaskflowClient {
   }
 
   // ---------------------------------------------------------------- tasks
+  /** Submits one task in a request of its own; answers the whole task. */
   enqueue(task: C.TaskInput): Promise<C.Task> {
     return this.call('createTask', { body: task });
+  }
+  /**
+   * Submits one task, coalesced with the other `submit` calls of the same event-loop turn into
+   * one batch request (see submitter.ts); resolves once the task is committed, with whether it
+   * was created (false: its idempotency key matched an existing task) and a reference to it.
+   * The fast way for many concurrent producers to submit single tasks.
+   */
+  submit(task: C.TaskInput): Promise<Submitted> {
+    return this.submitter.submit(task);
   }
   enqueueMany(tasks: C.TaskInput[]): Promise<C.TaskBatchResult> {
     return this.call('createTasks', { body: { tasks } });

@@ -39,8 +39,8 @@ WITH clock AS (SELECT coalesce($2::timestamptz, now()) AS t),
 input AS (
   SELECT i.*, coalesce(i.run_at, c.t + coalesce(i.delay_ms, 0) * interval '1 millisecond') AS due, c.t AS now
     FROM ROWS FROM (json_to_recordset($1::json) AS (
-           queue text, type text, pw jsonb, payload_b64 text, content_type text, priority integer,
-           run_at timestamptz, delay_ms double precision, max_attempts integer, backoff jsonb,
+           queue text, type text, pw text, payload_b64 text, content_type text, priority integer,
+           run_at timestamptz, delay_ms double precision, max_attempts integer, backoff text,
            timeout_ms integer, tags text[], idempotency_key text)) WITH ORDINALITY
          AS i(queue, type, pw, payload_b64, content_type, priority, run_at, delay_ms, max_attempts,
               backoff, timeout_ms, tags, idempotency_key, ord),
@@ -52,7 +52,7 @@ new_queues AS (
 INSERT INTO tasks (queue, type, state, priority, run_at, payload, payload_bytes, content_type,
                    max_attempts, backoff, timeout_ms, tags, idempotency_key, created_at)
 SELECT queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, priority, due,
-       pw -> 'v', decode(payload_b64, 'base64'), content_type, max_attempts, backoff,
+       pw::jsonb -> 'v', decode(payload_b64, 'base64'), content_type, max_attempts, backoff::jsonb,
        timeout_ms, coalesce(tags, '{}'), idempotency_key, now
   FROM input
  ORDER BY ord
@@ -138,13 +138,13 @@ SELECT * FROM claimed`,
 
 /** The successes of a report batch ($1), for taskSucceedMany and taskSucceedAndClaim. */
 const SUCCEED_INPUT = `input AS (
-  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw jsonb, logs jsonb)
+  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw text, logs text)
 )`;
 
 /** Marks the current attempts of `input` held by worker `worker` succeeded (the fencing check). */
 function succeedUpdate(worker: string): string {
   return `UPDATE tasks t
-     SET state = 'succeeded', result = i.rw -> 'v', logs = i.logs, finished_at = c.t,
+     SET state = 'succeeded', result = i.rw::jsonb -> 'v', logs = i.logs::jsonb, finished_at = c.t,
          lease_expires_at = NULL, cancel_requested = false
     FROM input i, clock c
    WHERE t.id = i.id AND t.attempt = i.attempt AND t.state = 'running' AND t.worker_id = ${worker}`;
@@ -207,10 +207,10 @@ export const taskFailMany: Statement = {
 WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
 input AS (
   SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, message text, stack text,
-           retryable boolean, retry_after_ms double precision, logs jsonb)
+           retryable boolean, retry_after_ms double precision, logs text)
 ),
 cur AS (
-  SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, i.message, i.stack, i.logs,
+  SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, i.message, i.stack, i.logs::jsonb AS logs,
          coalesce(i.retryable, true) AS retryable,
          t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
          coalesce(i.retry_after_ms, backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)) AS delay_ms
