@@ -4,7 +4,8 @@
  *
  *   npm run diagnose -- [--n 20000] [--only cpu,http,statements,backlog] [--server-node-flags "…"]
  *
- * - cpu: the bench's own workloads (lib/workloads.ts: single enqueue, bulk enqueue, drain,
+ * - cpu: the bench's own workloads (lib/workloads.ts: single enqueue, one request per task and
+ *   through the SDK's coalescing `submit`, bulk enqueue, drain,
  *   latency), each process's CPU read from /proc before and after each (producer = this
  *   process, the server, the worker, PostgreSQL = every `postgres` process summed, and the
  *   whole machine from /proc/stat); per task. During the drain the worker counts what its
@@ -27,12 +28,12 @@
 import { parseArgs } from 'node:util';
 import { fork } from 'node:child_process';
 import { cpus } from 'node:os';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import * as T from '../packages/core/src/sql/tasks.ts';
-import { cpuSeconds, killAll, peakRssMiB, rssMiB, sleep } from './lib/proc.ts';
+import { cpuSeconds, cpuSecondsNamed, killAll, peakRssMiB, rssMiB, sleep } from './lib/proc.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { fmt, percentile, table, type LatencySummary } from './lib/stats.ts';
 import { bulkEnqueue, checkExactlyOnce, drain, latency, singleEnqueue, spawnWorker } from './lib/workloads.ts';
@@ -59,16 +60,7 @@ const us = (sec: number, n: number) => Math.round((sec * 1e6) / n);
 
 // ------------------------------------------------------------------ CPU of the processes
 
-function postgresPids(): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres';
-    } catch {
-      return false;
-    }
-  });
-}
-const postgresCpu = () => postgresPids().reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0);
+const postgresCpu = () => cpuSecondsNamed('postgres');
 const selfCpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -153,6 +145,8 @@ async function cpuSection(): Promise<void> {
       console.error(`  ${workload}: ${fmt(r.jobsPerSec)} jobs/s`);
     };
     await measure('single enqueue', N, () => singleEnqueue(sys, 'single', N, 50));
+    await sys.purge('single');
+    await measure('single, coalescing client', N, () => singleEnqueue(sys, 'single', N, 50, 's', true));
     await sys.purge('single');
     await measure('bulk enqueue', N, () => bulkEnqueue(sys, 'work', N, 1000, 'd'));
     await measure('drain', N, () => drain(sys, worker, 'work', N, 'd'));

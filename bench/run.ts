@@ -156,10 +156,15 @@ function report(results: SystemResult[]): string {
     rows,
   );
   const cpu = table(
-    ['system', 'drain wall (s)', 'worker CPU (s)', 'server CPU (s)', 'server RSS after drain (MiB)', 'server peak RSS (MiB)'],
-    results.map((r) => [
-      r.label, fmt((r.drain?.ms ?? NaN) / 1000, 2), fmt(r.drain?.workerCpuSec, 2), fmt(r.drain?.serverCpuSec, 2), fmt(r.serverRssMiB), fmt(r.serverPeakRssMiB, 1),
-    ]),
+    ['system', 'drain wall (s)', 'worker CPU (s)', 'server CPU (s)', 'storage CPU (s)', 'CPU per task, all three (µs)', 'server RSS after drain (MiB)', 'server peak RSS (MiB)'],
+    results.map((r) => {
+      const d = r.drain;
+      const all = d && d.workerCpuSec !== null ? d.workerCpuSec + (d.serverCpuSec ?? 0) + (d.storageCpuSec ?? 0) : NaN;
+      return [
+        r.label, fmt((d?.ms ?? NaN) / 1000, 2), fmt(d?.workerCpuSec, 2), fmt(d?.serverCpuSec, 2), fmt(d?.storageCpuSec, 2),
+        fmt(d ? (all * 1e6) / d.jobs : NaN), fmt(r.serverRssMiB), fmt(r.serverPeakRssMiB, 1),
+      ];
+    }),
   );
   const ratioRows: string[][] = [];
   for (const tf of results.filter((r) => r.key === 'taskflow' || r.key === 'pglite')) {

@@ -4,7 +4,7 @@
  * are stopped and reaped by it whatever happens.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export interface Child {
@@ -168,6 +168,20 @@ export function cpuSeconds(pid: number): number | null {
     return null;
   }
 }
+
+/** Pids of the processes whose command name is `comm` (`postgres`, `redis-server`). */
+export function pidsNamed(comm: string): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** CPU seconds used so far by every process named `comm`, summed (live processes only). */
+export const cpuSecondsNamed = (comm: string): number => pidsNamed(comm).reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0);
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

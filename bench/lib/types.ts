@@ -53,6 +53,8 @@ export interface SystemUnderTest {
    * a sentence ([] when all is well).
    */
   verifyDrained(queue: string, expected: number): Promise<string[]>;
+  /** Command name of the storage's processes, for their CPU during the drain (`postgres`, `redis-server`). */
+  readonly storageProcess?: string;
   /** A process to watch for RSS/CPU (the Taskflow server), if any. */
   serverPid?(): number | undefined;
   /** Stops what setup started and deletes the namespace. */

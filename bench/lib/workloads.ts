@@ -3,7 +3,7 @@
  * README reports two consecutive runs, never a best-of).
  */
 import { fileURLToPath } from 'node:url';
-import { spawnChild, until, sleep, cpuSeconds, type Child } from './proc.ts';
+import { spawnChild, until, sleep, cpuSeconds, cpuSecondsNamed, type Child } from './proc.ts';
 import { summarize, type LatencySummary } from './stats.ts';
 import type { BenchPayload, SystemUnderTest } from './types.ts';
 
@@ -57,6 +57,12 @@ export interface DrainResult extends Throughput {
   /** CPU seconds used during the drain by the worker process and by the server process (if any). */
   workerCpuSec: number | null;
   serverCpuSec: number | null;
+  /**
+   * CPU seconds of the storage during the drain: every `postgres` process summed for the
+   * systems on PostgreSQL, every `redis-server` for BullMQ (the machine's other databases do
+   * not count; their background work during the drain does).
+   */
+  storageCpuSec: number | null;
 }
 
 /**
@@ -69,7 +75,8 @@ export async function drain(sys: SystemUnderTest, worker: Child, queue: string, 
   await worker.request({ cmd: 'expect', phase, count: n });
   const reached = worker.waitFor((m) => m?.ev === 'reached' && m.phase === phase, 1_800_000);
   const serverPid = sys.serverPid?.();
-  const cpu0 = { w: cpuSeconds(worker.pid), s: serverPid ? cpuSeconds(serverPid) : null };
+  const storage = sys.storageProcess;
+  const cpu0 = { w: cpuSeconds(worker.pid), s: serverPid ? cpuSeconds(serverPid) : null, db: storage ? cpuSecondsNamed(storage) : null };
   const t0 = performance.now();
   if (startWorker) await worker.request({ cmd: 'start' });
   await reached;
@@ -78,10 +85,12 @@ export async function drain(sys: SystemUnderTest, worker: Child, queue: string, 
   const ms = performance.now() - t0;
   const w1 = cpuSeconds(worker.pid);
   const s1 = serverPid ? cpuSeconds(serverPid) : null;
+  const db1 = storage ? cpuSecondsNamed(storage) : null;
   return {
     ...throughput(n, ms),
     workerCpuSec: cpu0.w !== null && w1 !== null ? Math.round((w1 - cpu0.w) * 100) / 100 : null,
     serverCpuSec: cpu0.s !== null && s1 !== null ? Math.round((s1 - cpu0.s) * 100) / 100 : null,
+    storageCpuSec: cpu0.db !== null && db1 !== null ? Math.round((db1 - cpu0.db) * 100) / 100 : null,
   };
 }
 

@@ -31,6 +31,7 @@ function connection(redisUrl: string, enableAutoPipelining = false) {
 export class BullmqSystem implements SystemUnderTest {
   readonly label: string;
   readonly module = 'bullmq';
+  readonly storageProcess = 'redis-server';
   private readonly opts: BullmqBenchOptions;
   private readonly queues = new Map<string, Queue>();
   /** Producers on an ioredis connection with auto-pipelining (enqueueOneCoalesced). */

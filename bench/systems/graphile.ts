@@ -24,6 +24,7 @@ const quietLogger = new Logger((scope) => (level, message) => {
 export class GraphileSystem implements SystemUnderTest {
   readonly label = 'graphile-worker';
   readonly module = 'graphile';
+  readonly storageProcess = 'postgres';
   private readonly opts: GraphileBenchOptions;
   private utils: WorkerUtils | undefined;
 

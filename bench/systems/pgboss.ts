@@ -37,6 +37,7 @@ function boss(opts: PgbossBenchOptions, role: 'producer' | 'worker'): PgBoss {
 export class PgbossSystem implements SystemUnderTest {
   readonly label = 'pg-boss';
   readonly module = 'pgboss';
+  readonly storageProcess = 'postgres';
   private readonly opts: PgbossBenchOptions;
   private boss: PgBoss | undefined;
   private readonly created = new Set<string>();

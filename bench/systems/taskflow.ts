@@ -47,6 +47,10 @@ SELECT ((SELECT count(*) FROM tasks WHERE queue = $1 AND priority >= $2 AND stat
 export class TaskflowSystem implements SystemUnderTest {
   readonly label: string;
   readonly module = 'taskflow';
+  /** PGlite runs inside the server process: its CPU is the server's. */
+  get storageProcess(): string | undefined {
+    return this.opts.driver === 'postgres' ? 'postgres' : undefined;
+  }
   readonly apiKey: string;
   server: Child | undefined;
   url = '';

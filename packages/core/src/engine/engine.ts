@@ -99,6 +99,11 @@ export class Engine {
   readonly clock: Clock;
   readonly logger: Logger;
   private readonly listeners = new Set<EngineEvents>();
+  /**
+   * Queues this engine has seen committed (queues are never deleted), so that inserts into them
+   * skip the queue upsert. Bounded: past KNOWN_QUEUES_MAX names it starts again.
+   */
+  private readonly knownQueues = new Set<string>();
 
   constructor(config: EngineConfig) {
     this.db = config.db;
@@ -118,6 +123,12 @@ export class Engine {
   }
 
   /** Tells listeners which queues gained ready tasks and when scheduled ones fall due. */
+  private rememberQueue(queue: string): void {
+    if (this.knownQueues.has(queue)) return;
+    if (this.knownQueues.size >= KNOWN_QUEUES_MAX) this.knownQueues.clear();
+    this.knownQueues.add(queue);
+  }
+
   private announce(rows: Row[]): void {
     const ready = new Set<string>();
     let soonest: number | undefined;
@@ -152,8 +163,14 @@ export class Engine {
     const items = inputs.map((i) => this.withDefaults(i));
     let inserted: Row[];
     try {
-      const statement = items.some((i) => i.idempotencyKey !== undefined) ? T.taskInsertMany : T.taskInsertManyWithoutKeys;
+      const keyed = items.some((i) => i.idempotencyKey !== undefined);
+      const known = items.every((i) => this.knownQueues.has(i.queue));
+      const statement = known
+        ? (keyed ? T.taskInsertManyKnownQueues : T.taskInsertManyWithoutKeysKnownQueues)
+        : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
       ({ rows: inserted } = await executor.query(statement, [`[${items.map(insertRowJson).join(',')}]`, this.now()]));
+      // Known only once committed: inside a caller's transaction the row may still roll back.
+      if (executor === this.db) for (const i of items) this.rememberQueue(i.queue);
     } catch (err) {
       throw mapStorageError(err, 'tasks');
     }
@@ -572,6 +589,9 @@ interface ResolvedInput extends Omit<TaskInput, "contentType"> {
   tags: string[];
   contentType: string | null;
 }
+
+/** Most queue names an engine remembers as existing (see Engine.knownQueues). */
+const KNOWN_QUEUES_MAX = 10_000;
 
 function keyOf(queue: string, key: string): string {
   return `${queue}\u0000${key}`;

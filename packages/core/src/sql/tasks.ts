@@ -72,6 +72,19 @@ export const taskInsertManyWithoutKeys: Statement = {
 if (taskInsertManyWithoutKeys.text === taskInsertMany.text) throw new Error('taskInsertManyWithoutKeys: ON CONFLICT clause not found');
 
 /**
+ * The two inserts above without the `new_queues` upsert, for batches whose queues the caller
+ * knows exist (queues are never deleted). The upsert is a speculative insertion per statement;
+ * measured on a one-row insert: ~150-330 µs of a ~390-530 µs statement.
+ */
+function withoutQueueUpsert(s: Statement, name: string): Statement {
+  const text = s.text.replace(/new_queues AS \(\n  INSERT INTO queues[^\n]*\n\)\n/, '').replace(/\),\nINSERT INTO tasks/, ')\nINSERT INTO tasks');
+  if (text === s.text || text.includes('new_queues')) throw new Error(`${s.name}: queue upsert not found`);
+  return { name, text };
+}
+export const taskInsertManyKnownQueues = withoutQueueUpsert(taskInsertMany, 'tf_task_insert_many_known_queues');
+export const taskInsertManyWithoutKeysKnownQueues = withoutQueueUpsert(taskInsertManyWithoutKeys, 'tf_task_insert_many_without_keys_known_queues');
+
+/**
  * taskGetByIdempotencyKeys: the tasks holding the given keys.
  * $1 text[] queues, $2 text[] keys (pairwise).
  */
@@ -95,11 +108,14 @@ SELECT ${TASK_COLUMNS} FROM tasks
  * sub-queries: evaluated once per statement, not per row. Alternatives considered: SELECT ...
  * FOR UPDATE then UPDATE in two statements (one more round trip per claim, on machines where
  * a round trip costs more than the statement), and advisory-lock claims (no index-ordered
- * scan, and locks to release).
+ * scan, and locks to release). The update finds the picked rows by `id = ANY(ARRAY(...))`, an
+ * index scan of the primary key whatever the planner guesses: joined `FROM picked`, it chose a
+ * hash join over a sequential scan of the whole table for a claim of 250 from 20,000 (EXPLAIN
+ * ANALYZE: 7.5 ms, 4 of them the scan; 3.1 ms with the index).
  */
 function claimCtes(queue: string, limit: string, worker: string): string {
   return `picked AS (
-  SELECT id FROM tasks
+  SELECT id, priority, run_at FROM tasks
    WHERE state = 'queued' AND queue = ${queue}
      AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ${queue} AND paused)
      AND EXISTS (SELECT 1 FROM workers w WHERE w.id = ${worker} AND w.state = 'active'
@@ -112,8 +128,8 @@ claimed AS (
   UPDATE tasks t
      SET state = 'running', attempt = t.attempt + 1, worker_id = ${worker}, started_at = c.t,
          finished_at = NULL, logs = NULL, lease_expires_at = c.t + t.timeout_ms * interval '1 millisecond'
-    FROM picked, clock c
-   WHERE t.id = picked.id
+    FROM clock c
+   WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
   RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
             t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
             ${iso('t.lease_expires_at')} AS lease_expires_at, t.tags, ${iso('t.created_at')} AS created_at
@@ -123,7 +139,7 @@ claimed AS (
 /**
  * taskClaim: leases up to $2 ready tasks of queue $1 to worker $3.
  * $1 queue, $2 limit, $3 worker id, $4 now
- * Keeps: see claimCtes. Each claim raises the fencing token `attempt` by one and sets the lease
+ * Keeps: see claimCtes. Returns the tasks in claim order (priority, run time, id). Each claim raises the fencing token `attempt` by one and sets the lease
  * to now + timeout. A paused queue yields nothing, and so does a worker that is not active or
  * does not serve the queue. The payload comes back as JSON text, spliced into the response
  * without a parse/serialise trip; times come back as RFC 3339 text.
@@ -133,7 +149,7 @@ export const taskClaim: Statement = {
   text: `
 WITH clock AS (SELECT coalesce($4::timestamptz, now()) AS t),
 ${claimCtes('$1', '$2', '$3')}
-SELECT * FROM claimed`,
+SELECT c.* FROM claimed c JOIN picked p ON p.id = c.id ORDER BY p.priority DESC, p.run_at, p.id`,
 };
 
 /** The successes of a report batch ($1), for taskSucceedMany and taskSucceedAndClaim. */
@@ -156,7 +172,8 @@ function succeedUpdate(worker: string): string {
  * $1 json successes as taskSucceedMany, $2 worker id, $3 now, $4 queue, $5 limit
  * Keeps: what taskSucceedMany and taskClaim keep; settled and claimed rows are different rows
  * (a task being settled is running, a task being claimed is queued). Returns the settled ids
- * (kind 'settled') and the claimed tasks (kind 'claimed').
+ * (kind 'settled') and the claimed tasks (kind 'claimed', in claim order: an Append runs its
+ * branches one after the other and keeps each one's order).
  */
 export const taskSucceedAndClaim: Statement = {
   name: 'tf_task_succeed_and_claim',
@@ -173,7 +190,7 @@ SELECT 'settled' AS kind, id, NULL AS queue, NULL AS type, NULL::integer AS atte
        NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at, NULL::text[] AS tags, NULL AS created_at
   FROM settled
 UNION ALL
-SELECT 'claimed', * FROM claimed`,
+(SELECT 'claimed', c.* FROM claimed c JOIN picked p ON p.id = c.id ORDER BY p.priority DESC, p.run_at, p.id)`,
 };
 
 /**

@@ -276,6 +276,23 @@ export function describeEngineConformance(driver: DriverName): void {
         expect(await engine.listTasks({ states: ['succeeded'], limit: 10 })).toHaveLength(4);
       });
 
+      it('answers the tasks claimed with results in claim order too', async () => {
+        const { engine, worker } = await setup();
+        await engine.enqueue([
+          { type: 'first', queue: 'q', priority: 9 },
+          { type: 'p1', queue: 'q', priority: 1 },
+          { type: 'p5-late', queue: 'q', priority: 5, runAt: new Date(T0.getTime() - 1000) },
+          { type: 'p3', queue: 'q', priority: 3 },
+          { type: 'p5-early', queue: 'q', priority: 5, runAt: new Date(T0.getTime() - 2000) },
+        ]);
+        const w = await worker();
+        const [first] = await engine.claim(w, [{ name: 'q', weight: 1 }], 1);
+        expect(first!.type).toBe('first');
+        const { outcomes, tasks } = await engine.settleAndClaim(w, [{ id: first!.id, attempt: 1, status: 'succeeded' }], [{ name: 'q', weight: 1 }], 10);
+        expect(outcomes).toEqual(['accepted']);
+        expect(tasks.map((t) => t.type)).toEqual(['p5-early', 'p5-late', 'p3', 'p1']);
+      });
+
       it('hands back claimed tasks that never reached their worker, at once', async () => {
         const { engine, worker } = await setup({ defaultBackoff: { type: 'fixed', delayMs: 60_000 } });
         await engine.enqueue([{ type: 't', queue: 'q' }, { type: 't', queue: 'q' }]);
