@@ -158,12 +158,17 @@ export function peakRssMiB(pid: number): number | null {
   }
 }
 
-/** Total CPU time (user + system) a process used so far, in seconds, from /proc/<pid>/stat. */
-export function cpuSeconds(pid: number): number | null {
+/**
+ * Total CPU time (user + system) a process used so far, in seconds, from /proc/<pid>/stat; with
+ * `withReapedChildren`, plus that of the children it has waited for.
+ */
+export function cpuSeconds(pid: number, withReapedChildren = false): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100/s)
+    // utime, stime (and cutime, cstime: the reaped children's) in clock ticks (100/s)
+    const own = Number(fields[11]) + Number(fields[12]);
+    return (withReapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) / 100;
   } catch {
     return null;
   }
@@ -180,8 +185,13 @@ export function pidsNamed(comm: string): number[] {
   });
 }
 
-/** CPU seconds used so far by every process named `comm`, summed (live processes only). */
-export const cpuSecondsNamed = (comm: string): number => pidsNamed(comm).reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0);
+/**
+ * CPU seconds used so far by every process named `comm` and by the children they have reaped
+ * (utime + stime + cutime + cstime): a PostgreSQL backend that exits is reaped by the postmaster,
+ * so its CPU stays in the sum instead of vanishing from it (pg-boss's pool closes idle
+ * connections during its long drain).
+ */
+export const cpuSecondsNamed = (comm: string): number => pidsNamed(comm).reduce((a, p) => a + (cpuSeconds(p, true) ?? 0), 0);
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
