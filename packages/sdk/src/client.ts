@@ -58,8 +58,12 @@ export class TaskflowClient {
     this.submitter = new Submitter((body) => this.send('createTasks', routes.createTasks.path, body), opts.submit);
   }
 
-  /** Closes the client's connections (not a dispatcher passed in). */
+  /**
+   * Waits for the submissions made with `submit` to be answered, then closes the client's
+   * connections (not a dispatcher passed in).
+   */
   async close(): Promise<void> {
+    await this.submitter.idle();
     if (this.ownDispatcher) await this.dispatcher.close();
   }
 

@@ -54,6 +54,7 @@ export class Submitter {
   private scheduled = false;
   private inFlight = 0;
   private readonly send: SendBatch;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(send: SendBatch, opts: SubmitOptions = {}) {
     this.send = send;
@@ -97,8 +98,15 @@ export class Submitter {
       void this.deliver(batch).finally(() => {
         this.inFlight--;
         if (this.queue.length > 0) this.schedule();
+        else if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       });
     }
+  }
+
+  /** Resolves once every submission made so far has been answered (committed or failed). */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private async deliver(batch: Pending[]): Promise<void> {

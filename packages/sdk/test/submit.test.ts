@@ -105,6 +105,15 @@ describe('SDK submit (coalesced single submissions)', () => {
     expect(stored).toEqual(['ok-1', 'ok-3']);
   });
 
+  it('close() waits for the submissions made before it', async () => {
+    const c = new TaskflowClient({ url: tf.url, apiKey: tf.adminKey });
+    const calls = Array.from({ length: 20 }, (_, i) => c.submit({ type: 'send', queue: 'sub7', payload: i }));
+    await c.close();
+    const settled = await Promise.allSettled(calls);
+    expect(settled.every((r) => r.status === 'fulfilled' && r.value.created)).toBe(true);
+    expect((await tf.admin.listTasks({ queue: 'sub7', limit: 100 })).items).toHaveLength(20);
+  });
+
   it('rejects every call of a batch whose request fails, and goes on with the next', async () => {
     const { c } = client();
     const wrongKey = new TaskflowClient({ url: tf.url, apiKey: 'tf_wrong' });
