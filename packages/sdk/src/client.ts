@@ -68,7 +68,7 @@ export class TaskflowClient {
   }
 
   /** Calls any route of the contract. Non-2xx answers throw TaskflowApiError. */
-  call<K extends RouteName>(name: K, input: CallInput<Routes[K]>, opts: CallOptions = {}): Promise<Success<Routes[K]>> {
+  async call<K extends RouteName>(name: K, input: CallInput<Routes[K]>, opts: CallOptions = {}): Promise<Success<Routes[K]>> {
     const def: RouteDef = routes[name];
     const { params, query, body } = input as { params?: Record<string, string>; query?: Record<string, unknown>; body?: unknown };
     let path = params ? fillPath(def.path, params) : def.path;

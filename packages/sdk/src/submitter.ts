@@ -64,8 +64,13 @@ export class Submitter {
   }
 
   submit(task: C.TaskInput): Promise<Submitted> {
-    // Serialised now: a caller may change its object after the call.
-    const json = JSON.stringify(task);
+    let json: string;
+    try {
+      // Serialised now: a caller may change its object after the call.
+      json = JSON.stringify(task);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise<Submitted>((resolve, reject) => {
       this.queue.push({ json, resolve, reject });
       this.schedule();

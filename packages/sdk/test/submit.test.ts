@@ -105,6 +105,18 @@ describe('SDK submit (coalesced single submissions)', () => {
     expect(stored).toEqual(['ok-1', 'ok-3']);
   });
 
+  it('rejects a task that is not JSON without touching the others', async () => {
+    const { c } = client();
+    const [bad, good] = await Promise.allSettled([
+      c.submit({ type: 'send', queue: 'sub8', payload: { n: 1n } as never }),
+      c.submit({ type: 'send', queue: 'sub8', payload: 'fine' }),
+    ]);
+    expect(bad.status).toBe('rejected');
+    expect((bad as PromiseRejectedResult).reason).toBeInstanceOf(TypeError);
+    expect(good.status).toBe('fulfilled');
+    expect((await tf.admin.listTasks({ queue: 'sub8', limit: 10 })).items.map((t) => t.payload)).toEqual(['fine']);
+  });
+
   it('close() waits for the submissions made before it', async () => {
     const c = new TaskflowClient({ url: tf.url, apiKey: tf.adminKey });
     const calls = Array.from({ length: 20 }, (_, i) => c.submit({ type: 'send', queue: 'sub7', payload: i }));

@@ -122,13 +122,13 @@ export class Engine {
     return this.clock.now();
   }
 
-  /** Tells listeners which queues gained ready tasks and when scheduled ones fall due. */
   private rememberQueue(queue: string): void {
     if (this.knownQueues.has(queue)) return;
     if (this.knownQueues.size >= KNOWN_QUEUES_MAX) this.knownQueues.clear();
     this.knownQueues.add(queue);
   }
 
+  /** Tells listeners which queues gained ready tasks and when scheduled ones fall due. */
   private announce(rows: Row[]): void {
     const ready = new Set<string>();
     let soonest: number | undefined;

@@ -139,10 +139,11 @@ claimed AS (
 /**
  * taskClaim: leases up to $2 ready tasks of queue $1 to worker $3.
  * $1 queue, $2 limit, $3 worker id, $4 now
- * Keeps: see claimCtes. Returns the tasks in claim order (priority, run time, id). Each claim raises the fencing token `attempt` by one and sets the lease
- * to now + timeout. A paused queue yields nothing, and so does a worker that is not active or
- * does not serve the queue. The payload comes back as JSON text, spliced into the response
- * without a parse/serialise trip; times come back as RFC 3339 text.
+ * Keeps: see claimCtes. Returns the tasks in claim order (priority, run time, id). Each claim
+ * raises the fencing token `attempt` by one and sets the lease to now + timeout. A paused queue
+ * yields nothing, and so does a worker that is not active or does not serve the queue. The
+ * payload comes back as JSON text, spliced into the response without a parse/serialise trip;
+ * times come back as RFC 3339 text.
  */
 export const taskClaim: Statement = {
   name: 'tf_task_claim',
