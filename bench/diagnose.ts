@@ -2,7 +2,7 @@
  * Where Taskflow's time goes, in numbers the runs of run.ts do not give (Taskflow on PostgreSQL
  * only; the numbers behind "Against the targets" in README.md):
  *
- *   npm run diagnose -- [--n 20000] [--only cpu,http,statements,backlog] [--server-node-flags "…"]
+ *   npm run diagnose -- [--n 20000] [--only cpu,http,statements,backlog,path] [--server-node-flags "…"]
  *
  * - cpu: the bench's own workloads (lib/workloads.ts: single enqueue, one request per task and
  *   through the SDK's coalescing `submit`, bulk enqueue, drain,
@@ -19,6 +19,10 @@
  * - backlog: the claim statement with 10,000 and 1,000,000 tasks waiting (another queue, and
  *   the same queue under higher-priority tasks), and the completion counts scaling.ts polls
  *   with (--poll completed / unfinished), at both sizes.
+ * - path: the enqueue→start path of the latency workload step by step, each step alone at
+ *   100/s: a Redis and a PostgreSQL round trip, the one-task insert statement, a bare HTTP
+ *   exchange, the server's HTTP stack without the database, `enqueue`'s acknowledgement, and
+ *   enqueue→start with a worker waiting (both ends in fractional ms).
  *
  * `--server-node-flags` replaces the service's own Node flags (those of `npm start`:
  * --max-semi-space-size=8); `--server-node-flags=` runs the server with V8's defaults.
@@ -35,14 +39,14 @@ import { Agent, request } from 'undici';
 import * as T from '../packages/core/src/sql/tasks.ts';
 import { cpuSeconds, cpuSecondsNamed, killAll, peakRssMiB, rssMiB, sleep } from './lib/proc.ts';
 import { describeEnvironment } from './lib/env.ts';
-import { fmt, percentile, table, type LatencySummary } from './lib/stats.ts';
+import { fmt, percentile, round, summarize, table, type LatencySummary } from './lib/stats.ts';
 import { bulkEnqueue, checkExactlyOnce, drain, latency, singleEnqueue, spawnWorker } from './lib/workloads.ts';
 import { TaskflowSystem, UNFINISHED_COUNT_SQL, type RequestStats } from './systems/taskflow.ts';
 
 const { values: args } = parseArgs({
   options: {
     n: { type: 'string', default: '20000' },
-    only: { type: 'string', default: 'cpu,http,statements,backlog' },
+    only: { type: 'string', default: 'cpu,http,statements,backlog,path' },
     'server-node-flags': { type: 'string' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
@@ -236,6 +240,94 @@ async function httpSection(): Promise<void> {
     rows.map((r) => [String(r.inFlight), fmt(r.perSec), `${r.wallUs} µs`, `${r.clientUs} µs`, `${r.serverUs} µs`])));
 }
 
+// ------------------------------------------------------------------ the path of one task, step by step
+
+/**
+ * `count` calls of `f` at `rate` per second, each timed alone (the machine idles between
+ * calls, as in the latency workload). Returns the times in ms.
+ */
+async function paced(count: number, rate: number, f: (i: number) => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const wait = t0 + (i * 1000) / rate - performance.now();
+    if (wait > 1) await sleep(wait);
+    const s = performance.now();
+    await f(i);
+    out.push(performance.now() - s);
+  }
+  return out;
+}
+
+/**
+ * The enqueue→start path of the latency workload, one step at a time, each at 100/s on an idle
+ * machine: the round trips it is made of (Redis, PostgreSQL, a bare HTTP exchange, the server's
+ * own HTTP stack), the one-task insert alone, the acknowledgement of `enqueue`, and the start
+ * of each task in the worker with its acknowledgement timed too (both ends on the same clock,
+ * in fractional ms).
+ */
+async function pathSection(): Promise<void> {
+  const COUNT = 500;
+  const RATE = 100;
+  const steps: { step: string; what: string; ms: number[] }[] = [];
+  const child = fork(fileURLToPath(new URL('./lib/http-echo.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(args['redis-url']!);
+  try {
+    const port: number = await new Promise((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
+    const agent = new Agent({ keepAliveTimeout: 30_000 });
+    await withServer(`bench_diagpath_${runId}`, async (sys, _workerId, connect) => {
+      const c = await connect();
+      const insert = { name: T.taskInsertManyWithoutKeysKnownQueues.name, text: T.taskInsertManyWithoutKeysKnownQueues.text };
+      // The queue's row first, as the engine's first insert into a queue makes it; then the
+      // statement the engine uses for queues it knows.
+      await c.query({ name: T.taskInsertManyWithoutKeys.name, text: T.taskInsertManyWithoutKeys.text, values: [rowsJson(0, 1), null] });
+      const body = JSON.stringify({ type: 'noop', queue: 'single', payload: { p: 's', i: 1 } });
+      const headers = { 'content-type': 'application/json', authorization: 'Bearer x', accept: 'application/json' };
+      const run = async (step: string, what: string, f: (i: number) => Promise<unknown>) => {
+        await paced(50, RATE, f); // warm-up
+        steps.push({ step, what, ms: await paced(COUNT, RATE, f) });
+        console.error(`  ${step}`);
+      };
+      await run('Redis round trip', '`PING` (ioredis)', () => redis.ping());
+      await run('PostgreSQL round trip', '`SELECT 1` (node-postgres)', () => c.query('SELECT 1'));
+      await run('one-task insert alone', 'the engine\'s insert statement, synchronous commit (node-postgres)', (i) => c.query({ ...insert, values: [rowsJson(i, 1), null] }));
+      await run('bare HTTP exchange', 'a node:http server with nothing behind it, undici client', async () => {
+        const res = await request(`http://127.0.0.1:${port}/api/v1/tasks`, { method: 'POST', body, headers, dispatcher: agent });
+        JSON.parse(await res.body.text());
+      });
+      await run('Taskflow HTTP, no database', '`GET /healthz` (Fastify, the service\'s hooks)', async () => {
+        const res = await request(`${sys.url}/healthz`, { dispatcher: agent });
+        await res.body.text();
+      });
+      await run('enqueue acknowledged', 'SDK `enqueue`: HTTP, validation, group commit, the insert, the answer', (i) => sys.enqueueOne('single', { p: 'a', i }));
+      // The whole path, with a worker waiting (long poll) on the queue.
+      const worker = await spawnWorker(sys, 'path', 50);
+      await worker.request({ cmd: 'start' });
+      await sleep(1000);
+      await worker.request({ cmd: 'expect', phase: 'l', count: COUNT });
+      const reached = worker.waitFor((m: { ev?: string; phase?: string }) => m?.ev === 'reached' && m.phase === 'l', 120_000);
+      const acks = await paced(COUNT, RATE, (i) => sys.enqueueOne('path', { p: 'l', i, tu: performance.timeOrigin + performance.now() }));
+      await reached;
+      const report = await worker.request<{ phases: Record<string, { latencies: number[] }> }>({ cmd: 'report' });
+      await worker.stop();
+      steps.push({ step: 'enqueue acknowledged, a worker waiting', what: 'the same, while the worker long-polls the queue', ms: acks });
+      steps.push({ step: 'enqueue → start', what: 'from just before `enqueue` to the handler\'s start in the worker process', ms: report.phases.l?.latencies ?? [] });
+    });
+    await agent.close();
+  } finally {
+    child.kill('SIGKILL');
+    redis.disconnect();
+  }
+  const rows = steps.map(({ step, what, ms }) => {
+    const s = summarize(ms);
+    return { step, what, count: s.count, p50: round(s.p50, 2), p95: round(s.p95, 2), p99: round(s.p99, 2), max: round(s.max, 2) };
+  });
+  out.path = rows;
+  console.log(`\n### The path of one task, step by step (${COUNT} at ${RATE}/s each, one at a time; ms)\n`);
+  console.log(table(['step', 'what', 'p50', 'p95', 'p99', 'max'], rows.map((r) => [r.step, r.what, fmt(r.p50, 2), fmt(r.p95, 2), fmt(r.p99, 2), fmt(r.max, 2)])));
+}
+
 // ------------------------------------------------------------------ statements alone
 
 function rowJson(i: number, queue = 'work'): string {
@@ -427,6 +519,7 @@ async function main(): Promise<void> {
   if (only.has('http')) await httpSection();
   if (only.has('statements')) await statementsSection();
   if (only.has('backlog')) await backlogSection();
+  if (only.has('path')) await pathSection();
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const file = `${dir}diagnose-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;

@@ -1,7 +1,8 @@
 /**
  * Where the time goes: CPU profiles (node --cpu-prof) of the Taskflow server process and of
  * the SDK worker process while they drain N pre-loaded no-op tasks on PostgreSQL, and of the
- * server that took the enqueues: N single enqueues (50 in flight, as in run.ts), then the
+ * server that took the enqueues: N single enqueues (50 in flight, as in run.ts), the same through
+ * the coalescing client (`submit`), then the
  * bulk enqueue of the N tasks to drain (batches of 1,000).
  *
  *   npm run profile -- [--n 20000] [--single 20000]
@@ -52,6 +53,11 @@ async function main(): Promise<void> {
       const s = await singleEnqueue(loader, 'single', SINGLE, 50);
       windows.push({ file: 'server-enqueue', what: `the single enqueues (${fmt(SINGLE)}, 50 in flight)`, window: [s0, now()] });
       console.error(`single enqueue of ${fmt(SINGLE)}: ${fmt(s.jobsPerSec)} jobs/s`);
+      await loader.purge('single');
+      const c0 = now();
+      const c = await singleEnqueue(loader, 'single', SINGLE, 50, 's', true);
+      windows.push({ file: 'server-enqueue', what: `the single enqueues through the coalescing client (${fmt(SINGLE)}, 50 in flight)`, window: [c0, now()] });
+      console.error(`single enqueue of ${fmt(SINGLE)} through submit: ${fmt(c.jobsPerSec)} jobs/s`);
       await loader.purge('single');
     }
     const e0 = now();

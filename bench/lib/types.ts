@@ -5,6 +5,8 @@ export interface BenchPayload {
   p: string;
   i: number;
   t?: number;
+  /** Like `t`, in fractional ms of the same clock (performance.timeOrigin + performance.now()): diagnose.ts. */
+  tu?: number;
 }
 
 /** A worker inside the worker process (see worker-child.ts). */

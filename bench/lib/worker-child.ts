@@ -4,7 +4,7 @@
  *
  * Each handler call counts the start of its task by (phase, index) carried in the payload,
  * and for tasks that carry an enqueue timestamp `t` records Date.now() - t: the enqueue to
- * start latency, both ends read from the same machine clock.
+ * start latency, both ends read from the same machine clock (`tu`: the same in fractional ms).
  */
 import type { BenchPayload, WorkerHandle } from './types.ts';
 
@@ -20,10 +20,10 @@ function onTask(payload: BenchPayload): void {
   let arr = counts.get(phase);
   if (!arr) counts.set(phase, (arr = []));
   arr[payload.i] = (arr[payload.i] ?? 0) + 1;
-  if (typeof payload.t === 'number') {
+  if (typeof payload.t === 'number' || typeof payload.tu === 'number') {
     let lat = latencies.get(phase);
     if (!lat) latencies.set(phase, (lat = []));
-    lat.push(now - payload.t);
+    lat.push(typeof payload.tu === 'number' ? performance.timeOrigin + performance.now() - payload.tu : now - payload.t!);
   }
   const n = (started.get(phase) ?? 0) + 1;
   started.set(phase, n);
