@@ -19,7 +19,7 @@ export { weightedOrder } from './engine/weights.ts';
 export * from './engine/types.ts';
 export { Maintenance, DEFAULT_MAINTENANCE_OPTIONS, type MaintenanceOptions } from './maintenance.ts';
 export { Loop, type LoopOptions } from './loop.ts';
-export { WakeHub, Coalescer, type WakeTransport, type Subscription } from './wake/hub.ts';
+export { WakeHub, Coalescer, parseWakeMessage, type WakeHubOptions, type WakeMessage, type WakeTransport, type Subscription } from './wake/hub.ts';
 export { PgNotifyTransport } from './wake/pgNotify.ts';
 export { ApiKeyStore, hashApiKey, type ApiKey, type Scope } from './apiKeys.ts';
 export { databaseClock, ManualClock, type Clock } from './clock.ts';

@@ -1,6 +1,6 @@
 import type { Database } from '../db/types.ts';
 import type { Logger } from '../logger.ts';
-import { Coalescer, type WakeTransport } from './hub.ts';
+import { Coalescer, parseWakeMessage, type WakeMessage, type WakeTransport } from './hub.ts';
 
 /**
  * Wake-ups across nodes by LISTEN/NOTIFY on one channel per schema. The message names the
@@ -30,11 +30,11 @@ export class PgNotifyTransport implements WakeTransport {
     );
   }
 
-  async start(deliver: (queues: string[]) => void): Promise<void> {
+  async start(deliver: (msg: WakeMessage) => void): Promise<void> {
     this.unlisten = await this.db.listen(this.channel, (payload) => {
       try {
-        const msg = JSON.parse(payload) as { n: string; q: string[] };
-        if (msg.n !== this.nodeId) deliver(msg.q);
+        const msg = parseWakeMessage(payload, this.nodeId);
+        if (msg) deliver(msg);
       } catch (err) {
         this.logger.warn({ err, payload }, 'ignored a malformed wake-up notification');
       }
@@ -43,6 +43,11 @@ export class PgNotifyTransport implements WakeTransport {
 
   publish(queues: string[]): void {
     this.coalescer.add(queues);
+  }
+
+  hello(): void {
+    this.db.query({ name: 'tf_wake_notify', text: 'SELECT pg_notify($1, $2)' }, [this.channel, JSON.stringify({ n: this.nodeId, h: 1 })])
+      .catch((err: unknown) => this.logger.warn({ err }, 'NOTIFY failed; other nodes fall back to polling'));
   }
 
   async stop(): Promise<void> {

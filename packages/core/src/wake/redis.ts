@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { Coalescer, type WakeTransport } from './hub.ts';
+import { Coalescer, parseWakeMessage, type WakeMessage, type WakeTransport } from './hub.ts';
 
 /**
  * Wake-ups across nodes by Redis pub/sub. Redis holds nothing that matters: when it is down,
@@ -16,6 +16,7 @@ export class RedisTransport implements WakeTransport {
   private readonly logger: Logger;
   private readonly coalescer: Coalescer;
   private down = false;
+  private started = false;
 
   constructor(url: string, schema: string, nodeId: string, logger: Logger) {
     const common = {
@@ -32,6 +33,10 @@ export class RedisTransport implements WakeTransport {
       conn.on('error', (err) => this.markDown(err));
       conn.on('ready', () => this.markUp());
     }
+    // The hello of a start or a reconnect goes out once the connection can carry it.
+    this.pub.on('ready', () => {
+      if (this.started) this.hello();
+    });
     this.coalescer = new Coalescer(
       async (queues) => {
         await this.pub.publish(this.channel, JSON.stringify({ n: this.nodeId, q: queues }));
@@ -52,12 +57,13 @@ export class RedisTransport implements WakeTransport {
     this.logger.info({}, 'Redis reachable again: wake-ups across nodes are pushed');
   }
 
-  async start(deliver: (queues: string[]) => void): Promise<void> {
+  async start(deliver: (msg: WakeMessage) => void): Promise<void> {
+    this.started = true;
     this.sub.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
       try {
-        const msg = JSON.parse(message) as { n: string; q: string[] };
-        if (msg.n !== this.nodeId) deliver(msg.q);
+        const msg = parseWakeMessage(message, this.nodeId);
+        if (msg) deliver(msg);
       } catch (err) {
         this.logger.warn({ err }, 'ignored a malformed wake-up message');
       }
@@ -69,6 +75,11 @@ export class RedisTransport implements WakeTransport {
 
   publish(queues: string[]): void {
     this.coalescer.add(queues);
+  }
+
+  hello(): void {
+    if (this.pub.status !== 'ready') return; // sent on 'ready'
+    this.pub.publish(this.channel, JSON.stringify({ n: this.nodeId, h: 1 })).catch((err: unknown) => this.markDown(err));
   }
 
   async stop(): Promise<void> {
