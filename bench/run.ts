@@ -3,12 +3,16 @@
  * PostgreSQL and Redis, each in a fresh namespace, each worker in its own process.
  *
  *   npm run bench -- [--n 20000] [--quick] [--only taskflow,pglite,bullmq,bullmq-aof,pgboss,graphile]
- *                    [--concurrency 50] [--latency-count 500] [--rate 100]
+ *                    [--rounds 1] [--concurrency 50] [--latency-count 500] [--rate 100]
  *                    [--database-url postgres://...] [--redis-url redis://...] [--aof-redis-port 6390]
  *
  * Workloads (see README.md): single enqueue (50 in flight), bulk enqueue (batches of 1,000),
  * drain (N pre-loaded no-op tasks, concurrency 50), enqueue→start latency (500 at 100/s to
  * an idle worker), and an exactly-once check of every task run.
+ *
+ * `--rounds R` runs every system R times, round after round, each round starting one system
+ * further along (so that none always runs first or last), and prints each round's tables, the
+ * medians of the rounds, and the issue's targets as ratios: from the medians, and per round.
  */
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -30,6 +34,7 @@ const { values: args } = parseArgs({
   options: {
     n: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
     only: { type: 'string' },
     concurrency: { type: 'string', default: '50' },
     'latency-count': { type: 'string', default: '500' },
@@ -50,19 +55,22 @@ const SINGLE_IN_FLIGHT = 50;
 const BATCH = 1_000;
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const AOF_PORT = Number(args['aof-redis-port']);
+const ROUNDS = Number(args.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds: expected a whole number ≥ 1');
 const ALL = ['taskflow', 'pglite', 'bullmq', 'bullmq-aof', 'pgboss', 'graphile'];
 const only = args.only ? args.only.split(',').map((s) => s.trim()) : ALL;
 for (const o of only) if (!ALL.includes(o)) throw new Error(`--only: unknown system "${o}" (expected ${ALL.join(', ')})`);
 
-function makeSystem(key: string): SystemUnderTest {
+function makeSystem(key: string, round: number): SystemUnderTest {
+  const id = `${runId}_${round}`;
   switch (key) {
-    case 'taskflow': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tf_${runId}` });
+    case 'taskflow': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tf_${id}` });
     case 'pglite': return new TaskflowSystem({ driver: 'pglite', databaseUrl: DB, schema: 'taskflow' });
-    case 'bullmq': return new BullmqSystem({ redisUrl: REDIS, prefix: `tfbench_${runId}` });
+    case 'bullmq': return new BullmqSystem({ redisUrl: REDIS, prefix: `tfbench_${id}` });
     // BullMQ on a Redis of its own that fsyncs every write (AOF, appendfsync always).
-    case 'bullmq-aof': return new BullmqSystem({ redisUrl: REDIS, prefix: `tfbench_${runId}`, aofPort: AOF_PORT });
-    case 'pgboss': return new PgbossSystem({ databaseUrl: DB, schema: `bench_pgboss_${runId}` });
-    case 'graphile': return new GraphileSystem({ databaseUrl: DB, schema: `bench_gw_${runId}` });
+    case 'bullmq-aof': return new BullmqSystem({ redisUrl: REDIS, prefix: `tfbench_${id}`, aofPort: AOF_PORT });
+    case 'pgboss': return new PgbossSystem({ databaseUrl: DB, schema: `bench_pgboss_${id}` });
+    case 'graphile': return new GraphileSystem({ databaseUrl: DB, schema: `bench_gw_${id}` });
     default: throw new Error(key);
   }
 }
@@ -84,8 +92,8 @@ interface SystemResult {
   error?: string;
 }
 
-async function benchOne(key: string): Promise<SystemResult> {
-  const sys = makeSystem(key);
+async function benchOne(key: string, round: number): Promise<SystemResult> {
+  const sys = makeSystem(key, round);
   const res: SystemResult = { key, label: sys.label, exactlyOnce: false, problems: [] };
   const log = (msg: string) => console.error(`  ${sys.label}: ${msg}`);
   let worker: Awaited<ReturnType<typeof spawnWorker>> | undefined;
@@ -184,29 +192,135 @@ function report(results: SystemResult[]): string {
     + `\n¹ Taskflow's \`submit\` against the peer's coalescing client where it has one (BullMQ with ioredis auto-pipelining), else the peer's plain single enqueue (pg-boss, graphile-worker have none).\n`;
 }
 
+// ------------------------------------------------------------------ rounds, medians, targets
+
+function median(xs: readonly (number | null | undefined)[]): number | undefined {
+  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+/** Per system, the median of each number over the rounds (the peak RSS: the highest). */
+function medians(rounds: SystemResult[][]): SystemResult[] {
+  return only.map((key) => {
+    const rs = rounds.map((r) => r.find((x) => x.key === key)).filter((r): r is SystemResult => r !== undefined);
+    const tp = <T extends Throughput>(f: (r: SystemResult) => T | undefined): Throughput | undefined => {
+      const xs = rs.map(f).filter((x): x is T => x !== undefined);
+      if (xs.length === 0) return undefined;
+      return { jobs: xs[0]!.jobs, ms: Math.round(median(xs.map((x) => x.ms))!), jobsPerSec: Math.round(median(xs.map((x) => x.jobsPerSec))!) };
+    };
+    const drainTp = tp((r) => r.drain);
+    const lat = rs.map((r) => r.latency).filter((l): l is LatencySummary => l !== undefined);
+    const peaks = rs.map((r) => r.serverPeakRssMiB).filter((x): x is number => typeof x === 'number');
+    return {
+      key, label: rs[0]!.label,
+      single: tp((r) => r.single), singleCoalesced: tp((r) => r.singleCoalesced), bulk: tp((r) => r.bulk),
+      drain: drainTp && {
+        ...drainTp,
+        workerCpuSec: median(rs.map((r) => r.drain?.workerCpuSec)) ?? null,
+        serverCpuSec: median(rs.map((r) => r.drain?.serverCpuSec)) ?? null,
+        storageCpuSec: median(rs.map((r) => r.drain?.storageCpuSec)) ?? null,
+      },
+      latency: lat.length === 0 ? undefined : {
+        count: lat[0]!.count, p50: median(lat.map((l) => l.p50))!, p95: median(lat.map((l) => l.p95))!,
+        p99: median(lat.map((l) => l.p99))!, max: median(lat.map((l) => l.max))!, mean: median(lat.map((l) => l.mean))!,
+      },
+      serverRssMiB: median(rs.map((r) => r.serverRssMiB)) ?? null,
+      serverPeakRssMiB: peaks.length ? Math.max(...peaks) : null,
+      exactlyOnce: rs.length === ROUNDS && rs.every((r) => r.exactlyOnce),
+      problems: rs.flatMap((r) => r.problems),
+      error: rs.find((r) => r.error)?.error,
+    };
+  });
+}
+
+interface Target {
+  target: string;
+  /** Taskflow's number over the peers' (higher is better, or lower when `atMost`). */
+  ratio(rs: SystemResult[]): number | undefined;
+  need: number;
+  atMost?: boolean;
+}
+
+const by = (rs: SystemResult[], key: string) => rs.find((r) => r.key === key);
+const best = (xs: (number | undefined)[], lowest = false) => {
+  const v = xs.filter((x): x is number => typeof x === 'number' && x > 0);
+  return v.length ? (lowest ? Math.min(...v) : Math.max(...v)) : undefined;
+};
+const over = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined);
+const PEERS = ['bullmq', 'bullmq-aof', 'pgboss', 'graphile'];
+const peersOf = (rs: SystemResult[]) => rs.filter((r) => PEERS.includes(r.key));
+
+/** The performance issue's targets that one run of this harness can judge (the backlog ones are scaling.ts's). */
+const TARGETS: Target[] = [
+  { target: 'drain ≥ 1.5× the best peer', need: 1.5, ratio: (rs) => over(by(rs, 'taskflow')?.drain?.jobsPerSec, best(peersOf(rs).map((p) => p.drain?.jobsPerSec))) },
+  { target: 'single enqueue, one request per task ≥ BullMQ AOF (its faster client)', need: 1, ratio: (rs) => over(by(rs, 'taskflow')?.single?.jobsPerSec, best([by(rs, 'bullmq-aof')?.single?.jobsPerSec, by(rs, 'bullmq-aof')?.singleCoalesced?.jobsPerSec])) },
+  { target: 'single enqueue, `submit` ≥ BullMQ AOF (its faster client)', need: 1, ratio: (rs) => over(by(rs, 'taskflow')?.singleCoalesced?.jobsPerSec, best([by(rs, 'bullmq-aof')?.single?.jobsPerSec, by(rs, 'bullmq-aof')?.singleCoalesced?.jobsPerSec])) },
+  { target: 'single enqueue, one request per task ≥ 10× pg-boss', need: 10, ratio: (rs) => over(by(rs, 'taskflow')?.single?.jobsPerSec, by(rs, 'pgboss')?.single?.jobsPerSec) },
+  { target: 'single enqueue, `submit` ≥ 10× pg-boss', need: 10, ratio: (rs) => over(by(rs, 'taskflow')?.singleCoalesced?.jobsPerSec, by(rs, 'pgboss')?.single?.jobsPerSec) },
+  { target: 'bulk enqueue ≥ 1.5× the best peer', need: 1.5, ratio: (rs) => over(by(rs, 'taskflow')?.bulk?.jobsPerSec, best(peersOf(rs).map((p) => p.bulk?.jobsPerSec))) },
+  { target: 'latency p99 ≤ the best peer\'s p99', need: 1, atMost: true, ratio: (rs) => over(by(rs, 'taskflow')?.latency?.p99, best(peersOf(rs).map((p) => p.latency?.p99), true)) },
+  { target: 'server peak RSS ≤ 200 MB (ratio: peak / 200 MB)', need: 1, atMost: true, ratio: (rs) => { const mib = by(rs, 'taskflow')?.serverPeakRssMiB; return typeof mib === 'number' ? (mib * 1.048576) / 200 : undefined; } },
+];
+
+function targetsTable(med: SystemResult[], rounds: SystemResult[][]): string {
+  const met = (t: Target, x: number | undefined) => x !== undefined && (t.atMost ? x <= t.need : x >= t.need);
+  const x = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(2)}×`);
+  return table(
+    ['target (Taskflow on PostgreSQL)', 'needs', rounds.length > 1 ? `median of ${rounds.length} rounds` : 'this run', ...(rounds.length > 1 ? ['each round', 'rounds meeting it'] : []), 'met'],
+    TARGETS.map((t) => {
+      const m = t.ratio(med);
+      const each = rounds.map((r) => t.ratio(r));
+      return [
+        t.target, `${t.atMost ? '≤' : '≥'} ${t.need}×`, x(m),
+        ...(rounds.length > 1 ? [each.map(x).join(' / '), `${each.filter((v) => met(t, v)).length} of ${rounds.length}`] : []),
+        m === undefined ? '—' : met(t, m) ? 'yes' : 'no',
+      ];
+    }),
+  );
+}
+
 async function main(): Promise<void> {
   const env = await describeEnvironment(DB, REDIS);
-  console.error(`Taskflow bench ${runId}: N=${N}, concurrency ${CONCURRENCY}, latency ${LAT_COUNT} at ${RATE}/s; systems: ${only.join(', ')}`);
-  const results: SystemResult[] = [];
-  for (const key of only) {
-    console.error(`\n${key} ...`);
-    results.push(await benchOne(key));
+  console.error(`Taskflow bench ${runId}: N=${N}, concurrency ${CONCURRENCY}, latency ${LAT_COUNT} at ${RATE}/s; systems: ${only.join(', ')}; rounds: ${ROUNDS}`);
+  const rounds: SystemResult[][] = [];
+  const texts: string[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = [...only.slice(round % only.length), ...only.slice(0, round % only.length)];
+    const results: SystemResult[] = [];
+    for (const key of order) {
+      console.error(`\n${ROUNDS > 1 ? `round ${round + 1}: ` : ''}${key} ...`);
+      results.push(await benchOne(key, round));
+    }
+    const ordered = only.map((k) => results.find((r) => r.key === k)!);
+    rounds.push(ordered);
+    const text = report(ordered);
+    texts.push(text);
+    const head = ROUNDS > 1 ? `## Round ${round + 1} of ${ROUNDS} (systems in the order ${order.join(', ')})\n\n` : '';
+    console.log(`\n${head}N = ${fmt(N)}, concurrency ${CONCURRENCY}, latency: ${LAT_COUNT} tasks at ${RATE}/s\n\n${text}`);
+    for (const r of ordered) {
+      if (r.error) console.log(`${r.label}: ERROR ${r.error.split('\n')[0]}`);
+      else if (r.problems.length) console.log(`${r.label}: PROBLEMS ${r.problems.join('; ')}`);
+    }
   }
-  const text = report(results);
-  console.log(`\nN = ${fmt(N)}, concurrency ${CONCURRENCY}, latency: ${LAT_COUNT} tasks at ${RATE}/s\n\n${text}`);
-  for (const r of results) {
-    if (r.error) console.log(`${r.label}: ERROR ${r.error.split('\n')[0]}`);
-    else if (r.problems.length) console.log(`${r.label}: PROBLEMS ${r.problems.join('; ')}`);
-  }
+  const med = ROUNDS > 1 ? medians(rounds) : rounds[0]!;
+  const medianText = ROUNDS > 1 ? report(med) : undefined;
+  if (medianText) console.log(`\n## Median of the ${ROUNDS} rounds, per system and number (peak RSS: the highest)\n\n${medianText}`);
+  const targets = targetsTable(med, rounds);
+  console.log(`\n## Against the targets (ratios of the same run${ROUNDS > 1 ? '; each round\'s from that round alone' : ''})\n\n${targets}\n`);
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const file = `${dir}${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   writeFileSync(file, `${JSON.stringify({
     runId, at: new Date().toISOString(), n: N, concurrency: CONCURRENCY, latencyCount: LAT_COUNT, ratePerSec: RATE,
-    singleInFlight: SINGLE_IN_FLIGHT, batch: BATCH, environment: env, results, table: text,
+    singleInFlight: SINGLE_IN_FLIGHT, batch: BATCH, environment: env, rounds: ROUNDS,
+    // `results` and `table`: the first round, as single-round files always had them.
+    results: rounds[0], table: texts[0], ...(ROUNDS > 1 ? { roundResults: rounds, roundTables: texts, medians: med, medianTable: medianText } : {}),
+    targets,
   }, null, 2)}\n`);
   console.error(`\nwritten ${file}`);
-  if (results.some((r) => r.error || !r.exactlyOnce)) process.exitCode = 1;
+  if (rounds.flat().some((r) => r.error || !r.exactlyOnce)) process.exitCode = 1;
 }
 
 try {
