@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import pino from 'pino';
 import { migrate, openDatabase } from '@taskflow/core';
-import { Worker, type TaskHandler } from '@taskflow/sdk';
+import type { TaskHandler } from '@taskflow/sdk';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { startService } from './service.ts';
 import { runDemo } from './demo.ts';
@@ -91,6 +91,8 @@ program
     const handlers = mod.handlers ?? mod.default;
     if (!handlers || typeof handlers !== 'object') throw new ConfigError(`${modulePath} exports no handlers (export const handlers = {...})`);
     const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+    // Only this command needs the SDK (and its HTTP client, ~30 MiB of RSS): `start` stays lean.
+    const { Worker } = await import('@taskflow/sdk');
     const worker = new Worker({
       url: opts.url,
       apiKey: opts.apiKey,
