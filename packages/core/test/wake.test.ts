@@ -41,17 +41,12 @@ const kinds: Kind[] = [
         }
       });
       await observer.query(`LISTEN ${quoteIdent(channel)}`);
-      const transports: WakeTransport[] = [];
       return {
         seen,
         async send(text) {
           await db.query('SELECT pg_notify($1, $2)', [channel, text]);
         },
-        transport(node) {
-          const t = new PgNotifyTransport(db, node, silentLogger);
-          transports.push(t);
-          return t;
-        },
+        transport: (node) => new PgNotifyTransport(db, node, silentLogger),
         async close() {
           await observer.end();
         },
