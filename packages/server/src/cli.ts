@@ -91,7 +91,7 @@ program
     const handlers = mod.handlers ?? mod.default;
     if (!handlers || typeof handlers !== 'object') throw new ConfigError(`${modulePath} exports no handlers (export const handlers = {...})`);
     const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
-    // Only this command needs the SDK (and its HTTP client, ~30 MiB of RSS): `start` stays lean.
+    // Only this command (and `demo`) needs the SDK and its HTTP client: `start` does not load them.
     const { Worker } = await import('@taskflow/sdk');
     const worker = new Worker({
       url: opts.url,
