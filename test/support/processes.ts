@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = fileURLToPath(new URL('../../packages/server/src/cli.ts', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../packages/server/src/cli.ts', import.meta.url));
 const WORKER = fileURLToPath(new URL('./workerProcess.ts', import.meta.url));
 
 const started = new Set<ChildProcess>();
