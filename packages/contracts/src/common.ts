@@ -60,7 +60,6 @@ export function Page<T extends Parameters<typeof Type.Array>[0]>(item: T) {
   });
 }
 
-
 export const Health = Type.Object({
   status: Type.String(),
   checks: Type.Optional(Type.Record(Type.String(), Type.String())),

@@ -53,7 +53,7 @@ export class TaskflowClient {
     this.ownDispatcher = !opts.dispatcher;
     this.headers = { authorization: `Bearer ${this.apiKey}`, accept: 'application/json' };
     this.jsonHeaders = { ...this.headers, 'content-type': 'application/json' };
-    // Timeouts are the client's own (AbortSignal per call), long polls included.
+    // No timeouts on the agent: each request sets undici's own (see `send`), long polls included.
     this.dispatcher = opts.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
     this.submitter = new Submitter((body) => this.send('createTasks', routes.createTasks.path, body), opts.submit);
   }

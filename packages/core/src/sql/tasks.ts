@@ -389,11 +389,11 @@ export const taskReleaseWorker = rescueStatement('tf_task_release_worker', {
  * attempt: claims whose answer never reached the worker (it went away first), and tasks a
  * worker gives back unstarted (`released`, e.g. from its prefetch buffer at shutdown).
  * Outcome "abandoned"; the fencing token still moves on.
- * $1 now, $2 poisonAfter (unused), $3 worker id, $4 bigint[] ids, $5 integer[] attempts (null: any)
+ * $1 now, $2 poisonAfter (unused), $3 worker id, $4 bigint[] ids, $5 integer[] attempts (pairwise)
  */
 export const taskReleaseClaimed = rescueStatement('tf_task_release_claimed', {
   victims: `SELECT t.id FROM tasks t JOIN unnest($4::bigint[], $5::integer[]) AS r(id, attempt) ON r.id = t.id
-             WHERE t.state = 'running' AND t.worker_id = $3::uuid AND (r.attempt IS NULL OR r.attempt = t.attempt)
+             WHERE t.state = 'running' AND t.worker_id = $3::uuid AND r.attempt = t.attempt
              FOR UPDATE OF t`,
   outcome: 'abandoned',
   leaseLoss: false,
