@@ -30,7 +30,7 @@
  * everything in results/diagnose-<time>.json.
  */
 import { parseArgs } from 'node:util';
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -206,18 +206,33 @@ async function cpuSection(): Promise<void> {
 
 // ------------------------------------------------------------------ HTTP floor
 
-async function httpSection(): Promise<void> {
+const ECHO_BODY = JSON.stringify({ type: 'noop', queue: 'single', payload: { p: 's', i: 1 } });
+const ECHO_HEADERS = { 'content-type': 'application/json', authorization: 'Bearer x', accept: 'application/json' };
+
+/**
+ * The bare node:http server of lib/http-echo.ts in a process of its own, and one exchange with
+ * it as the SDK makes one (a task-sized JSON POST, the answer parsed).
+ */
+async function startHttpEcho(): Promise<{ child: ChildProcess; exchange(agent: Agent): Promise<void> }> {
   const child = fork(fileURLToPath(new URL('./lib/http-echo.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port: number = await new Promise((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
+  return {
+    child,
+    async exchange(agent) {
+      const res = await request(`http://127.0.0.1:${port}/api/v1/tasks`, {
+        method: 'POST', body: ECHO_BODY, headers: ECHO_HEADERS, dispatcher: agent, headersTimeout: 30_000, bodyTimeout: 30_000,
+      });
+      JSON.parse(await res.body.text());
+    },
+  };
+}
+
+async function httpSection(): Promise<void> {
+  const { child, exchange } = await startHttpEcho();
   const rows: Record<string, number>[] = [];
   try {
-    const port: number = await new Promise((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
     const agent = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
-    const body = JSON.stringify({ type: 'noop', queue: 'single', payload: { p: 's', i: 1 } });
-    const headers = { 'content-type': 'application/json', authorization: 'Bearer x', accept: 'application/json' };
-    const one = async () => {
-      const res = await request(`http://127.0.0.1:${port}/api/v1/tasks`, { method: 'POST', body, headers, dispatcher: agent, headersTimeout: 30_000, bodyTimeout: 30_000 });
-      JSON.parse(await res.body.text());
-    };
+    const one = () => exchange(agent);
     for (let i = 0; i < 2000; i++) await one(); // warm-up
     for (const inFlight of [1, 50]) {
       let next = 0;
@@ -270,11 +285,10 @@ async function pathSection(): Promise<void> {
   const COUNT = 500;
   const RATE = 100;
   const steps: { step: string; what: string; ms: number[] }[] = [];
-  const child = fork(fileURLToPath(new URL('./lib/http-echo.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { child, exchange } = await startHttpEcho();
   const { Redis } = await import('ioredis');
   const redis = new Redis(args['redis-url']!);
   try {
-    const port: number = await new Promise((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
     const agent = new Agent({ keepAliveTimeout: 30_000 });
     await withServer(`bench_diagpath_${runId}`, async (sys, _workerId, connect) => {
       const c = await connect();
@@ -282,8 +296,6 @@ async function pathSection(): Promise<void> {
       // The queue's row first, as the engine's first insert into a queue makes it; then the
       // statement the engine uses for queues it knows.
       await c.query({ name: T.taskInsertManyWithoutKeys.name, text: T.taskInsertManyWithoutKeys.text, values: [rowsJson(0, 1), null] });
-      const body = JSON.stringify({ type: 'noop', queue: 'single', payload: { p: 's', i: 1 } });
-      const headers = { 'content-type': 'application/json', authorization: 'Bearer x', accept: 'application/json' };
       const run = async (step: string, what: string, f: (i: number) => Promise<unknown>) => {
         await paced(50, RATE, f); // warm-up
         steps.push({ step, what, ms: await paced(COUNT, RATE, f) });
@@ -292,10 +304,7 @@ async function pathSection(): Promise<void> {
       await run('Redis round trip', '`PING` (ioredis)', () => redis.ping());
       await run('PostgreSQL round trip', '`SELECT 1` (node-postgres)', () => c.query('SELECT 1'));
       await run('one-task insert alone', 'the engine\'s insert statement, synchronous commit (node-postgres)', (i) => c.query({ ...insert, values: [rowsJson(i, 1), null] }));
-      await run('bare HTTP exchange', 'a node:http server with nothing behind it, undici client', async () => {
-        const res = await request(`http://127.0.0.1:${port}/api/v1/tasks`, { method: 'POST', body, headers, dispatcher: agent });
-        JSON.parse(await res.body.text());
-      });
+      await run('bare HTTP exchange', 'a node:http server with nothing behind it, undici client', () => exchange(agent));
       await run('Taskflow HTTP, no database', '`GET /healthz` (Fastify, the service\'s hooks)', async () => {
         const res = await request(`${sys.url}/healthz`, { dispatcher: agent });
         await res.body.text();
