@@ -68,6 +68,26 @@ export function describeEngineConformance(driver: DriverName): void {
         expect(r!.task).toEqual(task);
       });
 
+      it('stores given values and defaults side by side in one batch', async () => {
+        // The insert leaves a default out of its JSON (the statement fills it in): a row with
+        // every field given must keep them, and its neighbours must not pick them up.
+        const { engine } = await setup();
+        const given = {
+          type: 't', queue: 'q', priority: -3, maxAttempts: 9, timeoutMs: 1234, tags: ['a'],
+          backoff: { type: 'linear' as const, delayMs: 70 }, delayMs: 0, idempotencyKey: 'k',
+        };
+        const results = await engine.enqueue([{ type: 't', queue: 'q' }, given, { type: 't', queue: 'q', payload: 0 }]);
+        const [plain, full, zero] = await Promise.all(results.map((r) => engine.getTask(r.task.id)));
+        const defaults = { priority: 0, maxAttempts: 5, timeoutMs: 30_000, tags: [], backoff: { type: 'fixed', delayMs: 1000 }, idempotencyKey: null };
+        expect(plain).toMatchObject({ ...defaults, payload: null, state: 'queued' });
+        expect(zero).toMatchObject({ ...defaults, payload: 0, state: 'queued' });
+        expect(full).toMatchObject({
+          priority: -3, maxAttempts: 9, timeoutMs: 1234, tags: ['a'], backoff: { type: 'linear', delayMs: 70 },
+          idempotencyKey: 'k', payload: null, state: 'queued',
+        });
+        expect(full!.runAt.getTime()).toBe(T0.getTime());
+      });
+
       it('keeps any JSON value as payload, null included', async () => {
         const { engine } = await setup();
         const values = [null, 0, 'text', [1, 'two', null], { nested: { deep: [true] } }];
