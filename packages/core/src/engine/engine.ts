@@ -170,7 +170,8 @@ export class Engine {
         : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
       const o = this.options;
       const rows = items.map((i) => insertRowJson(i, o)).join(',');
-      ({ rows: inserted } = await executor.query(statement, [`[${rows}]`, this.now(), o.defaultMaxAttempts, JSON.stringify(o.defaultBackoff), o.defaultTimeoutMs]));
+      const answer = await executor.query(statement, [`[${rows}]`, this.now(), o.defaultMaxAttempts, JSON.stringify(o.defaultBackoff), o.defaultTimeoutMs]);
+      inserted = keyed ? answer.rows : rowsOfOneRowAnswer(items, answer.rows[0]!);
       // Known only once committed: inside a caller's transaction the row may still roll back.
       if (executor === this.db) for (const i of items) this.rememberQueue(i.queue);
     } catch (err) {
@@ -619,6 +620,27 @@ function insertRowJson(i: ResolvedInput, o: EngineOptions): string {
   if (i.tags.length > 0) s += `,"tags":${JSON.stringify(i.tags)}`;
   if (i.idempotencyKey !== undefined) s += `,"idempotency_key":${JSON.stringify(i.idempotencyKey)}`;
   return `${s}}`;
+}
+
+/**
+ * The rows a batch insert without keys answers in one row (see answeredInOneRow in
+ * sql/tasks.ts), one per input, in input order.
+ */
+function rowsOfOneRowAnswer(items: readonly ResolvedInput[], answer: Row): Row[] {
+  const ids: string[] = answer.ids ? answer.ids.split(',') : [];
+  if (ids.length !== items.length) throw new Error(`the insert answered ${ids.length} ids for ${items.length} tasks`);
+  const odd = new Map<string, string[]>();
+  if (answer.odd) {
+    for (const entry of (answer.odd as string).split(',')) {
+      const [id, state, runAt] = entry.split(' ');
+      odd.set(id!, [state!, runAt!]);
+    }
+  }
+  const now: string = answer.now;
+  return ids.map((id, k) => {
+    const o = odd.get(id);
+    return { id, queue: items[k]!.queue, state: o ? o[0] : 'queued', run_at: o ? o[1] : now, idempotency_key: null, created_at: now };
+  });
 }
 
 /** The task as inserted, built from the input and the columns the insert returned. */

@@ -116,6 +116,10 @@ export function describeEngineConformance(driver: DriverName): void {
         expect(b!.task.state).toBe('scheduled');
         expect(b!.task.runAt.getTime()).toBe(T0.getTime() + 5000);
         expect(c!.task.state).toBe('queued');
+        // The insert answers these run times apart from the tasks queued at once (its `odd` list).
+        expect(a!.task.runAt.getTime()).toBe(T0.getTime() + 60_000);
+        expect(c!.task.runAt.getTime()).toBe(T0.getTime() - 1);
+        for (const r of [a, b, c]) expect(await engine.getTask(r!.task.id)).toEqual(r!.task);
       });
 
       it('returns the original task for a repeated idempotency key, within its queue', async () => {
