@@ -25,7 +25,8 @@
  *   enqueue→start with a worker waiting (both ends in fractional ms).
  *
  * `--server-node-flags` replaces the service's own Node flags (those of `npm start`:
- * --max-semi-space-size=8); `--server-node-flags=` runs the server with V8's defaults.
+ * --max-semi-space-size=8 --heap-growing-percent=50); `--server-node-flags=` runs the server
+ * with V8's defaults.
  * Every schema made is dropped, every process started is stopped. Output: tables on stdout,
  * everything in results/diagnose-<time>.json.
  */
@@ -42,7 +43,7 @@ import { cpuSeconds, cpuSecondsNamed, killAll, peakRssMiB, rssMiB, sleep } from 
 import { describeEnvironment } from './lib/env.ts';
 import { fmt, percentile, round, summarize, table, type LatencySummary } from './lib/stats.ts';
 import { bulkEnqueue, checkExactlyOnce, drain, latency, singleEnqueue, spawnWorker } from './lib/workloads.ts';
-import { TaskflowSystem, UNFINISHED_COUNT_SQL, type RequestStats } from './systems/taskflow.ts';
+import { SERVICE_NODE_FLAGS, TaskflowSystem, UNFINISHED_COUNT_SQL, type RequestStats } from './systems/taskflow.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -171,7 +172,7 @@ async function cpuSection(): Promise<void> {
   } finally {
     await sys.teardown().catch((err) => console.error('teardown failed', err));
   }
-  out.cpu = { splits, requests, rss, latency: latencyMs, problems, serviceNodeFlags: serviceNodeFlags ?? 'default (--max-semi-space-size=8)' };
+  out.cpu = { splits, requests, rss, latency: latencyMs, problems, serviceNodeFlags: serviceNodeFlags ?? `the service's own (${SERVICE_NODE_FLAGS.join(' ')})` };
 
   console.log(`\n### CPU per task, by process (Taskflow on PostgreSQL, N = ${fmt(N)}; server flags: ${serviceNodeFlags ? serviceNodeFlags.join(' ') || '(none)' : 'the service\'s own'})\n`);
   console.log(table(

@@ -1,7 +1,7 @@
 /**
  * Taskflow only, on PostgreSQL: does the cost per task stay flat as the backlog grows?
  *
- *   npm run scaling -- [--hot 20000] [--steps 10000,100000,1000000] [--no-same-queue] [--poll unfinished|completed]
+ *   npm run scaling -- [--hot 20000] [--steps 10000,100000,1000000] [--no-same-queue] [--poll unfinished|completed] [--server-node-flags "…"]
  *
  * For each step, the queue 'cold' is filled (direct SQL insert into the schema's tasks table,
  * after migration: the preload is not what is measured) to the step's size, then 20,000 no-op
@@ -22,6 +22,9 @@
  * 900,000 rows writes ~0.5 GB of WAL, and the checkpoint it sets off (max_wal_size) would
  * otherwise run during the next drain, which then pays for the preload's writes and for a full
  * page image of every page it touches first after it.
+ *
+ * `--server-node-flags` replaces the service's own Node flags (those of `npm start`), to
+ * measure memory and CPU under other V8 settings; `--server-node-flags=` runs V8's defaults.
  */
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -31,7 +34,7 @@ import { adminQuery } from './lib/pg.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { fmt, table, type LatencySummary } from './lib/stats.ts';
 import { bulkEnqueue, checkExactlyOnce, drain, latency, spawnWorker, type DrainResult } from './lib/workloads.ts';
-import { TaskflowSystem, UNFINISHED_COUNT_SQL } from './systems/taskflow.ts';
+import { SERVICE_NODE_FLAGS, TaskflowSystem, UNFINISHED_COUNT_SQL } from './systems/taskflow.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     'no-same-queue': { type: 'boolean', default: false },
     poll: { type: 'string', default: 'unfinished' },
     concurrency: { type: 'string', default: '50' },
+    'server-node-flags': { type: 'string' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
   },
@@ -51,6 +55,7 @@ const DB = args['database-url']!;
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const schema = `bench_scale_${runId}`;
 const POLL = args.poll!;
+const serviceNodeFlags = args['server-node-flags'] === undefined ? undefined : args['server-node-flags'].split(/\s+/).filter(Boolean);
 if (POLL !== 'completed' && POLL !== 'unfinished') throw new Error('--poll: completed or unfinished');
 
 /** For `--poll unfinished`: tasks of `queue` (of at least `minPriority`) not finished yet. */
@@ -83,7 +88,7 @@ interface Step {
 
 async function main(): Promise<void> {
   const env = await describeEnvironment(DB, args['redis-url']!);
-  const sys = new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema });
+  const sys = new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema, serviceNodeFlags });
   const steps: Step[] = [];
   let lat: LatencySummary | undefined;
   let peak: number | null = null;
@@ -167,7 +172,7 @@ async function main(): Promise<void> {
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const file = `${dir}scaling-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, `${JSON.stringify({ runId, at: new Date().toISOString(), hot: HOT, concurrency: CONCURRENCY, poll: POLL, environment: env, steps, latency: lat, serverPeakRssMiB: peak, table: text }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ runId, at: new Date().toISOString(), hot: HOT, concurrency: CONCURRENCY, poll: POLL, serverNodeFlags: serviceNodeFlags ?? SERVICE_NODE_FLAGS, environment: env, steps, latency: lat, serverPeakRssMiB: peak, table: text }, null, 2)}\n`);
   console.error(`written ${file}`);
   if (steps.some((s) => s.problems.length)) process.exitCode = 1;
 }

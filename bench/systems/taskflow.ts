@@ -12,7 +12,7 @@ import { adminQuery } from '../lib/pg.ts';
 const SERVER = fileURLToPath(new URL('../lib/taskflow-server.ts', import.meta.url));
 
 /** As in the root package.json's `start` script and the shebang of packages/server/src/cli.ts. */
-const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8'];
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
 
 export interface TaskflowBenchOptions {
   driver: 'postgres' | 'pglite';

@@ -1,13 +1,17 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=50
 /**
  * The `taskflow` command: start (the service), migrate, worker <module>, demo.
  * This is an entry point: it alone reads the environment (through loadConfig) and argv.
  *
- * Node runs it with --max-semi-space-size=8 (here and in `npm start`): V8's default young
- * generation reserves tens of MB that a service like this does not need. Measured with
- * bench/run.ts and bench/diagnose.ts: peak RSS about 198 MiB by default, 150 with 4 (but four to
- * six times the young collections, ~10% more CPU per submission), 155-158 with 8 (half of
- * those collections).
+ * Node runs it with --max-semi-space-size=8 --heap-growing-percent=50 (here and in `npm
+ * start`). The first: V8's default young generation reserves tens of MB that a service like this
+ * does not need. Measured with bench/run.ts and bench/diagnose.ts: peak RSS about 198 MiB by
+ * default, 150 with 4 (but four to six times the young collections, ~10% more CPU per
+ * submission), 155-158 with 8 (half of those collections). The second: the old generation may
+ * grow by half its live size between full collections, where V8 by default lets it grow to
+ * several times that under sustained load (live heap ~30 MB, ~90 MB before a full collection).
+ * Measured with bench/scaling.ts --hot 100000: peak RSS 168-175 MiB without it, 155-157 MiB with
+ * it, the same server CPU (docs/operations.md).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
