@@ -59,6 +59,31 @@ describe('WakeHub', () => {
     expect(hub.waiting('a')).toBe(0);
   });
 
+  it('hands a wake-up to one waiter, the one waiting longest', async () => {
+    const hub = new WakeHub(undefined, recordingLogger().logger);
+    const first = hub.subscribe(['a', 'b']);
+    const second = hub.subscribe(['a']);
+    const third = hub.subscribe(['b']);
+    hub.publish(['a']);
+    expect([first.woken, second.woken, third.woken]).toEqual([true, false, false]);
+    // The woken waiter waits on none of its queues any more: the next wake-up of b is the third's.
+    expect(hub.waiting('a')).toBe(1);
+    hub.publish(['b']);
+    expect([second.woken, third.woken]).toEqual([false, true]);
+    expect(await second.wait(10)).toBe(false);
+    hub.publish(['a', 'b']); // one wake-up per queue: a has the second, b has nobody
+    expect(await second.wait(60_000)).toBe(true);
+    expect(hub.waiting('a') + hub.waiting('b')).toBe(0);
+    for (const s of [first, second, third]) s.close();
+  });
+
+  it('wakes every waiter when it stops', async () => {
+    const hub = new WakeHub(undefined, recordingLogger().logger);
+    const subs = [hub.subscribe(['a']), hub.subscribe(['a', 'b']), hub.subscribe(['c'])];
+    await hub.stop();
+    expect(subs.map((s) => s.woken)).toEqual([true, true, true]);
+  });
+
   it('times out, and ignores other queues', async () => {
     const hub = new WakeHub(undefined, recordingLogger().logger);
     const sub = hub.subscribe(['a']);

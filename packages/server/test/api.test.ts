@@ -649,3 +649,81 @@ describe('HTTP API races (postgres)', () => {
     expect(claimed.sort()).toEqual([...submitted].sort());
   });
 });
+
+describe('long-polling claims and wake-ups (postgres)', () => {
+  let svc: TestService;
+  /** Claim statements completed, by the engine's relaxed executor (where claims go). */
+  let claimStatements = 0;
+
+  beforeAll(async () => {
+    // A poll interval longer than any wait here: a claim that returns tasks was woken.
+    svc = await startTestService('postgres', { pollIntervalMs: 60_000, workerTtlMs: 600_000 });
+    const relaxed = svc.service.db.relaxed;
+    const query = relaxed.query.bind(relaxed);
+    relaxed.query = ((sql: Parameters<typeof query>[0], params?: Parameters<typeof query>[1]) => {
+      if (typeof sql !== 'string' && sql.name === 'tf_task_claim') return query(sql, params).finally(() => claimStatements++);
+      return query(sql, params);
+    }) as typeof relaxed.query;
+  });
+
+  afterAll(async () => {
+    await svc?.stop();
+  });
+
+  /**
+   * Resolves once `n` claims wait on `queue` in the hub and `looks` claim statements have
+   * completed since `since` (a request subscribes before its first look: waiting for the look
+   * too makes sure a task enqueued next can only reach it by a wake-up).
+   */
+  async function parked(queue: string, n: number, since: number, looks: number): Promise<void> {
+    const ready = () => svc.service.hub.waiting(queue) === n && claimStatements - since === looks;
+    for (let i = 0; i < 1000 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(svc.service.hub.waiting(queue)).toBe(n);
+    expect(claimStatements - since).toBe(looks);
+  }
+
+  it('wakes one waiting claim per ready task, the one waiting longest', async () => {
+    const queue = `wakeone.${process.pid}`;
+    const producer = await svc.clientWith(['producer']);
+    const worker = await svc.clientWith(['worker']);
+    const [a, b] = await Promise.all([0, 1].map((i) => worker.registerWorker({ name: `waiter ${i}`, queues: [queue], concurrency: 10 })));
+    const before = claimStatements;
+    const claimA = worker.claim(a!.id, { max: 10, waitMs: 20_000 });
+    await parked(queue, 1, before, 1);
+    const claimB = worker.claim(b!.id, { max: 10, waitMs: 20_000 });
+    await parked(queue, 2, before, 2);
+    const first = await producer.enqueue({ type: 'api.wake', queue, payload: 1 });
+    expect((await claimA).tasks.map((t) => t.id)).toEqual([first.id]);
+    // Each request's first look, then A's look when woken. B was not woken for a task A took:
+    // waking every waiter made each of them claim once per task (give such a claim of B's
+    // time to finish before counting: it must not happen at all).
+    await new Promise((r) => setTimeout(r, 300));
+    expect(claimStatements - before).toBe(3);
+    expect(svc.service.hub.waiting(queue)).toBe(1);
+    const second = await producer.enqueue({ type: 'api.wake', queue, payload: 2 });
+    expect((await claimB).tasks.map((t) => t.id)).toEqual([second.id]);
+    expect(claimStatements - before).toBe(4);
+  });
+
+  it('hands the wake-up on when the woken claim filled its batch', async () => {
+    const queue = `handon.${process.pid}`;
+    const producer = await svc.clientWith(['producer']);
+    const worker = await svc.clientWith(['worker']);
+    const ws = await Promise.all([0, 1, 2].map((i) => worker.registerWorker({ name: `taker ${i}`, queues: [queue], concurrency: 1 })));
+    const claims: Promise<{ tasks: { id: string }[] }>[] = [];
+    const before = claimStatements;
+    for (const [i, w] of ws.entries()) {
+      claims.push(worker.claim(w.id, { max: 1, waitMs: 20_000 }));
+      await parked(queue, i + 1, before, i + 1);
+    }
+    // One insert, one wake-up: the first claim fills its batch of one and hands the wake-up on,
+    // the second does the same; the third finds nothing and goes on waiting. Without the
+    // hand-on the second task would wait for the poll interval, longer than this claim waits.
+    const ids = (await producer.enqueueMany([1, 2].map((p) => ({ type: 'api.wake', queue, payload: p })))).items.map((i) => i.task.id);
+    const [c0, c1] = await Promise.all(claims.slice(0, 2));
+    expect([...c0!.tasks, ...c1!.tasks].map((t) => t.id).sort()).toEqual([...ids].sort());
+    await parked(queue, 1, before, 6); // three first looks, three woken: the third still waits
+    const third = await producer.enqueue({ type: 'api.wake', queue, payload: 3 });
+    expect((await claims[2]!).tasks.map((t) => t.id)).toEqual([third.id]);
+  });
+});

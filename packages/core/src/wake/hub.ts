@@ -42,11 +42,19 @@ export interface WakeHubOptions {
 /** Interest in a set of queues, registered before looking for work. */
 export interface Subscription {
   /**
-   * Resolves true when one of the queues is woken (including any wake-up since the
-   * subscription was made), false after `timeoutMs` or when `signal` aborts.
+   * Resolves true when this subscription has been handed a wake-up of one of its queues
+   * (including one handed to it since it was made), false after `timeoutMs` or when `signal`
+   * aborts.
    */
   wait(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /** Whether this subscription has been handed a wake-up. */
+  readonly woken: boolean;
   close(): void;
+}
+
+interface Waiter {
+  readonly queues: readonly string[];
+  wake(): void;
 }
 
 /**
@@ -64,9 +72,20 @@ export interface Subscription {
  * (a one-task insert request: server 395–400 → 270–295 µs, PostgreSQL 305–315 → 205–215 µs),
  * and its commit-time lock serialises commits. The price: a node started a moment ago may miss
  * a wake-up from a node that has not heard its hello yet, and waits one poll interval.
+ *
+ * A wake-up of a queue goes to **one** waiter of this node: the one that has waited longest.
+ * Waking every waiter of a queue for each ready task made every parked long poll claim at
+ * once: with the benchmark's one worker (two claim loops) and tasks arriving one at a time,
+ * three claim statements and a worker-state check per task where one claim takes it; with
+ * forty parked polls, forty claims per task. The waiter hands the wake-up on (`wakeLocal`
+ * again) when it may have left work behind: its claim filled its batch, or it will not claim
+ * after the wake-up at all (it is answering already, its worker hung up, it failed). A
+ * waiter that claimed less than a full batch, or nothing, hands nothing on: the queue is
+ * empty as far as it can see. Shutdown wakes every waiter.
  */
 export class WakeHub {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  /** Waiters by queue, oldest first (a Set keeps insertion order). */
+  private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly transport: WakeTransport | undefined;
   private readonly logger: Logger;
   private readonly opts: WakeHubOptions;
@@ -98,8 +117,10 @@ export class WakeHub {
     clearInterval(this.presence);
     this.presence = undefined;
     await this.transport?.stop();
-    for (const set of this.waiters.values()) for (const w of set) w();
+    const all = new Set<Waiter>();
+    for (const set of this.waiters.values()) for (const w of set) all.add(w);
     this.waiters.clear();
+    for (const w of all) w.wake();
   }
 
   /** Wakes local waiters and, if another node is listening, tells the other nodes. */
@@ -129,37 +150,48 @@ export class WakeHub {
     if (msg.q) this.wakeLocal(msg.q);
   }
 
-  /** Wakes the waiters of this node only. */
+  /**
+   * Hands a wake-up of each of these queues to one waiter of this node: the oldest (see the
+   * class comment). A waiter handed one stops waiting on all its queues.
+   */
   wakeLocal(queues: readonly string[]): void {
     for (const q of queues) {
+      const oldest = this.waiters.get(q)?.values().next().value;
+      if (!oldest) continue;
+      this.remove(oldest);
+      oldest.wake();
+    }
+  }
+
+  private remove(w: Waiter): void {
+    for (const q of w.queues) {
       const set = this.waiters.get(q);
       if (!set) continue;
-      this.waiters.delete(q);
-      for (const w of set) w();
+      set.delete(w);
+      if (set.size === 0) this.waiters.delete(q);
     }
   }
 
   subscribe(queues: readonly string[]): Subscription {
     let woken = false;
     let resolveWait: ((v: boolean) => void) | undefined;
-    const wake = (): void => {
-      woken = true;
-      resolveWait?.(true);
+    const waiter: Waiter = {
+      queues: [...new Set(queues)],
+      wake: () => {
+        woken = true;
+        resolveWait?.(true);
+      },
     };
-    for (const q of queues) {
+    for (const q of waiter.queues) {
       let set = this.waiters.get(q);
       if (!set) this.waiters.set(q, (set = new Set()));
-      set.add(wake);
+      set.add(waiter);
     }
-    const close = (): void => {
-      for (const q of queues) {
-        const set = this.waiters.get(q);
-        set?.delete(wake);
-        if (set && set.size === 0) this.waiters.delete(q);
-      }
-    };
     return {
-      close,
+      close: () => this.remove(waiter),
+      get woken() {
+        return woken;
+      },
       wait: (timeoutMs, signal) => {
         if (woken) return Promise.resolve(true);
         if (signal?.aborted) return Promise.resolve(false);

@@ -162,6 +162,9 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
       const gone = stopWaiting(reply, shutdown);
       // Subscribe before looking, so a task enqueued between a look and the wait wakes us.
       let sub = hub.subscribe(names);
+      // A wake-up goes to one waiter (see WakeHub): hand it on if this claim may have left
+      // tasks behind (a full batch) or does not claim after it (below, and in `finally`).
+      let handOn = false;
       try {
         // The results and the first claim share a statement (one round trip, one commit).
         const first = await engine.settleAndClaim(workerId, reports, queues, max);
@@ -177,9 +180,11 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
           if (left <= 0 || gone.aborted) break;
           await sub.wait(Math.min(left, pollIntervalMs), gone);
           if (gone.aborted) break; // do not claim for a worker that has gone
+          const woken = sub.woken;
           sub.close();
           sub = hub.subscribe(names);
           tasks = await engine.claim(workerId, queues, max);
+          if (woken && tasks.length >= max) handOn = true;
         }
         if (gone.aborted && !shutdown.aborted && tasks.length > 0) {
           // The worker hung up while we claimed: hand the tasks back now, not after their lease.
@@ -189,7 +194,10 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
         const results = reports.length ? `,"results":${JSON.stringify(outcomesOf(reports, first.outcomes))}` : '';
         return reply.type('application/json; charset=utf-8').send(`{"tasks":[${tasks.map(claimedTaskJson).join(',')}]${results}}`);
       } finally {
+        // Handed a wake-up that no claim of this request followed: another waiter takes it.
+        if (sub.woken) handOn = true;
         sub.close();
+        if (handOn) hub.wakeLocal(names);
       }
     },
 
