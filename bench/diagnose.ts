@@ -2,7 +2,7 @@
  * Where Taskflow's time goes, in numbers the runs of run.ts do not give (Taskflow on PostgreSQL
  * only; the numbers behind "Against the targets" in README.md):
  *
- *   npm run diagnose -- [--n 20000] [--only cpu,http,statements,backlog,path] [--server-node-flags "…"]
+ *   npm run diagnose -- [--n 20000] [--only cpu,http,statements,backlog,path,waiters] [--server-node-flags "…"]
  *
  * - cpu: the bench's own workloads (lib/workloads.ts: single enqueue, one request per task and
  *   through the SDK's coalescing `submit`, bulk enqueue, drain,
@@ -23,6 +23,11 @@
  *   100/s: a Redis and a PostgreSQL round trip, the one-task insert statement, a bare HTTP
  *   exchange, the server's HTTP stack without the database, `enqueue`'s acknowledgement, and
  *   enqueue→start with a worker waiting (both ends in fractional ms).
+ * - waiters: tasks arriving one at a time (500 at 100/s) to idle workers, 1 and then 10 worker
+ *   processes (2 and 20 claims long-polling): CPU per task of the server and of PostgreSQL, and
+ *   PostgreSQL transactions committed per task (`pg_stat_database.xact_commit` of the bench's
+ *   database: every claim, insert, report and heartbeat is one). What idle workers' wake-ups
+ *   and polls cost.
  *
  * `--server-node-flags` replaces the service's own Node flags (those of `npm start`:
  * --max-semi-space-size=8 --heap-growing-percent=50); `--server-node-flags=` runs the server
@@ -39,7 +44,7 @@ import pg from 'pg';
 import { Agent, request } from 'undici';
 import * as T from '../packages/core/src/sql/tasks.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../packages/core/src/engine/options.ts';
-import { cpuSeconds, cpuSecondsNamed, killAll, peakRssMiB, rssMiB, sleep } from './lib/proc.ts';
+import { cpuSeconds, cpuSecondsNamed, killAll, peakRssMiB, rssMiB, sleep, until } from './lib/proc.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { fmt, percentile, round, summarize, table, type LatencySummary } from './lib/stats.ts';
 import { bulkEnqueue, checkExactlyOnce, drain, latency, singleEnqueue, spawnWorker } from './lib/workloads.ts';
@@ -48,7 +53,7 @@ import { SERVICE_NODE_FLAGS, TaskflowSystem, UNFINISHED_COUNT_SQL, type RequestS
 const { values: args } = parseArgs({
   options: {
     n: { type: 'string', default: '20000' },
-    only: { type: 'string', default: 'cpu,http,statements,backlog,path' },
+    only: { type: 'string', default: 'cpu,http,statements,backlog,path,waiters' },
     'server-node-flags': { type: 'string' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
@@ -523,6 +528,52 @@ async function backlogSection(): Promise<void> {
   console.log(table(['backlog waiting in cold', 'claiming from', 'median', 'first 10 / last 10'], rows));
 }
 
+/** Transactions committed in the bench's database so far (all sessions). */
+async function commits(c: pg.Client): Promise<number> {
+  await c.query('SELECT pg_stat_force_next_flush()');
+  const r = await c.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()');
+  return Number(r.rows[0]!.n);
+}
+
+async function waitersSection(): Promise<void> {
+  const COUNT = 500;
+  const RATE = 100;
+  const rows: { workers: number; waiting: number; serverUs: number; postgresUs: number; commitsPerTask: number; jobsPerSec: number }[] = [];
+  for (const K of [1, 10]) {
+    await withServer(`bench_diagwait_${runId}_${K}`, async (sys, _workerId, connect) => {
+      const c = await connect();
+      const workers: Awaited<ReturnType<typeof spawnWorker>>[] = [];
+      try {
+        for (let k = 0; k < K; k++) workers.push(await spawnWorker(sys, 'idle', 50));
+        for (const w of workers) await w.request({ cmd: 'start' });
+        await sleep(1500); // every claim loop parked in its long poll
+        const server = sys.serverPid()!;
+        const c0 = { server: cpuSeconds(server)!, postgres: postgresCpu(), commits: await commits(c) };
+        const t0 = performance.now();
+        await paced(COUNT, RATE, (i) => sys.enqueueOne('idle', { p: 'w', i }));
+        await until(async () => (await sys.countCompleted('idle', COUNT)) >= COUNT, 'the waiters workload to complete', 60_000, 20);
+        const sec = (performance.now() - t0) / 1000;
+        const c1 = { server: cpuSeconds(server)!, postgres: postgresCpu(), commits: await commits(c) };
+        rows.push({
+          workers: K, waiting: 2 * K, jobsPerSec: Math.round(COUNT / sec),
+          serverUs: us(c1.server - c0.server, COUNT), postgresUs: us(c1.postgres - c0.postgres, COUNT),
+          // Every session of the database: the server's, this harness's count polls (one per 20 ms).
+          commitsPerTask: round((c1.commits - c0.commits) / COUNT, 2),
+        });
+        console.error(`  waiters: ${K} worker process(es)`);
+      } finally {
+        for (const w of workers) await w.request({ cmd: 'exit' }).catch(() => undefined);
+      }
+    });
+  }
+  out.waiters = rows;
+  console.log('\n### Idle workers: 500 tasks at 100/s, each to workers long-polling (per task; the whole ~5 s, polls included)\n');
+  console.log(table(
+    ['worker processes', 'claims long-polling', 'server CPU', 'PostgreSQL CPU', 'transactions committed'],
+    rows.map((r) => [String(r.workers), String(r.waiting), `${r.serverUs} µs`, `${r.postgresUs} µs`, String(r.commitsPerTask)]),
+  ));
+}
+
 // ------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -533,6 +584,7 @@ async function main(): Promise<void> {
   if (only.has('statements')) await statementsSection();
   if (only.has('backlog')) await backlogSection();
   if (only.has('path')) await pathSection();
+  if (only.has('waiters')) await waitersSection();
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const file = `${dir}diagnose-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
