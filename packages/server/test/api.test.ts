@@ -654,6 +654,8 @@ describe('long-polling claims and wake-ups (postgres)', () => {
   let svc: TestService;
   /** Claim statements completed, by the engine's relaxed executor (where claims go). */
   let claimStatements = 0;
+  /** Reads of a worker's state, by the engine's main executor. */
+  let stateReads = 0;
 
   beforeAll(async () => {
     // A poll interval longer than any wait here: a claim that returns tasks was woken.
@@ -664,6 +666,12 @@ describe('long-polling claims and wake-ups (postgres)', () => {
       if (typeof sql !== 'string' && sql.name === 'tf_task_claim') return query(sql, params).finally(() => claimStatements++);
       return query(sql, params);
     }) as typeof relaxed.query;
+    const db = svc.service.db;
+    const dbQuery = db.query.bind(db);
+    db.query = ((sql: Parameters<typeof dbQuery>[0], params?: Parameters<typeof dbQuery>[1]) => {
+      if (typeof sql !== 'string' && sql.name === 'tf_worker_state') stateReads++;
+      return dbQuery(sql, params);
+    }) as typeof db.query;
   });
 
   afterAll(async () => {
@@ -725,5 +733,35 @@ describe('long-polling claims and wake-ups (postgres)', () => {
     await parked(queue, 1, before, 6); // three first looks, three woken: the third still waits
     const third = await producer.enqueue({ type: 'api.wake', queue, payload: 3 });
     expect((await claims[2]!).tasks.map((t) => t.id)).toEqual([third.id]);
+  });
+
+  it('reads the worker\'s state for a claim that finds nothing, unless the worker was just seen active', async () => {
+    const queue = `state.${process.pid}`;
+    const producer = await svc.clientWith(['producer']);
+    const worker = await svc.clientWith(['worker']);
+    const w = await worker.registerWorker({ name: 'state reader', queues: [queue], concurrency: 5 });
+    let reads = stateReads;
+    expect(await worker.claim(w.id, { max: 5, waitMs: 0 })).toEqual({ tasks: [] });
+    expect(stateReads - reads).toBe(1);
+    const task = await producer.enqueue({ type: 'api.state', queue });
+    expect((await worker.claim(w.id, { max: 5, waitMs: 0 })).tasks.map((t) => t.id)).toEqual([task.id]);
+    // The claim that just returned a task is the evidence: the next, finding nothing, reads nothing.
+    reads = stateReads;
+    expect(await worker.claim(w.id, { max: 5, waitMs: 0 })).toEqual({ tasks: [] });
+    expect(stateReads - reads).toBe(0);
+  });
+
+  it('answers 409 to a worker deregistered right after a claim that returned tasks', async () => {
+    const queue = `gone.${process.pid}`;
+    const producer = await svc.clientWith(['producer']);
+    const worker = await svc.clientWith(['worker']);
+    const w = await worker.registerWorker({ name: 'leaver', queues: [queue], concurrency: 5 });
+    await producer.enqueue({ type: 'api.gone', queue });
+    expect((await worker.claim(w.id, { max: 5, waitMs: 0 })).tasks).toHaveLength(1);
+    await worker.deregisterWorker(w.id);
+    // Not an empty answer after the wait: the node forgot what it had seen of this worker.
+    const err = await apiError(worker.claim(w.id, { max: 5, waitMs: 20_000 }));
+    expect(err.status).toBe(409);
+    expect(err.problem?.code).toBe('worker_not_active');
   });
 });

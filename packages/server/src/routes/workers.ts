@@ -24,16 +24,38 @@ export interface WorkerRouteDeps {
  * Which queues each worker registered, remembered on this node (a registration never
  * changes). The claim statement re-checks state and queue in the database, so a stale entry
  * can cost nothing but a wasted claim.
+ *
+ * Also when this node last saw each worker active: a claim that returned tasks (the claim
+ * statement takes tasks only for an active worker), or a read of its state. A claim that finds
+ * nothing reads the worker's state to answer a worker that is not active with a 409 at once;
+ * right after such evidence it skips that read. At low rates that read was one statement of
+ * about five per task: after each task a worker's claim loop asks again and finds nothing.
+ * A worker deregistered on this node is forgotten at once; one made inactive through another
+ * node in that moment gets its 409 one long poll later (it can claim nothing meanwhile).
  */
 class WorkerQueues {
   private readonly known = new Map<string, QueueWeight[]>();
+  private readonly activeAt = new Map<string, number>();
   private readonly engine: Engine;
-  constructor(engine: Engine) {
+  private readonly activeForMs: number;
+  constructor(engine: Engine, activeForMs: number) {
     this.engine = engine;
+    this.activeForMs = activeForMs;
   }
   remember(id: string, queues: QueueWeight[]): void {
     if (this.known.size >= 50_000) this.known.clear();
     this.known.set(id, queues);
+  }
+  sawActive(id: string): void {
+    if (this.activeAt.size >= 50_000) this.activeAt.clear();
+    this.activeAt.set(id, performance.now());
+  }
+  recentlyActive(id: string): boolean {
+    const at = this.activeAt.get(id);
+    return at !== undefined && performance.now() - at < this.activeForMs;
+  }
+  forget(id: string): void {
+    this.activeAt.delete(id);
   }
   async get(id: string): Promise<QueueWeight[]> {
     const hit = this.known.get(id);
@@ -83,7 +105,7 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
   'registerWorker' | 'listWorkers' | 'getWorker' | 'heartbeat' | 'claim' | 'reportResults' | 'reportResult' | 'deregisterWorker'
 > {
   const { engine, hub, shutdown, pollIntervalMs, workerTtlMs, maxPayloadBytes } = deps;
-  const directory = new WorkerQueues(engine);
+  const directory = new WorkerQueues(engine, pollIntervalMs);
 
   /** Validates the results of a request (400 naming the item) before any of them is settled. */
   function reportsOf(results: TaskResult[], at: (i: number) => string): TaskResultReport[] {
@@ -169,11 +191,12 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
         // The results and the first claim share a statement (one round trip, one commit).
         const first = await engine.settleAndClaim(workerId, reports, queues, max);
         let tasks = first.tasks;
-        if (tasks.length === 0) {
+        if (tasks.length === 0 && !directory.recentlyActive(workerId)) {
           const state = await engine.workerState(workerId);
           if (state !== 'active') {
             throw new HttpProblem(409, 'worker_not_active', 'Worker not active', `worker ${workerId} is ${state}; ${state === 'lost' ? 'heartbeat to resume' : 'register again'}`);
           }
+          directory.sawActive(workerId);
         }
         while (tasks.length === 0) {
           const left = deadline - Date.now();
@@ -186,6 +209,7 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
           tasks = await engine.claim(workerId, queues, max);
           if (woken && tasks.length >= max) handOn = true;
         }
+        if (tasks.length > 0) directory.sawActive(workerId);
         if (gone.aborted && !shutdown.aborted && tasks.length > 0) {
           // The worker hung up while we claimed: hand the tasks back now, not after their lease.
           await engine.releaseClaimed(workerId, tasks);
@@ -215,6 +239,7 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
     },
 
     async deregisterWorker(req) {
+      directory.forget(req.params.id);
       return engine.deregisterWorker(req.params.id);
     },
   };
