@@ -104,10 +104,14 @@ export class Engine {
    * skip the queue upsert. Bounded: past KNOWN_QUEUES_MAX names it starts again.
    */
   private readonly knownQueues = new Set<string>();
+  /** The insert statements' parameters after the rows and the clock: the defaults a lean row leaves out. */
+  private readonly insertDefaults: readonly unknown[];
 
   constructor(config: EngineConfig) {
     this.db = config.db;
     this.options = { ...DEFAULT_ENGINE_OPTIONS, ...config.options };
+    const o = this.options;
+    this.insertDefaults = [o.defaultMaxAttempts, JSON.stringify(o.defaultBackoff), o.defaultTimeoutMs];
     this.clock = config.clock ?? databaseClock;
     this.logger = config.logger ?? silentLogger;
   }
@@ -168,9 +172,8 @@ export class Engine {
       const statement = known
         ? (keyed ? T.taskInsertManyKnownQueues : T.taskInsertManyWithoutKeysKnownQueues)
         : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
-      const o = this.options;
-      const rows = items.map((i) => insertRowJson(i, o)).join(',');
-      const answer = await executor.query(statement, [`[${rows}]`, this.now(), o.defaultMaxAttempts, JSON.stringify(o.defaultBackoff), o.defaultTimeoutMs]);
+      const rows = items.map((i) => insertRowJson(i, this.options)).join(',');
+      const answer = await executor.query(statement, [`[${rows}]`, this.now(), ...this.insertDefaults]);
       inserted = keyed ? answer.rows : rowsOfOneRowAnswer(items, answer.rows[0]!);
       // Known only once committed: inside a caller's transaction the row may still roll back.
       if (executor === this.db) for (const i of items) this.rememberQueue(i.queue);

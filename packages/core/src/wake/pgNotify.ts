@@ -22,12 +22,15 @@ export class PgNotifyTransport implements WakeTransport {
     this.channel = `taskflow:${db.schema}`;
     this.nodeId = nodeId;
     this.logger = logger;
-    this.coalescer = new Coalescer(
-      async (queues) => {
-        await db.query({ name: 'tf_wake_notify', text: 'SELECT pg_notify($1, $2)' }, [this.channel, JSON.stringify({ n: nodeId, q: queues })]);
-      },
-      (err) => logger.warn({ err }, 'NOTIFY failed; other nodes fall back to polling'),
-    );
+    this.coalescer = new Coalescer((queues) => this.send({ n: nodeId, q: queues }), (err) => this.failed(err));
+  }
+
+  private async send(msg: WakeMessage): Promise<void> {
+    await this.db.query({ name: 'tf_wake_notify', text: 'SELECT pg_notify($1, $2)' }, [this.channel, JSON.stringify(msg)]);
+  }
+
+  private failed(err: unknown): void {
+    this.logger.warn({ err }, 'NOTIFY failed; other nodes fall back to polling');
   }
 
   async start(deliver: (msg: WakeMessage) => void): Promise<void> {
@@ -46,8 +49,7 @@ export class PgNotifyTransport implements WakeTransport {
   }
 
   hello(): void {
-    this.db.query({ name: 'tf_wake_notify', text: 'SELECT pg_notify($1, $2)' }, [this.channel, JSON.stringify({ n: this.nodeId, h: 1 })])
-      .catch((err: unknown) => this.logger.warn({ err }, 'NOTIFY failed; other nodes fall back to polling'));
+    this.send({ n: this.nodeId, h: 1 }).catch((err: unknown) => this.failed(err));
   }
 
   async stop(): Promise<void> {

@@ -37,12 +37,11 @@ export class RedisTransport implements WakeTransport {
     this.pub.on('ready', () => {
       if (this.started) this.hello();
     });
-    this.coalescer = new Coalescer(
-      async (queues) => {
-        await this.pub.publish(this.channel, JSON.stringify({ n: this.nodeId, q: queues }));
-      },
-      (err) => this.markDown(err),
-    );
+    this.coalescer = new Coalescer((queues) => this.send({ n: this.nodeId, q: queues }), (err) => this.markDown(err));
+  }
+
+  private async send(msg: WakeMessage): Promise<void> {
+    await this.pub.publish(this.channel, JSON.stringify(msg));
   }
 
   private markDown(err: unknown): void {
@@ -79,7 +78,7 @@ export class RedisTransport implements WakeTransport {
 
   hello(): void {
     if (this.pub.status !== 'ready') return; // sent on 'ready'
-    this.pub.publish(this.channel, JSON.stringify({ n: this.nodeId, h: 1 })).catch((err: unknown) => this.markDown(err));
+    this.send({ n: this.nodeId, h: 1 }).catch((err: unknown) => this.markDown(err));
   }
 
   async stop(): Promise<void> {

@@ -29,11 +29,11 @@ export interface WorkerRouteDeps {
  * statement takes tasks only for an active worker), or a read of its state. A claim that finds
  * nothing reads the worker's state to answer a worker that is not active with a 409 at once;
  * right after such evidence it skips that read. At low rates that read was one statement of
- * about five per task: after each task a worker's claim loop asks again and finds nothing.
+ * about four per task: after each task a worker's claim loop asks again and finds nothing.
  * A worker deregistered on this node is forgotten at once; one made inactive through another
  * node in that moment gets its 409 one long poll later (it can claim nothing meanwhile).
  */
-class WorkerQueues {
+class WorkerDirectory {
   private readonly known = new Map<string, QueueWeight[]>();
   private readonly activeAt = new Map<string, number>();
   private readonly engine: Engine;
@@ -105,7 +105,7 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
   'registerWorker' | 'listWorkers' | 'getWorker' | 'heartbeat' | 'claim' | 'reportResults' | 'reportResult' | 'deregisterWorker'
 > {
   const { engine, hub, shutdown, pollIntervalMs, workerTtlMs, maxPayloadBytes } = deps;
-  const directory = new WorkerQueues(engine, pollIntervalMs);
+  const directory = new WorkerDirectory(engine, pollIntervalMs);
 
   /** Validates the results of a request (400 naming the item) before any of them is settled. */
   function reportsOf(results: TaskResult[], at: (i: number) => string): TaskResultReport[] {
