@@ -4,10 +4,10 @@
  * between them cannot compile, and test/openapi.test.ts fails if the committed
  * docs/openapi.json differs from what the server serves.
  */
-import type { TSchema } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import { Health } from './common.ts';
 import {
-  DlqListQuery, DlqPurgeQuery, DlqPurgeResult, DlqRequeueInput, DlqRequeueResult, Task, TaskBatchInput, TaskBatchResult,
+  DlqListQuery, DlqPurgeQuery, DlqPurgeResult, DlqRequeueInput, DlqRequeueResult, Task, TaskBatchHeaders, TaskBatchIds, TaskBatchInput, TaskBatchResult,
   TaskInput, TaskListQuery, TaskPage, TaskParams, TaskPatch, TaskWithAttempts,
 } from './tasks.ts';
 import {
@@ -29,6 +29,8 @@ export interface RouteDef {
   params?: TSchema;
   querystring?: TSchema;
   body?: TSchema;
+  /** Request headers the route reads (documentation and validation; clients pass them in CallOptions). */
+  headers?: TSchema;
   /** Success responses by status. Problem responses are added for every route. */
   response: Record<number, TSchema>;
 }
@@ -46,8 +48,8 @@ export const routes = {
   }),
   createTasks: route({
     method: 'POST', path: '/api/v1/tasks/batch', scope: 'producer', tag: 'tasks', summary: 'Submit up to 1000 tasks in one statement',
-    description: 'All or nothing: if any item is invalid, nothing is written. Each item reports whether it was created or matched an existing idempotency key, and refers to its task (id, state, run time; not the payload: GET the task for it).',
-    body: TaskBatchInput, response: { 201: TaskBatchResult },
+    description: 'All or nothing: if any item is invalid, nothing is written. Each item reports whether it was created or matched an existing idempotency key, and refers to its task (id, state, run time; not the payload: GET the task for it). With `Prefer: return=minimal` the answer is the ids only (TaskBatchIds), about a tenth of the bytes, and says `Preference-Applied: return=minimal`.',
+    headers: TaskBatchHeaders, body: TaskBatchInput, response: { 201: Type.Union([TaskBatchResult, TaskBatchIds]) },
   }),
   listTasks: route({
     method: 'GET', path: '/api/v1/tasks', scope: 'producer', tag: 'tasks', summary: 'List tasks, newest first',

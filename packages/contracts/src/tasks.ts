@@ -138,6 +138,34 @@ export const TaskBatchResult = Type.Object({
 });
 export type TaskBatchResult = Static<typeof TaskBatchResult>;
 
+/**
+ * The minimal answer to a batch submission, sent when the request says `Prefer:
+ * return=minimal` (RFC 7240): the ids only. The ids travel as one comma-separated string:
+ * parsing a JSON array of 1,000 short strings costs the client far more than one string it
+ * splits (V8 interns every string value under ten characters it parses: bench/README.md).
+ */
+export const TaskBatchIds = Type.Object({
+  ids: Type.String({
+    pattern: '^[1-9][0-9]{0,18}(,[1-9][0-9]{0,18})*$',
+    description: 'The task ids, one per submitted task, in input order, comma-separated.',
+    examples: ['41,42,43'],
+  }),
+  existing: Type.Array(Type.Integer({ minimum: 0 }), {
+    description: 'Positions (0-based) of the items whose idempotency key matched an existing task; the id at that position is the original\'s. Empty when every task was created.',
+  }),
+});
+export type TaskBatchIds = Static<typeof TaskBatchIds>;
+
+/** The request headers of a batch submission. */
+export const TaskBatchHeaders = Type.Object({
+  prefer: Type.Optional(
+    Type.String({
+      description: '`return=minimal` (RFC 7240): answer the ids only (TaskBatchIds), with `Preference-Applied: return=minimal`. Other preferences are ignored.',
+      examples: ['return=minimal'],
+    }),
+  ),
+});
+
 export const TaskListQuery = Type.Object(
   {
     state: Type.Optional(Type.Array(TaskState, { description: 'Repeat for several: state=queued&state=running.' })),

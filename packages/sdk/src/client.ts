@@ -34,6 +34,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Extra time the server may hold the request (long-poll), ms. */
   waitMs?: number;
+  /** Extra request headers (a route's `headers`, e.g. `prefer`). */
+  headers?: Record<string, string>;
 }
 
 export class TaskflowClient {
@@ -55,7 +57,7 @@ export class TaskflowClient {
     this.jsonHeaders = { ...this.headers, 'content-type': 'application/json' };
     // No timeouts on the agent: each request sets undici's own (see `send`), long polls included.
     this.dispatcher = opts.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
-    this.submitter = new Submitter((body) => this.send('createTasks', routes.createTasks.path, body), opts.submit);
+    this.submitter = new Submitter((body) => this.send('createTasks', routes.createTasks.path, body) as Promise<C.TaskBatchResult>, opts.submit);
   }
 
   /**
@@ -82,7 +84,8 @@ export class TaskflowClient {
     const def: RouteDef = routes[name];
     // Timeouts are undici's own (no timer and signal objects per call: on the hot path they
     // cost more than the request); a long poll extends the wait for the answer's headers.
-    const headers = body === undefined ? this.headers : this.jsonHeaders;
+    const base = body === undefined ? this.headers : this.jsonHeaders;
+    const headers = opts.headers ? { ...base, ...opts.headers } : base;
     let status: number;
     let text: string;
     try {
@@ -127,8 +130,24 @@ export class TaskflowClient {
   submit(task: C.TaskInput): Promise<Submitted> {
     return this.submitter.submit(task);
   }
-  enqueueMany(tasks: C.TaskInput[]): Promise<C.TaskBatchResult> {
-    return this.call('createTasks', { body: { tasks } });
+  /** Submits up to 1,000 tasks in one request (all or nothing); answers a reference to each. */
+  async enqueueMany(tasks: C.TaskInput[]): Promise<C.TaskBatchResult> {
+    return (await this.call('createTasks', { body: { tasks } })) as C.TaskBatchResult;
+  }
+  /**
+   * Submits up to 1,000 tasks in one request (all or nothing) and answers their ids only, in
+   * input order, with the positions whose idempotency key matched an existing task (whose id
+   * is then the original's). The fast way to submit in bulk: the server answers `Prefer:
+   * return=minimal`, about a tenth of the bytes of `enqueueMany`'s answer, which the client
+   * parses in a fraction of the time (bench/README.md: the bulk enqueue).
+   */
+  async enqueueManyIds(tasks: C.TaskInput[]): Promise<{ ids: string[]; existing: number[] }> {
+    const out = await this.call('createTasks', { body: { tasks } }, { headers: { prefer: 'return=minimal' } });
+    if ('items' in out) {
+      // A server that does not honour the preference answers in full.
+      return { ids: out.items.map((i) => i.task.id), existing: out.items.flatMap((i, k) => (i.created ? [] : [k])) };
+    }
+    return { ids: out.ids.split(','), existing: out.existing };
   }
   listTasks(query: C.TaskListQuery = {}): Promise<C.TaskPage> {
     return this.call('listTasks', { query });

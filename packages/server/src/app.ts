@@ -119,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         ...('params' in def ? { params: def.params } : {}),
         ...('querystring' in def ? { querystring: def.querystring } : {}),
         ...('body' in def ? { body: def.body } : {}),
+        ...('headers' in def ? { headers: def.headers } : {}),
         response: { ...def.response, '4xx': Problem, '5xx': Problem },
         security: scope ? [{ apiKey: [] }] : [],
       },

@@ -21,8 +21,8 @@ function freshQueue(label: string): string {
 }
 
 /** Raw HTTP for when the status line or headers matter. */
-async function raw(svc: TestService, method: string, path: string, opts: { key?: string; body?: unknown } = {}) {
-  const headers: Record<string, string> = { authorization: `Bearer ${opts.key ?? svc.adminKey}` };
+async function raw(svc: TestService, method: string, path: string, opts: { key?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { authorization: `Bearer ${opts.key ?? svc.adminKey}`, ...opts.headers };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(svc.url + path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
   const text = await res.text();
@@ -151,6 +151,52 @@ describe('HTTP API (pglite)', () => {
       expect(await producer.getTask(items[4]!.task.id)).toMatchObject({ payload: null, payloadBase64: 'AAEC', contentType: 'application/x-test' });
       const page = await producer.listTasks({ queue, limit: 500 });
       expect(page.items).toHaveLength(4);
+    });
+
+    it('answers a batch with the ids only under Prefer: return=minimal (RFC 7240)', async () => {
+      const queue = freshQueue('minimal');
+      const original = await producer.enqueue({ type: 'api.min', queue, idempotencyKey: 'old' });
+      const tasks = [
+        { type: 'api.min', queue, payload: 'a' },
+        { type: 'api.min', queue, idempotencyKey: 'old', payload: 'b' },
+        { type: 'api.min', queue, payload: 'c', runAt: new Date(Date.now() + 3_600_000).toISOString() },
+        { type: 'api.min', queue, idempotencyKey: 'new', payload: 'd' },
+        { type: 'api.min', queue, idempotencyKey: 'new', payload: 'e' },
+      ];
+      // Among other preferences, in any case, with a parameter: still honoured.
+      const res = await raw(svc, 'POST', '/api/v1/tasks/batch', { key: producerKey, body: { tasks }, headers: { prefer: 'respond-async, RETURN=minimal; x=1' } });
+      expect(res.status).toBe(201);
+      expect(res.headers.get('preference-applied')).toBe('return=minimal');
+      expect(res.headers.get('vary')).toMatch(/prefer/i);
+      expect(Object.keys(res.body).sort()).toEqual(['existing', 'ids']);
+      const ids = (res.body.ids as string).split(',');
+      expect(ids).toHaveLength(5);
+      expect(res.body.existing).toEqual([1, 4]);
+      expect(ids[1]).toBe(original.id);
+      expect(ids[4]).toBe(ids[3]);
+      // Each id is the task submitted at its position.
+      for (const k of [0, 2, 3]) expect((await producer.getTask(ids[k]!)).payload).toBe(tasks[k]!.payload);
+      expect((await producer.getTask(ids[2]!)).state).toBe('scheduled');
+      // Without the preference, or with another one, the full answer (and no Preference-Applied).
+      for (const prefer of [undefined, 'return=representation']) {
+        const full = await raw(svc, 'POST', '/api/v1/tasks/batch', { key: producerKey, body: { tasks: [{ type: 'api.min', queue }] }, headers: prefer ? { prefer } : {} });
+        expect(full.status).toBe(201);
+        expect(full.headers.get('preference-applied')).toBeNull();
+        expect(full.body.items).toHaveLength(1);
+        expect(full.body.items[0]).toMatchObject({ created: true, task: { queue, type: 'api.min', state: 'queued', priority: 0, idempotencyKey: null } });
+      }
+      // The SDK's enqueueManyIds asks for it; bad input is still all or nothing.
+      const viaSdk = await producer.enqueueManyIds([{ type: 'api.min', queue, payload: 'f' }, { type: 'api.min', queue, idempotencyKey: 'new' }]);
+      expect(viaSdk.existing).toEqual([1]);
+      expect(viaSdk.ids[1]).toBe(ids[3]);
+      expect((await producer.getTask(viaSdk.ids[0]!)).payload).toBe('f');
+      const before = (await producer.listTasks({ queue, limit: 500 })).items.length;
+      const bad = await raw(svc, 'POST', '/api/v1/tasks/batch', {
+        key: producerKey, body: { tasks: [{ type: 'api.min', queue }, { type: 'api.min', queue, priority: 'high' }] }, headers: { prefer: 'return=minimal' },
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.body.errors.map((e: { field: string }) => e.field)).toContain('/body/tasks/1/priority');
+      expect((await producer.listTasks({ queue, limit: 500 })).items.length).toBe(before);
     });
 
     it('gets a task with every attempt: a failure, then the success', async () => {

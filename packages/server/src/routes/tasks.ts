@@ -52,6 +52,13 @@ export function parseTime(value: string, field: string): Date {
   return d;
 }
 
+/** Whether a `Prefer` header (RFC 7240: comma-separated preferences) asks for `return=minimal`. */
+export function prefersMinimal(prefer: string | string[] | undefined): boolean {
+  if (prefer === undefined) return false;
+  const all = Array.isArray(prefer) ? prefer.join(',') : prefer;
+  return all.split(',').some((p) => /^\s*return\s*=\s*"?minimal"?\s*(;|$)/i.test(p));
+}
+
 export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' | 'createTasks' | 'listTasks' | 'getTask' | 'updateTask' | 'cancelTask' | 'retryTask'> {
   const { engine, batcher, maxPayloadBytes } = deps;
   return {
@@ -64,8 +71,17 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
     async createTasks(req, reply) {
       const inputs = req.body.tasks.map((t, i) => toEngineInput(t, `/body/tasks/${i}`, maxPayloadBytes));
       const results = await engine.enqueue(inputs);
-      reply.code(201);
-      return { items: results.map((r) => ({ created: r.created, task: r.ref })) };
+      reply.code(201).type('application/json; charset=utf-8').header('vary', 'Prefer');
+      // Sent as text: the route's 201 is one of two shapes, and a serializer compiled for the
+      // union would test each answer against both schemas first.
+      if (!prefersMinimal(req.headers.prefer)) return reply.send(JSON.stringify({ items: results.map((r) => ({ created: r.created, task: r.ref })) }));
+      const existing: number[] = [];
+      let ids = '';
+      results.forEach((r, i) => {
+        ids += i === 0 ? r.ref.id : `,${r.ref.id}`;
+        if (!r.created) existing.push(i);
+      });
+      return reply.header('preference-applied', 'return=minimal').send(`{"ids":"${ids}","existing":[${existing.join(',')}]}`);
     },
     async listTasks(req) {
       const q = req.query;
