@@ -3,27 +3,31 @@ import type { TaskInput } from './types.ts';
 import { InvalidInputError } from '../errors.ts';
 
 export interface EnqueueBatcherOptions {
-  /** Most tasks per insert statement. @defaultValue 1000 */
+  /** Most tasks per insert statement (a larger request still goes alone). @defaultValue 1000 */
   maxBatch: number;
   /** Inserts in flight at once; requests arriving meanwhile wait for the next one. @defaultValue 2 */
   maxInFlight: number;
 }
 
+/** One request's tasks: written all together or not at all. */
 interface Pending {
-  input: TaskInput;
-  resolve: (r: EnqueueResult) => void;
+  inputs: readonly TaskInput[];
+  resolve: (r: EnqueueResult[]) => void;
   reject: (err: unknown) => void;
 }
 
 /**
- * Group commit for single-task submissions. Concurrent requests each ask for one task; the
- * batcher turns whatever arrived while the previous insert was in flight into one multi-row
- * insert, and answers each request only after that insert committed. Under load this turns N
- * commits (and N WAL flushes) into a few; with one request at a time it adds one turn of the
- * event loop.
+ * Group commit for submissions. Concurrent requests each bring one task (`POST /tasks`) or a
+ * batch (`POST /tasks/batch`); the batcher turns whatever arrived while the previous insert
+ * was in flight into one multi-row insert, and answers each request only after that insert
+ * committed. Under load this turns N commits (and N WAL flushes) into a few, and many small
+ * batches (producers whose clients coalesce, such as the SDK's `submit`) into fewer, larger
+ * statements, which cost the database less per row; with one request at a time it adds one
+ * turn of the event loop.
  *
- * A batch the database refuses as input (one bad value) is retried item by item, so one
- * caller's bad value fails only that caller.
+ * A request is all or nothing whatever it shares a statement with: an insert the database
+ * refuses as input (one bad value) is retried request by request, so one caller's bad value
+ * fails only that caller's request.
  */
 export class EnqueueBatcher {
   private readonly engine: Engine;
@@ -38,9 +42,16 @@ export class EnqueueBatcher {
   }
 
   /** Enqueues one task; resolves once it is committed. */
-  enqueue(input: TaskInput): Promise<EnqueueResult> {
+  async enqueue(input: TaskInput): Promise<EnqueueResult> {
+    const [result] = await this.enqueueMany([input]);
+    return result!;
+  }
+
+  /** Enqueues one request's tasks, all or nothing; resolves once they are committed, in input order. */
+  enqueueMany(inputs: readonly TaskInput[]): Promise<EnqueueResult[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
+      this.queue.push({ inputs, resolve, reject });
       this.schedule();
     });
   }
@@ -54,22 +65,36 @@ export class EnqueueBatcher {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) {
-        void this.flush(this.queue.splice(0, this.opts.maxBatch));
-      }
+      while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) void this.flush(this.take());
     });
+  }
+
+  /** The requests of the next insert, in arrival order: at least one, at most maxBatch tasks unless one request alone has more. */
+  private take(): Pending[] {
+    let count = 0;
+    let tasks = 0;
+    while (count < this.queue.length && (count === 0 || tasks + this.queue[count]!.inputs.length <= this.opts.maxBatch)) {
+      tasks += this.queue[count]!.inputs.length;
+      count++;
+    }
+    return this.queue.splice(0, count);
   }
 
   private async flush(batch: Pending[]): Promise<void> {
     this.inFlight++;
     try {
-      const results = await this.engine.enqueue(batch.map((p) => p.input));
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      const inputs = batch.length === 1 ? batch[0]!.inputs : batch.flatMap((p) => p.inputs);
+      const results = await this.engine.enqueue(inputs);
+      let at = 0;
+      for (const p of batch) {
+        p.resolve(results.slice(at, at + p.inputs.length));
+        at += p.inputs.length;
+      }
     } catch (err) {
       if (batch.length > 1 && err instanceof InvalidInputError) {
-        // One by one, in arrival order: of two submissions with one idempotency key, the
-        // first must stay the original.
-        for (const p of batch) await this.engine.enqueue([p.input]).then((r) => p.resolve(r[0]!), p.reject);
+        // Request by request, in arrival order: of two submissions with one idempotency key,
+        // the first must stay the original.
+        for (const p of batch) await this.engine.enqueue(p.inputs).then(p.resolve, p.reject);
       } else {
         for (const p of batch) p.reject(err);
       }

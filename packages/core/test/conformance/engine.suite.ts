@@ -169,6 +169,47 @@ export function describeEngineConformance(driver: DriverName): void {
         expect(await engine.listTasks({ queue: 'q', limit: 100 })).toHaveLength(31);
       });
 
+      it('group-commits concurrent batch submissions into one insert, each all or nothing', async () => {
+        const { engine } = await setup();
+        const { EnqueueBatcher, InvalidInputError } = await import('@taskflow/core');
+        let inserts = 0;
+        const query = engine.db.query.bind(engine.db);
+        engine.db.query = ((sql: Parameters<typeof query>[0], params?: Parameters<typeof query>[1]) => {
+          if (typeof sql !== 'string' && sql.name.startsWith('tf_task_insert_many')) inserts++;
+          return query(sql, params);
+        }) as typeof engine.db.query;
+        const batcher = new EnqueueBatcher(engine, { maxInFlight: 1, maxBatch: 1000 });
+        const unit = (u: number, n: number) => Array.from({ length: n }, (_, i) => ({ type: 't', queue: 'q', payload: [u, i] }));
+        // Ten requests of three and one of a single task, made in one turn: one statement.
+        const results = await Promise.all([...Array.from({ length: 10 }, (_, u) => batcher.enqueueMany(unit(u, 3))), batcher.enqueue({ type: 't', queue: 'q', payload: 'one' })]);
+        expect(inserts).toBe(1);
+        results.slice(0, 10).forEach((r, u) => expect((r as { task: { payload: unknown } }[]).map((x) => x.task.payload)).toEqual([[u, 0], [u, 1], [u, 2]]));
+        expect((results[10] as { task: { payload: unknown } }).task.payload).toBe('one');
+        // A request the database refuses fails alone, and none of its tasks is written; the
+        // others of its statement are retried request by request, keys keeping arrival order.
+        inserts = 0;
+        const mixed = await Promise.allSettled([
+          batcher.enqueueMany([{ type: 't', queue: 'q', idempotencyKey: 'k', payload: 'first' }, { type: 't', queue: 'q', payload: 'a' }]),
+          batcher.enqueueMany([{ type: 't', queue: 'q', payload: 'b' }, { type: 'bad\u0000type', queue: 'q' }]),
+          batcher.enqueueMany([{ type: 't', queue: 'q', idempotencyKey: 'k', payload: 'second' }]),
+        ]);
+        expect(inserts).toBe(4); // the shared statement, then each request alone
+        const [first, bad, second] = mixed;
+        expect(first).toMatchObject({ status: 'fulfilled', value: [{ created: true, task: { payload: 'first' } }, { created: true, task: { payload: 'a' } }] });
+        expect(bad).toMatchObject({ status: 'rejected', reason: expect.any(InvalidInputError) });
+        const original = (first as PromiseFulfilledResult<{ task: { id: string } }[]>).value[0]!.task.id;
+        expect(second).toMatchObject({ status: 'fulfilled', value: [{ created: false, task: { id: original, payload: 'first' } }] });
+        const payloads = (await engine.listTasks({ queue: 'q', limit: 100 })).map((t) => t.payload);
+        expect(payloads).toHaveLength(33);
+        expect(payloads).not.toContain('b');
+        // Requests that together exceed maxBatch go in more than one statement, none split.
+        inserts = 0;
+        const small = new EnqueueBatcher(engine, { maxInFlight: 1, maxBatch: 5 });
+        const split = await Promise.all([small.enqueueMany(unit(20, 3)), small.enqueueMany(unit(21, 3)), small.enqueueMany(unit(22, 7))]);
+        expect(inserts).toBe(3);
+        expect(split.map((r) => r.length)).toEqual([3, 3, 7]);
+      });
+
       it('maps a value PostgreSQL refuses to an input error, writing nothing', async () => {
         const { engine } = await setup();
         const { InvalidInputError } = await import('@taskflow/core');

@@ -70,7 +70,8 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
     },
     async createTasks(req, reply) {
       const inputs = req.body.tasks.map((t, i) => toEngineInput(t, `/body/tasks/${i}`, maxPayloadBytes));
-      const results = await engine.enqueue(inputs);
+      // Joins the group commit with concurrent submissions (all or nothing for this request).
+      const results = await batcher.enqueueMany(inputs);
       reply.code(201).type('application/json; charset=utf-8').header('vary', 'Prefer');
       // Sent as text: the route's 201 is one of two shapes, and a serializer compiled for the
       // union would test each answer against both schemas first.
