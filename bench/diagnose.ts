@@ -2,7 +2,7 @@
  * Where Taskflow's time goes, in numbers the runs of run.ts do not give (Taskflow on PostgreSQL
  * only; the numbers behind "Against the targets" in README.md):
  *
- *   npm run diagnose -- [--n 20000] [--only cpu,http,statements,backlog,path,waiters] [--server-node-flags "…"]
+ *   npm run diagnose -- [--n 20000] [--only cpu,http,statements,backlog,path,waiters,producers] [--server-node-flags "…"]
  *
  * - cpu: the bench's own workloads (lib/workloads.ts: single enqueue, one request per task and
  *   through the SDK's coalescing `submit`, bulk enqueue, drain,
@@ -28,6 +28,11 @@
  *   PostgreSQL transactions committed per task (`pg_stat_database.xact_commit` of the bench's
  *   database: every claim, insert, report and heartbeat is one). What idle workers' wake-ups
  *   and polls cost.
+ * - producers: 8 producers in this process (a TaskflowClient each, on connections of its own),
+ *   each `submit`ting 2,500 tasks with 25 calls in flight, three times: tasks per second,
+ *   PostgreSQL transactions committed per 1,000 tasks, and the CPU per task of the server and
+ *   of PostgreSQL. What the server's group commit makes of many coalescing producers (their
+ *   small batch requests share inserts).
  *
  * `--server-node-flags` replaces the service's own Node flags (those of `npm start`:
  * --max-semi-space-size=8 --heap-growing-percent=50); `--server-node-flags=` runs the server
@@ -42,6 +47,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Agent, request } from 'undici';
+import { TaskflowClient } from '@taskflow/sdk';
 import * as T from '../packages/core/src/sql/tasks.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../packages/core/src/engine/options.ts';
 import { cpuSeconds, cpuSecondsNamed, killAll, peakRssMiB, rssMiB, sleep, until } from './lib/proc.ts';
@@ -53,7 +59,7 @@ import { SERVICE_NODE_FLAGS, TaskflowSystem, UNFINISHED_COUNT_SQL, type RequestS
 const { values: args } = parseArgs({
   options: {
     n: { type: 'string', default: '20000' },
-    only: { type: 'string', default: 'cpu,http,statements,backlog,path,waiters' },
+    only: { type: 'string', default: 'cpu,http,statements,backlog,path,waiters,producers' },
     'server-node-flags': { type: 'string' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
@@ -574,6 +580,54 @@ async function waitersSection(): Promise<void> {
   ));
 }
 
+// ------------------------------------------------------------------ many producers
+
+async function producersSection(): Promise<void> {
+  const K = 8;
+  const PER = 2_500;
+  const IN_FLIGHT = 25;
+  const rows: { round: number; jobsPerSec: number; commitsPer1000: number; serverUs: number; postgresUs: number }[] = [];
+  await withServer(`bench_diagprod_${runId}`, async (sys, _workerId, connect) => {
+    const c = await connect();
+    const clients = Array.from({ length: K }, () => new TaskflowClient({ url: sys.url, apiKey: sys.apiKey, dispatcher: new Agent({ keepAliveTimeout: 30_000 }) }));
+    try {
+      for (const cl of clients) await cl.submit({ type: 'noop', queue: 'warm', payload: null });
+      for (let pass = 1; pass <= 3; pass++) {
+        await sleep(300);
+        const server = sys.serverPid()!;
+        const c0 = { server: cpuSeconds(server)!, postgres: postgresCpu(), commits: await commits(c) };
+        const t0 = performance.now();
+        await Promise.all(clients.map(async (cl, k) => {
+          let next = 0;
+          await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+            while (next < PER) {
+              const i = next++;
+              if (!(await cl.submit({ type: 'noop', queue: 'many', payload: { p: 'm', k, i } })).created) throw new Error('submit: not created');
+            }
+          }));
+        }));
+        const sec = (performance.now() - t0) / 1000;
+        const c1 = { server: cpuSeconds(server)!, postgres: postgresCpu(), commits: await commits(c) };
+        const n = K * PER;
+        rows.push({
+          round: pass, jobsPerSec: Math.round(n / sec), commitsPer1000: round((1000 * (c1.commits - c0.commits)) / n, 1),
+          serverUs: us(c1.server - c0.server, n), postgresUs: us(c1.postgres - c0.postgres, n),
+        });
+        await sys.purge('many');
+        console.error(`  producers: round ${pass}`);
+      }
+    } finally {
+      for (const cl of clients) await cl.close().catch(() => undefined);
+    }
+  });
+  out.producers = rows;
+  console.log(`\n### Many producers: ${K} clients in one process, each submitting ${fmt(PER)} tasks with ${IN_FLIGHT} calls in flight (per task)\n`);
+  console.log(table(
+    ['round', 'tasks/s', 'transactions committed per 1,000 tasks', 'server CPU', 'PostgreSQL CPU'],
+    rows.map((r) => [String(r.round), fmt(r.jobsPerSec), String(r.commitsPer1000), `${r.serverUs} µs`, `${r.postgresUs} µs`]),
+  ));
+}
+
 // ------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -585,6 +639,7 @@ async function main(): Promise<void> {
   if (only.has('backlog')) await backlogSection();
   if (only.has('path')) await pathSection();
   if (only.has('waiters')) await waitersSection();
+  if (only.has('producers')) await producersSection();
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const file = `${dir}diagnose-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
