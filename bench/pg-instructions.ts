@@ -1,0 +1,188 @@
+/**
+ * The database's own cost of the hot path, in instructions rather than seconds: PostgreSQL in
+ * single-user mode (`postgres --single`, one process, no client) under valgrind's callgrind,
+ * which counts the instructions executed. The count does not depend on what else the machine
+ * is doing (two runs of the same script measured 0.05% apart on a loaded machine), so a change
+ * of a few percent in the database's work shows, where the timed benches drown it in noise.
+ *
+ *   npm run pg-instructions -- [--n 20000] [--variants base,fillfactor40,merged-running,queue-hash-ready]
+ *
+ * For each variant, three scripts are run from a fresh copy of one scratch cluster:
+ * - `zero`: the engine's migrations (packages/core/migrations), the variant's change, a worker
+ *   and the queue, the engine's statements PREPAREd; no task;
+ * - `insert`: the same, then N tasks in inserts of 1,000 (`taskInsertManyWithoutKeysKnownQueues`,
+ *   the bulk enqueue's statement, rows as the engine writes them);
+ * - `cycle`: the same, then one `taskClaim` of 250 and `taskSucceedAndClaim`s (250 results, a
+ *   claim of 250) until every task has succeeded, as the drain does.
+ * Instructions per task: (insert − zero) / N for the insert, (cycle − insert) / N for the claim
+ * and the settlement. Each script ends by checking that all N tasks are in the expected state.
+ *
+ * Variants are schema changes applied after the migrations, to weigh a change before writing
+ * its migration:
+ * - base: the schema as the migrations leave it;
+ * - fillfactor40: `tasks` with fillfactor 40 (room on each page for a task's later versions);
+ * - merged-running: one index on (worker_id, lease_expires_at) WHERE state = 'running' in place
+ *   of tasks_leases and tasks_running_worker (one index entry less per claim);
+ * - queue-hash-ready: tasks_ready keyed by hashtext(queue) instead of queue (a fixed-width
+ *   first column). The claim statement cannot use that index, so only its insert is measured.
+ *
+ * Needs valgrind and PostgreSQL's server binaries (`initdb`, `postgres`; found under
+ * /usr/lib/postgresql/<version>/bin, or --pg-bin), and to run as root or as the `postgres` OS
+ * user: the scratch cluster (in the system's temporary directory, removed at the end) is
+ * owned by `postgres`. It runs two scripts at a time; about a minute per script on 2 cores.
+ */
+import { parseArgs } from 'node:util';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as T from '../packages/core/src/sql/tasks.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../packages/core/src/engine/options.ts';
+import { fmt, table } from './lib/stats.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '20000' },
+    variants: { type: 'string', default: 'base,fillfactor40,merged-running,queue-hash-ready' },
+    'pg-bin': { type: 'string' },
+  },
+});
+const N = Number(args.n);
+const BATCH = 250;
+if (!Number.isInteger(N) || N <= 0 || N % 1000 !== 0) throw new Error('--n: a positive multiple of 1000');
+
+const VARIANTS: Record<string, { sql: string[]; cycle: boolean }> = {
+  base: { sql: [], cycle: true },
+  fillfactor40: { sql: ['ALTER TABLE tasks SET (fillfactor = 40)'], cycle: true },
+  'merged-running': {
+    sql: ['DROP INDEX tasks_leases', 'DROP INDEX tasks_running_worker', "CREATE INDEX tasks_running ON tasks (worker_id, lease_expires_at) WHERE state = 'running'"],
+    cycle: true,
+  },
+  'queue-hash-ready': {
+    sql: ['DROP INDEX tasks_ready', "CREATE INDEX tasks_ready ON tasks (hashtext(queue), priority DESC, run_at, id) WHERE state = 'queued'"],
+    cycle: false,
+  },
+};
+const variants = args.variants!.split(',');
+for (const v of variants) if (!VARIANTS[v]) throw new Error(`--variants: unknown ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
+
+function pgBin(): string {
+  if (args['pg-bin']) return args['pg-bin'];
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const v of versions) if (existsSync(join(root, v, 'bin', 'postgres'))) return join(root, v, 'bin');
+  throw new Error('PostgreSQL server binaries not found: pass --pg-bin');
+}
+
+const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
+const WORKER = '00000000-0000-0000-0000-000000000001';
+
+/** The statements of one script, each ending with `;` and a blank line (`postgres --single -j`). */
+function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
+  const migrations = readdirSync(fileURLToPath(new URL('../packages/core/migrations/', import.meta.url))).filter((f) => f.endsWith('.sql')).sort();
+  const s: string[] = ['CREATE SCHEMA pgi', 'SET search_path = pgi'];
+  for (const f of migrations) {
+    const text = readFileSync(fileURLToPath(new URL(`../packages/core/migrations/${f}`, import.meta.url)), 'utf8');
+    const code = text.split('\n').filter((l) => !l.trim().startsWith('--')).join('\n');
+    // Statements end with ";" at the end of a line; a function body ($$ … $$) has none inside here.
+    for (const stmt of code.split(/;\s*\n/)) if (stmt.trim()) s.push(stmt.trim().replace(/;$/, ''));
+  }
+  s.push(...VARIANTS[variant]!.sql);
+  s.push(`INSERT INTO workers (id, name, queues, concurrency, state, expires_at) VALUES ('${WORKER}', 'pgi', '[{"name":"work"}]', 50, 'active', now() + interval '1 day')`);
+  s.push("INSERT INTO queues (name) VALUES ('work')");
+  s.push(`PREPARE ins(json, timestamptz, integer, jsonb, integer) AS ${oneLine(T.taskInsertManyWithoutKeysKnownQueues.text)}`);
+  s.push(`PREPARE claim(text, integer, uuid, timestamptz) AS ${oneLine(T.taskClaim.text)}`);
+  s.push(`PREPARE sac(json, uuid, timestamptz, text, integer) AS ${oneLine(T.taskSucceedAndClaim.text)}`);
+  const o = DEFAULT_ENGINE_OPTIONS;
+  if (kind !== 'zero') {
+    for (let b = 0; b < N / 1000; b++) {
+      // As the engine writes a task that takes every default (insertRowJson in engine.ts).
+      const rows = `[${Array.from({ length: 1000 }, (_, k) => `{"pw":{"v":{"p":"d","i":${b * 1000 + k}}},"queue":"work","type":"noop"}`).join(',')}]`;
+      s.push(`EXECUTE ins(${quote(rows)}, NULL, ${o.defaultMaxAttempts}, ${quote(JSON.stringify(o.defaultBackoff))}, ${o.defaultTimeoutMs})`);
+    }
+  }
+  if (kind === 'cycle') {
+    // A fresh table: ids 1..N, claimed in id order (one priority, one run time per insert).
+    s.push(`EXECUTE claim('work', ${BATCH}, '${WORKER}', NULL)`);
+    for (let k = 0; k < N / BATCH; k++) {
+      const results = `[${Array.from({ length: BATCH }, (_, j) => `{"id":${k * BATCH + j + 1},"attempt":1,"rw":{"v":null},"logs":null}`).join(',')}]`;
+      s.push(`EXECUTE sac(${quote(results)}, '${WORKER}', NULL, 'work', ${BATCH})`);
+    }
+  }
+  s.push(`SELECT 'pgi-check', state, count(*) FROM tasks GROUP BY state`);
+  s.push('DROP SCHEMA pgi CASCADE');
+  return s.map((x) => `${x};\n\n`).join('');
+}
+
+const bin = pgBin();
+const asPostgres = process.getuid?.() === 0;
+const work = mkdtempSync(join(tmpdir(), 'taskflow-pgi-'));
+chmodSync(work, 0o777);
+const run = (cmd: string, argv: string[]) => (asPostgres ? execFileSync('su', ['postgres', '-c', [cmd, ...argv].map((a) => `'${a}'`).join(' ')]) : execFileSync(cmd, argv));
+
+/** Runs one script under callgrind on its own copy of the cluster; returns the instructions and the task states. */
+function measure(lane: string, file: string): Promise<{ instructions: number; states: Record<string, number> }> {
+  const data = join(work, `data-${lane}`);
+  rmSync(data, { recursive: true, force: true });
+  cpSync(join(work, 'data'), data, { recursive: true });
+  chmodSync(data, 0o700); // PostgreSQL refuses a data directory others can read
+  if (asPostgres) execFileSync('chown', ['-R', 'postgres', data]);
+  const cmd = `valgrind --tool=callgrind --callgrind-out-file=/dev/null ${bin}/postgres --single -j -D ${data} postgres < ${file}`;
+  return new Promise((resolve, reject) => {
+    const child = asPostgres ? spawn('su', ['postgres', '-c', cmd]) : spawn('sh', ['-c', cmd]);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('exit', (code) => {
+      const m = /Collected : (\d+)/.exec(out);
+      if (code !== 0 || !m) return reject(new Error(`${file}: exit ${code}\n${out.slice(-2000)}`));
+      if (/\bERROR:/.test(out)) return reject(new Error(`${file}: ${/ERROR:.*$/m.exec(out)![0]}`));
+      const states: Record<string, number> = {};
+      // Single-user mode prints each row as numbered attributes: ?column? = "pgi-check", state, count.
+      for (const row of out.split('pgi-check').slice(1)) {
+        const state = /state = "([a-z]+)"/.exec(row)?.[1];
+        const count = /count = "(\d+)"/.exec(row)?.[1];
+        if (state && count) states[state] = Number(count);
+      }
+      resolve({ instructions: Number(m[1]), states });
+    });
+  });
+}
+
+try {
+  mkdirSync(join(work, 'data'));
+  if (asPostgres) execFileSync('chown', ['postgres', join(work, 'data')]);
+  run(`${bin}/initdb`, ['-D', join(work, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const rows: string[][] = [];
+  const out: Record<string, unknown> = {};
+  for (const v of variants) {
+    const files = (['zero', 'insert', 'cycle'] as const).map((k) => {
+      const f = join(work, `${v}.${k}.sql`);
+      writeFileSync(f, script(v, k));
+      return f;
+    });
+    const [zero, insert] = await Promise.all([measure('a', files[0]!), measure('b', files[1]!)]);
+    if (insert.states.queued !== N) throw new Error(`${v}: the inserts left ${JSON.stringify(insert.states)}, not ${N} queued`);
+    let cycle: { instructions: number; states: Record<string, number> } | undefined;
+    if (VARIANTS[v]!.cycle) {
+      cycle = await measure('a', files[2]!);
+      if (cycle.states.succeeded !== N) throw new Error(`${v}: the cycle left ${JSON.stringify(cycle.states)}, not ${N} succeeded`);
+    }
+    const insertPerTask = Math.round((insert.instructions - zero.instructions) / N);
+    const cyclePerTask = cycle ? Math.round((cycle.instructions - insert.instructions) / N) : null;
+    out[v] = { zero: zero.instructions, insert: insert.instructions, cycle: cycle?.instructions ?? null, insertPerTask, cyclePerTask };
+    rows.push([v, fmt(insertPerTask), cyclePerTask === null ? '—' : fmt(cyclePerTask), cyclePerTask === null ? '—' : fmt(insertPerTask + cyclePerTask)]);
+    console.error(`  ${v}: insert ${fmt(insertPerTask)}, claim and settle ${cyclePerTask === null ? '—' : fmt(cyclePerTask)} instructions per task`);
+  }
+  console.log(`\n### PostgreSQL's instructions per task (callgrind, postgres --single; N = ${fmt(N)}, inserts of 1,000, claims of ${BATCH})\n`);
+  console.log(table(['variant', 'insert', 'claim + settle', 'the three'], rows));
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}pg-instructions-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), n: N, batch: BATCH, postgres: bin, variants: out }, null, 2)}\n`);
+  console.error(`\nwritten ${file}`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
