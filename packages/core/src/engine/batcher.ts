@@ -7,6 +7,13 @@ export interface EnqueueBatcherOptions {
   maxBatch: number;
   /** Inserts in flight at once; requests arriving meanwhile wait for the next one. @defaultValue 2 */
   maxInFlight: number;
+  /**
+   * A request of at least this many tasks is inserted at once, on its own and outside the
+   * in-flight limit: it is a big enough group by itself (a statement's fixed cost is a few
+   * percent of 100 rows), and big batches from many producers keep using the database's cores
+   * in parallel. @defaultValue 100
+   */
+  alone: number;
 }
 
 /** One request's tasks: written all together or not at all. */
@@ -18,8 +25,9 @@ interface Pending {
 
 /**
  * Group commit for submissions. Concurrent requests each bring one task (`POST /tasks`) or a
- * batch (`POST /tasks/batch`); the batcher turns whatever arrived while the previous insert
- * was in flight into one multi-row insert, and answers each request only after that insert
+ * batch (`POST /tasks/batch`; one of `alone` tasks or more is inserted at once by itself);
+ * the batcher turns whatever arrived while the previous insert was in flight into one
+ * multi-row insert, and answers each request only after that insert
  * committed. Under load this turns N commits (and N WAL flushes) into a few, and many small
  * batches (producers whose clients coalesce, such as the SDK's `submit`) into fewer, larger
  * statements, which cost the database less per row; with one request at a time it adds one
@@ -38,7 +46,7 @@ export class EnqueueBatcher {
 
   constructor(engine: Engine, options: Partial<EnqueueBatcherOptions> = {}) {
     this.engine = engine;
-    this.opts = { maxBatch: 1000, maxInFlight: 2, ...options };
+    this.opts = { maxBatch: 1000, maxInFlight: 2, alone: 100, ...options };
   }
 
   /** Enqueues one task; resolves once it is committed. */
@@ -50,6 +58,7 @@ export class EnqueueBatcher {
   /** Enqueues one request's tasks, all or nothing; resolves once they are committed, in input order. */
   enqueueMany(inputs: readonly TaskInput[]): Promise<EnqueueResult[]> {
     if (inputs.length === 0) return Promise.resolve([]);
+    if (inputs.length >= this.opts.alone) return this.engine.enqueue(inputs);
     return new Promise((resolve, reject) => {
       this.queue.push({ inputs, resolve, reject });
       this.schedule();

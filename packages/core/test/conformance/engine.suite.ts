@@ -208,6 +208,18 @@ export function describeEngineConformance(driver: DriverName): void {
         const split = await Promise.all([small.enqueueMany(unit(20, 3)), small.enqueueMany(unit(21, 3)), small.enqueueMany(unit(22, 7))]);
         expect(inserts).toBe(3);
         expect(split.map((r) => r.length)).toEqual([3, 3, 7]);
+        // A request of `alone` tasks or more goes at once by itself, even while the one insert
+        // allowed in flight holds the small ones back.
+        inserts = 0;
+        const alone = new EnqueueBatcher(engine, { maxInFlight: 1, alone: 4 });
+        const smallA = alone.enqueueMany(unit(30, 3));
+        const smallB = alone.enqueueMany(unit(31, 3));
+        expect(inserts).toBe(0); // the small ones wait for the next turn of the event loop
+        const big = alone.enqueueMany(unit(32, 4));
+        expect(inserts).toBe(1); // the big one was sent at once
+        const sizes = (await Promise.all([smallA, smallB, big])).map((r) => r.length);
+        expect(sizes).toEqual([3, 3, 4]);
+        expect(inserts).toBe(2); // the two small requests together, the big one alone
       });
 
       it('maps a value PostgreSQL refuses to an input error, writing nothing', async () => {
