@@ -27,11 +27,10 @@ interface Pending {
  * Group commit for submissions. Concurrent requests each bring one task (`POST /tasks`) or a
  * batch (`POST /tasks/batch`; one of `alone` tasks or more is inserted at once by itself);
  * the batcher turns whatever arrived while the previous insert was in flight into one
- * multi-row insert, and answers each request only after that insert
- * committed. Under load this turns N commits (and N WAL flushes) into a few, and many small
- * batches (producers whose clients coalesce, such as the SDK's `submit`) into fewer, larger
- * statements, which cost the database less per row; with one request at a time it adds one
- * turn of the event loop.
+ * multi-row insert, and answers each request only after that insert committed. Under load
+ * this turns N commits (and N WAL flushes) into a few, and many small batches (producers whose
+ * clients coalesce, such as the SDK's `submit`) into fewer, larger statements, which cost the
+ * database less per row; with one request at a time it adds one turn of the event loop.
  *
  * A request is all or nothing whatever it shares a statement with: an insert the database
  * refuses as input (one bad value) is retried request by request, so one caller's bad value

@@ -53,7 +53,7 @@ export function parseTime(value: string, field: string): Date {
 }
 
 /** Whether a `Prefer` header (RFC 7240: comma-separated preferences) asks for `return=minimal`. */
-export function prefersMinimal(prefer: string | string[] | undefined): boolean {
+function prefersMinimal(prefer: string | string[] | undefined): boolean {
   if (prefer === undefined) return false;
   const all = Array.isArray(prefer) ? prefer.join(',') : prefer;
   return all.split(',').some((p) => /^\s*return\s*=\s*"?minimal"?\s*(;|$)/i.test(p));
