@@ -5,7 +5,7 @@
  * is doing (two runs of the same script measured 0.05% apart on a loaded machine), so a change
  * of a few percent in the database's work shows, where the timed benches drown it in noise.
  *
- *   npm run pg-instructions -- [--n 20000] [--variants base,fillfactor40,merged-running,queue-hash-ready]
+ *   npm run pg-instructions -- [--n 20000] [--variants base,fillfactor40,merged-running,queue-hash-ready] [--functions 30 [--inclusive]]
  *
  * For each variant, three scripts are run from a fresh copy of one scratch cluster:
  * - `zero`: the engine's migrations (packages/core/migrations), the variant's change, a worker
@@ -46,6 +46,8 @@ const { values: args } = parseArgs({
     n: { type: 'string', default: '20000' },
     variants: { type: 'string', default: 'base,fillfactor40,merged-running,queue-hash-ready' },
     'pg-bin': { type: 'string' },
+    functions: { type: 'string', default: '0' },
+    inclusive: { type: 'boolean', default: false },
   },
 });
 const N = Number(args.n);
@@ -107,13 +109,47 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
     // A fresh table: ids 1..N, claimed in id order (one priority, one run time per insert).
     s.push(`EXECUTE claim('work', ${BATCH}, '${WORKER}', NULL)`);
     for (let k = 0; k < N / BATCH; k++) {
-      const results = `[${Array.from({ length: BATCH }, (_, j) => `{"id":${k * BATCH + j + 1},"attempt":1,"rw":{"v":null},"logs":null}`).join(',')}]`;
+      // As the engine sends successes without a result or logs (toSucceedRow in engine.ts).
+      const results = `[${Array.from({ length: BATCH }, (_, j) => `{"id":${k * BATCH + j + 1},"attempt":1}`).join(',')}]`;
       s.push(`EXECUTE sac(${quote(results)}, '${WORKER}', NULL, 'work', ${BATCH})`);
     }
   }
   s.push(`SELECT 'pgi-check', state, count(*) FROM tasks GROUP BY state`);
   s.push('DROP SCHEMA pgi CASCADE');
   return s.map((x) => `${x};\n\n`).join('');
+}
+
+/**
+ * --functions K: also the K functions whose instructions grew most per task: their own (self)
+ * instructions, or with --inclusive those of everything they called too. PostgreSQL's packaged
+ * binaries lack most static symbols, so some functions show as addresses. In single-user mode
+ * a statement's rows are printed (debugtup): about a fifth of the claim and settlement, where a
+ * client connection would cost its output functions only.
+ */
+const TOP = Number(args.functions);
+
+/** Instructions per function, from callgrind_annotate's listing of a callgrind output file. */
+function selfCosts(file: string): Map<string, number> {
+  const text = execFileSync('callgrind_annotate', ['--threshold=100', `--inclusive=${args.inclusive ? 'yes' : 'no'}`, file], { maxBuffer: 64 << 20 }).toString();
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const r = /^\s*([\d,]+) \([^)]*\)\s+(\S.*)$/.exec(line);
+    if (!r || r[2] === 'PROGRAM TOTALS') continue;
+    const name = r[2]!.replace(/ \[[^\]]*\]$/, '');
+    m.set(name, (m.get(name) ?? 0) + Number(r[1]!.replace(/,/g, '')));
+  }
+  return m;
+}
+
+/** The K functions whose instructions grew most from `a` to `b`, per task, and their share of the growth. */
+function topGrowth(a: Map<string, number>, b: Map<string, number>, k: number): string[][] {
+  const sum = (m: Map<string, number>) => [...m.values()].reduce((x, y) => x + y, 0);
+  const total = args.inclusive ? Math.max(...b.values()) - Math.max(...a.values()) : sum(b) - sum(a);
+  return [...b.entries()]
+    .map(([f, n]) => [f, n - (a.get(f) ?? 0)] as const)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, k)
+    .map(([f, d]) => [f, fmt(Math.round(d / N)), `${((100 * d) / total).toFixed(1)}%`]);
 }
 
 const bin = pgBin();
@@ -123,13 +159,14 @@ chmodSync(work, 0o777);
 const run = (cmd: string, argv: string[]) => (asPostgres ? execFileSync('su', ['postgres', '-c', [cmd, ...argv].map((a) => `'${a}'`).join(' ')]) : execFileSync(cmd, argv));
 
 /** Runs one script under callgrind on its own copy of the cluster; returns the instructions and the task states. */
-function measure(lane: string, file: string): Promise<{ instructions: number; states: Record<string, number> }> {
+function measure(lane: string, file: string): Promise<{ instructions: number; states: Record<string, number>; functions?: Map<string, number> }> {
   const data = join(work, `data-${lane}`);
   rmSync(data, { recursive: true, force: true });
   cpSync(join(work, 'data'), data, { recursive: true });
   chmodSync(data, 0o700); // PostgreSQL refuses a data directory others can read
   if (asPostgres) execFileSync('chown', ['-R', 'postgres', data]);
-  const cmd = `valgrind --tool=callgrind --callgrind-out-file=/dev/null ${bin}/postgres --single -j -D ${data} postgres < ${file}`;
+  const outFile = TOP > 0 ? `${file}.callgrind` : '/dev/null';
+  const cmd = `valgrind --tool=callgrind --callgrind-out-file=${outFile} ${bin}/postgres --single -j -D ${data} postgres < ${file}`;
   return new Promise((resolve, reject) => {
     const child = asPostgres ? spawn('su', ['postgres', '-c', cmd]) : spawn('sh', ['-c', cmd]);
     let out = '';
@@ -146,7 +183,7 @@ function measure(lane: string, file: string): Promise<{ instructions: number; st
         const count = /count = "(\d+)"/.exec(row)?.[1];
         if (state && count) states[state] = Number(count);
       }
-      resolve({ instructions: Number(m[1]), states });
+      resolve({ instructions: Number(m[1]), states, functions: TOP > 0 ? selfCosts(outFile) : undefined });
     });
   });
 }
@@ -173,6 +210,14 @@ try {
     const insertPerTask = Math.round((insert.instructions - zero.instructions) / N);
     const cyclePerTask = cycle ? Math.round((cycle.instructions - insert.instructions) / N) : null;
     out[v] = { zero: zero.instructions, insert: insert.instructions, cycle: cycle?.instructions ?? null, insertPerTask, cyclePerTask };
+    if (TOP > 0) {
+      console.log(`\n### ${v}: insert, the functions with the most instructions per task${args.inclusive ? ' (inclusive)' : ''}\n`);
+      console.log(table(['function', 'instructions per task', 'share'], topGrowth(zero.functions!, insert.functions!, TOP)));
+      if (cycle) {
+        console.log(`\n### ${v}: claim and settle, the functions with the most instructions per task${args.inclusive ? ' (inclusive)' : ''}\n`);
+        console.log(table(['function', 'instructions per task', 'share'], topGrowth(insert.functions!, cycle.functions!, TOP)));
+      }
+    }
     rows.push([v, fmt(insertPerTask), cyclePerTask === null ? '—' : fmt(cyclePerTask), cyclePerTask === null ? '—' : fmt(insertPerTask + cyclePerTask)]);
     console.error(`  ${v}: insert ${fmt(insertPerTask)}, claim and settle ${cyclePerTask === null ? '—' : fmt(cyclePerTask)} instructions per task`);
   }

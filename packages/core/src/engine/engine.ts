@@ -679,10 +679,14 @@ function insertedTask(i: ResolvedInput, r: Row): Task {
   };
 }
 
-/** One row of a success batch, as JSON text (the result as the edge serialised it). */
+/**
+ * One row of a success batch, as JSON text (the result as the edge serialised it); result and
+ * logs only when there are some (see SUCCEED_INPUT in sql/tasks.ts). The id goes as a JSON number: it is a checked decimal of at
+ * most 19 digits, which PostgreSQL reads into its bigint column exactly.
+ */
 function toSucceedRow(r: TaskResultReport & { status: 'succeeded' }): string {
-  const result = r.resultJson ?? JSON.stringify(r.result ?? null);
-  return `{"id":${JSON.stringify(r.id)},"attempt":${r.attempt},"rw":{"v":${result}},"logs":${r.logs ? JSON.stringify(r.logs) : 'null'}}`;
+  const result = r.resultJson ?? (r.result === undefined ? undefined : JSON.stringify(r.result));
+  return `{"id":${r.id},"attempt":${r.attempt}${result === undefined ? '' : `,"rw":{"v":${result}}`}${r.logs ? `,"logs":${JSON.stringify(r.logs)}` : ''}}`;
 }
 
 /** One row of a failure batch, as JSON text. */

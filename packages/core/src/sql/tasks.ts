@@ -163,9 +163,19 @@ claimed AS (
    WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
   RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
             t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
-            ${iso('t.lease_expires_at')} AS lease_expires_at, t.tags, ${iso('t.created_at')} AS created_at
+            ${iso('t.lease_expires_at')} AS lease_expires_at, t.tags, ${iso('t.created_at')} AS created_at, t.run_at
 )`;
 }
+
+/**
+ * The claimed tasks in claim order (priority, run time, id), sorted from the update's own
+ * output: the claim does not change the order's columns. (Joining `picked` back for them cost
+ * a hash join, about 5% of the database's instructions for a claim and settlement of each task:
+ * `npm run pg-instructions` in bench/.)
+ */
+const CLAIMED_COLUMNS = `id, queue, type, attempt, attempt_base, max_attempts, priority, payload_json, payload_bytes,
+       content_type, timeout_ms, lease_expires_at, tags, created_at`;
+const CLAIMED_IN_ORDER = `FROM claimed ORDER BY priority DESC, run_at, id`;
 
 /**
  * taskClaim: leases up to $2 ready tasks of queue $1 to worker $3.
@@ -181,10 +191,18 @@ export const taskClaim: Statement = {
   text: `
 WITH clock AS (SELECT coalesce($4::timestamptz, now()) AS t),
 ${claimCtes('$1', '$2', '$3')}
-SELECT c.* FROM claimed c JOIN picked p ON p.id = c.id ORDER BY p.priority DESC, p.run_at, p.id`,
+SELECT ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER}`,
 };
 
-/** The successes of a report batch ($1), for taskSucceedMany and taskSucceedAndClaim. */
+/**
+ * The successes of a report batch ($1), for taskSucceedMany and taskSucceedAndClaim: the usual
+ * row is `{"id":41,"attempt":1}`; `rw` (the result, wrapped as `{"v": result}`) and `logs` (an
+ * array) only when there are some. JSON fields are read as text and cast (see taskInsertMany);
+ * the wrapper keeps a string result from being unquoted on the way. An absent result is stored
+ * as JSON null, as a null one is. (Parallel arrays through unnest parse for less, but a generic
+ * plan then estimates 10 input rows and loops over them once per running task of the worker:
+ * 2.9 times the instructions.)
+ */
 const SUCCEED_INPUT = `input AS (
   SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw text, logs text)
 )`;
@@ -192,7 +210,7 @@ const SUCCEED_INPUT = `input AS (
 /** Marks the current attempts of `input` held by worker `worker` succeeded (the fencing check). */
 function succeedUpdate(worker: string): string {
   return `UPDATE tasks t
-     SET state = 'succeeded', result = i.rw::jsonb -> 'v', logs = i.logs::jsonb, finished_at = c.t,
+     SET state = 'succeeded', result = coalesce(i.rw::jsonb -> 'v', 'null'::jsonb), logs = i.logs::jsonb, finished_at = c.t,
          lease_expires_at = NULL, cancel_requested = false
     FROM input i, clock c
    WHERE t.id = i.id AND t.attempt = i.attempt AND t.state = 'running' AND t.worker_id = ${worker}`;
@@ -222,12 +240,12 @@ SELECT 'settled' AS kind, id, NULL AS queue, NULL AS type, NULL::integer AS atte
        NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at, NULL::text[] AS tags, NULL AS created_at
   FROM settled
 UNION ALL
-(SELECT 'claimed', c.* FROM claimed c JOIN picked p ON p.id = c.id ORDER BY p.priority DESC, p.run_at, p.id)`,
+(SELECT 'claimed', ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER})`,
 };
 
 /**
  * taskSucceedMany: records successful results.
- * $1 json: [{id, attempt, rw: {v: result}, logs}], $2 worker id, $3 now
+ * $1 json: [{id, attempt, rw?: {v: result}, logs?}], $2 worker id, $3 now
  * Keeps: only the current attempt of a running task held by this worker is settled (fencing);
  * anything else is left untouched and missing from the result, which the caller reports as
  * stale. A result that arrives after the lease ran out but before the rescuer took the task

@@ -307,6 +307,31 @@ export function describeEngineConformance(driver: DriverName): void {
         expect(attempts).toEqual([expect.objectContaining({ attempt: 1, outcome: 'succeeded', workerId: w, logs })]);
       });
 
+      it('stores each success of a batch with its own result and logs, an absent result as JSON null', async () => {
+        const { engine, worker } = await setup();
+        const tasks = (await engine.enqueue(Array.from({ length: 8 }, () => ({ type: 't', queue: 'q' })))).map((r) => r.task);
+        const w = await worker();
+        const claimed = await engine.claim(w, [{ name: 'q', weight: 1 }], 8);
+        const logs = [{ at: T0.toISOString(), level: 'warn', message: 'a "quoted" \\ line' }];
+        const reports = [
+          { result: { n: 1, s: 'x"y\\z' } },
+          { resultJson: 'null' },
+          {},
+          { logs },
+          { resultJson: '[1,{"a":null}]', logs },
+          { result: 'a "string" result' },
+          { resultJson: '"{\\"not\\": \\"an object\\"}"' },
+          { result: 0 },
+        ].map((extra, i) => ({ id: claimed[i]!.id, attempt: claimed[i]!.attempt, status: 'succeeded' as const, ...extra }));
+        expect(await engine.settleAndClaim(w, reports, [{ name: 'q', weight: 1 }], 1)).toEqual({ outcomes: Array(8).fill('accepted'), tasks: [] });
+        const byId = new Map((await Promise.all(tasks.map((t) => engine.getTask(t.id)))).map((t) => [t.id, t]));
+        const stored = claimed.map((c) => byId.get(c.id)!);
+        expect(stored.map((t) => t.state)).toEqual(Array(8).fill('succeeded'));
+        expect(stored.map((t) => t.result)).toEqual([{ n: 1, s: 'x"y\\z' }, null, null, null, [1, { a: null }], 'a "string" result', '{"not": "an object"}', 0]);
+        const attemptLogs = await Promise.all(claimed.map(async (c) => (await engine.getAttempts(c.id))[0]!.logs));
+        expect(attemptLogs).toEqual([null, null, null, logs, logs, null, null, null]);
+      });
+
       it('refuses a stale token, another worker, and a repeat within the batch, changing nothing', async () => {
         const { engine, worker, clock } = await setup({ defaultTimeoutMs: 1000 });
         await engine.enqueue([{ type: 't', queue: 'q' }]);
