@@ -310,10 +310,12 @@ export class Engine {
       : carrier
         ? await this.runSettle(T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
         : await this.runSettle(T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
-    const tasks = okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask);
-    const settledOk = carrier ? okRows.filter((r) => r.kind === 'settled') : okRows;
+    const tasks = carrier ? okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask) : [];
+    // taskSucceedAndClaim lists the settled ids in one row; taskSucceedMany returns a row each.
+    const settledList: string | null | undefined = carrier ? okRows.find((r) => r.kind === 'settled')?.id : undefined;
+    const settledOk = carrier ? (settledList ? settledList.split(',') : []) : okRows.map((r) => String(r.id));
     if (tasks.length < max) tasks.push(...(await this.claimFrom(workerId, carrier ? order.slice(1) : order, max - tasks.length)));
-    const accepted = new Set<string>([...settledOk, ...failedRows].map((r) => String(r.id)));
+    const accepted = new Set<string>([...settledOk, ...failedRows.map((r) => String(r.id))]);
     this.announce(failedRows);
     const refused = unique.filter((r) => !accepted.has(r.id));
     const duplicates = refused.length === 0 ? new Set<string>() : await this.settledBy(workerId, refused);

@@ -173,7 +173,7 @@ claimed AS (
  * a hash join, about 5% of the database's instructions for a claim and settlement of each task:
  * `npm run pg-instructions` in bench/.)
  */
-const CLAIMED_COLUMNS = `id, queue, type, attempt, attempt_base, max_attempts, priority, payload_json, payload_bytes,
+const CLAIMED_COLUMNS = `queue, type, attempt, attempt_base, max_attempts, priority, payload_json, payload_bytes,
        content_type, timeout_ms, lease_expires_at, tags, created_at`;
 const CLAIMED_IN_ORDER = `FROM claimed ORDER BY priority DESC, run_at, id`;
 
@@ -191,7 +191,7 @@ export const taskClaim: Statement = {
   text: `
 WITH clock AS (SELECT coalesce($4::timestamptz, now()) AS t),
 ${claimCtes('$1', '$2', '$3')}
-SELECT ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER}`,
+SELECT id, ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER}`,
 };
 
 /**
@@ -221,9 +221,11 @@ function succeedUpdate(worker: string): string {
  * round trip, one commit), the shape of a busy worker's every request.
  * $1 json successes as taskSucceedMany, $2 worker id, $3 now, $4 queue, $5 limit
  * Keeps: what taskSucceedMany and taskClaim keep; settled and claimed rows are different rows
- * (a task being settled is running, a task being claimed is queued). Returns the settled ids
- * (kind 'settled') and the claimed tasks (kind 'claimed', in claim order: an Append runs its
- * branches one after the other and keeps each one's order).
+ * (a task being settled is running, a task being claimed is queued). Returns first one row of
+ * kind 'settled' whose `id` lists the settled ids, comma-separated (null if none: one row
+ * rather than one per result, each 15 nulls wide, for the driver to parse), then the claimed
+ * tasks (kind 'claimed', in claim order: an Append runs its branches one after the other and
+ * keeps each one's order).
  */
 export const taskSucceedAndClaim: Statement = {
   name: 'tf_task_succeed_and_claim',
@@ -235,12 +237,13 @@ settled AS (
   RETURNING t.id
 ),
 ${claimCtes('$4', '$5', '$2')}
-SELECT 'settled' AS kind, id, NULL AS queue, NULL AS type, NULL::integer AS attempt, NULL::integer AS attempt_base,
-       NULL::integer AS max_attempts, NULL::integer AS priority, NULL AS payload_json, NULL::bytea AS payload_bytes,
-       NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at, NULL::text[] AS tags, NULL AS created_at
+SELECT 'settled' AS kind, string_agg(id::text, ',') AS id, NULL AS queue, NULL AS type, NULL::integer AS attempt,
+       NULL::integer AS attempt_base, NULL::integer AS max_attempts, NULL::integer AS priority, NULL AS payload_json,
+       NULL::bytea AS payload_bytes, NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at,
+       NULL::text[] AS tags, NULL AS created_at
   FROM settled
 UNION ALL
-(SELECT 'claimed', ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER})`,
+(SELECT 'claimed', id::text, ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER})`,
 };
 
 /**
