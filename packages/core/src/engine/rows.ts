@@ -39,6 +39,33 @@ export function toTask(r: Row): Task {
   };
 }
 
+/**
+ * RFC 3339 (to the millisecond, truncated, as PostgreSQL's to_char with MS) of a time given as
+ * seconds since the epoch by date_part('epoch', …): the float8 holds the microseconds to within
+ * a fraction of one, so rounding to whole microseconds first makes the millisecond exact.
+ */
+export function isoOfEpoch(seconds: number): string {
+  return new Date(Math.floor(Math.round(seconds * 1e6) / 1000)).toISOString();
+}
+
+/**
+ * isoOfEpoch keeping its last answer. Formatting costs ~0.6 µs, and runs repeat: the tasks of
+ * one claim share the end of their lease, the tasks of one insert their creation time.
+ */
+function lastIsoOfEpoch(): (seconds: number) => string {
+  let last = NaN;
+  let iso = '';
+  return (seconds) => {
+    if (seconds !== last) {
+      iso = isoOfEpoch(seconds);
+      last = seconds;
+    }
+    return iso;
+  };
+}
+const isoOfLease = lastIsoOfEpoch();
+const isoOfCreation = lastIsoOfEpoch();
+
 export function toClaimedTask(r: Row): ClaimedTask {
   return {
     id: String(r.id),
@@ -51,9 +78,9 @@ export function toClaimedTask(r: Row): ClaimedTask {
     payloadBase64: base64(r.payload_bytes),
     contentType: r.content_type ?? null,
     timeoutMs: r.timeout_ms,
-    leaseExpiresAt: r.lease_expires_at,
+    leaseExpiresAt: isoOfLease(r.lease_expires_at),
     tags: r.tags ?? [],
-    createdAt: r.created_at,
+    createdAt: isoOfCreation(r.created_at),
   };
 }
 

@@ -19,7 +19,12 @@ export const TASK_COLUMNS = `id, queue, type, state, priority, run_at, payload, 
   max_attempts, backoff, timeout_ms, tags, idempotency_key, worker_id, lease_expires_at,
   cancel_requested, lease_losses, last_error, dead_reason, created_at, started_at, finished_at`;
 
-/** RFC 3339 text of a timestamptz, made by PostgreSQL (no Date parse and re-format in Node). */
+/**
+ * RFC 3339 text of a timestamptz, made by PostgreSQL (no Date parse and re-format in Node).
+ * Not on the claim, where each task has two times: there they come back as seconds since the
+ * epoch (`date_part`, a float8) and Node formats them (engine/rows.ts, isoOfEpoch). to_char was
+ * 3.3% of the database's instructions for a claim and settlement of each task.
+ */
 const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
@@ -163,7 +168,8 @@ claimed AS (
    WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
   RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
             t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
-            ${iso('t.lease_expires_at')} AS lease_expires_at, t.tags, ${iso('t.created_at')} AS created_at, t.run_at
+            date_part('epoch', t.lease_expires_at) AS lease_expires_at, t.tags,
+            date_part('epoch', t.created_at) AS created_at, t.run_at
 )`;
 }
 
@@ -184,7 +190,7 @@ const CLAIMED_IN_ORDER = `FROM claimed ORDER BY priority DESC, run_at, id`;
  * raises the fencing token `attempt` by one and sets the lease to now + timeout. A paused queue
  * yields nothing, and so does a worker that is not active or does not serve the queue. The
  * payload comes back as JSON text, spliced into the response without a parse/serialise trip;
- * times come back as RFC 3339 text.
+ * times come back as seconds since the epoch (see `iso`).
  */
 export const taskClaim: Statement = {
   name: 'tf_task_claim',
