@@ -122,13 +122,38 @@ export const ResultOutcome = Type.Object({
 });
 export type ResultOutcome = Static<typeof ResultOutcome>;
 
+/**
+ * Successes with no result and no logs, in their compact form: `id:attempt` pairs joined by
+ * commas. Parsing a thousand small objects, each holding a short id that the JSON parser
+ * interns, was the largest part of a claim's CPU in the service after its SQL.
+ */
+export const SucceededList = Type.String({
+  pattern: '^[1-9][0-9]{0,18}:[1-9][0-9]{0,9}(,[1-9][0-9]{0,18}:[1-9][0-9]{0,9})*$',
+  maxLength: 31_000,
+  description:
+    'Successes without a result or logs, as `id:attempt` pairs joined by commas (`"41:1,42:1"`, up to 1000): the same as `{"id":"41","attempt":1,"status":"succeeded"}` each in `results`, whose items are settled first.',
+});
+
+export const SucceededOutcomes = Type.Object({
+  accepted: Type.Integer({ description: 'How many of `succeeded` were recorded now.' }),
+  duplicate: Type.Array(TaskId, { description: 'Those this worker had already settled (a retried report; the first stands).' }),
+  stale: Type.Array(TaskId, { description: 'Those not the current attempt held by this worker (the task was taken over); nothing changed.' }),
+});
+export type SucceededOutcomes = Static<typeof SucceededOutcomes>;
+
 export const ResultsInput = Type.Object(
-  { results: Type.Array(TaskResult, { minItems: 1, maxItems: 1000 }) },
-  { additionalProperties: false },
+  {
+    results: Type.Optional(Type.Array(TaskResult, { maxItems: 1000 })),
+    succeeded: Type.Optional(SucceededList),
+  },
+  { additionalProperties: false, description: 'At least one result, in `results` or `succeeded`.' },
 );
 export type ResultsInput = Static<typeof ResultsInput>;
 
-export const ResultsOutput = Type.Object({ results: Type.Array(ResultOutcome) });
+export const ResultsOutput = Type.Object({
+  results: Type.Array(ResultOutcome, { description: 'One outcome per item of `results`, in order (empty without `results`).' }),
+  succeeded: Type.Optional(SucceededOutcomes),
+});
 export type ResultsOutput = Static<typeof ResultsOutput>;
 
 export const ClaimInput = Type.Object(
@@ -141,6 +166,7 @@ export const ClaimInput = Type.Object(
     results: Type.Optional(
       Type.Array(TaskResult, { maxItems: 1000, description: 'Results to settle before claiming: one round trip for both.' }),
     ),
+    succeeded: Type.Optional(SucceededList),
   },
   { additionalProperties: false },
 );
@@ -169,6 +195,7 @@ export type ClaimedTask = Static<typeof ClaimedTask>;
 export const ClaimOutput = Type.Object({
   tasks: Type.Array(ClaimedTask),
   results: Type.Optional(Type.Array(ResultOutcome, { description: 'Outcomes of the results sent with the claim.' })),
+  succeeded: Type.Optional(SucceededOutcomes),
 });
 export type ClaimOutput = Static<typeof ClaimOutput>;
 

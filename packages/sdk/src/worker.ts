@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import type { ClaimedTask, LogLine, ResultOutcome, TaskResult } from '@taskflow/contracts';
+import type { ClaimedTask, LogLine, ResultOutcome, ResultsInput, SucceededOutcomes, TaskResult } from '@taskflow/contracts';
 import { TaskflowClient } from './client.ts';
 import {
   LeaseLostError, RetryAfterError, TaskCancelledError, TaskflowApiError, UnrecoverableError, WorkerShutdownError,
@@ -109,6 +109,27 @@ interface InFlight {
   abandoned: boolean;
   /** Its handler was called (else it waits in the prefetch buffer). */
   started: boolean;
+}
+
+/**
+ * A batch of results as a request body: successes with no result and no logs (the usual no-op
+ * or fire-and-forget handler) go compact in `succeeded` ("41:1,42:1"), the rest in `results`.
+ * `fullIndex[n]` is the batch position of `results[n]`, to map a refusal naming
+ * `/body/results/n` back to its task.
+ */
+function reportBody(batch: readonly TaskResult[]): { body: Pick<ResultsInput, 'results' | 'succeeded'>; fullIndex: number[] } {
+  const results: TaskResult[] = [];
+  const fullIndex: number[] = [];
+  let succeeded = '';
+  batch.forEach((r, i) => {
+    if (r.status === 'succeeded' && (r.result === null || r.result === undefined) && !r.logs) {
+      succeeded += `${succeeded ? ',' : ''}${r.id}:${r.attempt}`;
+    } else {
+      results.push(r);
+      fullIndex.push(i);
+    }
+  });
+  return { body: { ...(results.length ? { results } : {}), ...(succeeded ? { succeeded } : {}) }, fullIndex };
 }
 
 /**
@@ -245,23 +266,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const want = Math.min(free, this.opts.maxBatch);
       this.reserved += want;
       const results = this.pending.splice(0, 1000);
+      const report = reportBody(results);
       const ctrl = new AbortController();
       this.claimCtrls.add(ctrl);
       const usedId = this.id!;
       try {
         const out = await this.client.claim(
           usedId,
-          { max: want, waitMs: this.opts.waitMs, ...(results.length ? { results } : {}) },
+          { max: want, waitMs: this.opts.waitMs, ...report.body },
           { signal: ctrl.signal },
         );
         backoff = 0;
         this.reserved -= want;
-        if (out.results) this.noteOutcomes(out.results);
+        this.noteOutcomes(out);
         const now = Date.now();
         for (const task of out.tasks) this.run(task, now);
       } catch (err) {
         this.reserved -= want;
-        this.restoreResults(err, results);
+        this.restoreResults(err, results, report.fullIndex);
         if (this.state !== 'running') break;
         if (await this.recoverFrom(err, usedId)) continue;
         backoff = Math.min(Math.max(backoff * 2, 100), 5000);
@@ -310,8 +332,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * after anything else (network, 5xx) they go again: one already recorded comes back as a
    * harmless `duplicate`.
    */
-  private restoreResults(err: unknown, results: TaskResult[]): void {
-    if (results.length === 0 || this.fixRefusedResults(err, results)) return;
+  private restoreResults(err: unknown, results: TaskResult[], fullIndex: number[]): void {
+    if (results.length === 0 || this.fixRefusedResults(err, results, fullIndex)) return;
     if (err instanceof TaskflowApiError && (err.status === 404 || err.status === 409)) return;
     this.pending.unshift(...results);
   }
@@ -426,14 +448,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
       let backoff = 100;
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, 1000);
+        const report = reportBody(batch);
         try {
-          const out = await this.client.reportResults(this.id!, batch);
-          this.noteOutcomes(out.results);
+          const out = await this.client.call('reportResults', { params: { id: this.id! }, body: report.body });
+          this.noteOutcomes(out);
           backoff = 100;
           // While running, what finished meanwhile goes with a claim or the next queued flush.
           if (this.state === 'running') break;
         } catch (err) {
-          if (this.fixRefusedResults(err, batch)) continue;
+          if (this.fixRefusedResults(err, batch, report.fullIndex)) continue;
           if (err instanceof TaskflowApiError && err.status < 500) {
             this.log.error({ err: String(err), count: batch.length }, 'results refused; the service will re-run those tasks');
             continue;
@@ -456,7 +479,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * A batch refused for some of its items (a result over the size limit, say): those items
    * become failures naming the reason, and the batch goes again.
    */
-  private fixRefusedResults(err: unknown, batch: TaskResult[]): boolean {
+  private fixRefusedResults(err: unknown, batch: TaskResult[], fullIndex: number[]): boolean {
     if (!(err instanceof TaskflowApiError) || (err.status !== 400 && err.status !== 413)) return false;
     // The claim endpoint names them /body/results/N as the results endpoint does.
     const bad = new Set<number>();
@@ -465,7 +488,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       if (m) bad.add(Number(m[1]));
     }
     if (bad.size === 0) return false;
-    for (const i of bad) {
+    for (const n of bad) {
+      const i = fullIndex[n] ?? -1;
       const r = batch[i];
       if (!r) continue;
       batch[i] = { id: r.id, attempt: r.attempt, status: 'failed', retryable: false, error: { message: `the service refused this result: ${err.message}` } };
@@ -475,8 +499,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /** Stale results are worth a warning (the task was taken over); duplicates are retried reports. */
-  private noteOutcomes(outcomes: ResultOutcome[]): void {
-    const stale = outcomes.filter((o) => o.status === 'stale').map((o) => o.id);
+  private noteOutcomes(out: { results?: ResultOutcome[]; succeeded?: SucceededOutcomes }): void {
+    const stale = [...(out.results ?? []).filter((o) => o.status === 'stale').map((o) => o.id), ...(out.succeeded?.stale ?? [])];
     if (stale.length > 0) {
       this.log.warn({ tasks: stale }, 'results refused as stale: those tasks were taken over (lease lost)');
       this.emit('stale', stale);

@@ -216,6 +216,36 @@ describe('SDK worker', () => {
     expect((await settled(small.id, ['succeeded'])).result).toBe('ok');
   });
 
+  it('reports plain successes compactly beside full results in one batch, a refused one among them mapped back to its task', async () => {
+    const queue = nextQueue();
+    // Every handler waits until all six have started, so their results leave in one batch:
+    // three plain successes (sent as "id:attempt" pairs), a value, a log, and a result over
+    // the size limit (refused by its position among the full results only).
+    let startedCount = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const arrive = async () => {
+      if (++startedCount === 6) release();
+      await gate;
+    };
+    const w = worker({
+      async nothing() { await arrive(); },
+      async nil() { await arrive(); return null; },
+      async value() { await arrive(); return 7; },
+      async logs(_p, ctx) { await arrive(); ctx.log('only a log'); },
+      async big() { await arrive(); return 'x'.repeat(10_000); },
+    }, { queues: [queue], concurrency: 6 });
+    const types = ['nothing', 'value', 'big', 'nil', 'logs', 'nothing'];
+    const tasks = (await tf.admin.enqueueMany(types.map((type) => ({ type, queue })))).items.map((i) => i.task);
+    await w.start();
+    const done = await Promise.all(tasks.map((t, i) => settled(t.id, [types[i] === 'big' ? 'dead' : 'succeeded'])));
+    expect(done.map((t) => t.state)).toEqual(['succeeded', 'succeeded', 'dead', 'succeeded', 'succeeded', 'succeeded']);
+    expect(done.map((t) => t.result)).toEqual([null, 7, null, null, null, null]);
+    expect(done[2]).toMatchObject({ deadReason: 'unrecoverable', lastError: { message: expect.stringContaining('the service refused this result') } });
+    expect(done[4]!.attempts[0]!.logs).toEqual([expect.objectContaining({ message: 'only a log' })]);
+    expect(done.filter((_, i) => i !== 4 && i !== 2).map((t) => t.attempts[0]!.logs)).toEqual([null, null, null, null]);
+  });
+
   it('prefetches beyond its slots, runs no more than its concurrency, and hands the buffer back on stop', async () => {
     const queue = nextQueue();
     let release!: () => void;

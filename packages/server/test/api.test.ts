@@ -545,6 +545,38 @@ describe('HTTP API (pglite)', () => {
       expect(third).toEqual({ tasks: [], results: second.tasks.map((t) => ({ id: t.id, status: 'accepted' })) });
     });
 
+    it('settles compact successes (id:attempt pairs) on a claim and on the results endpoint, answering a count and the exceptions', async () => {
+      const queue = freshQueue('compact');
+      const [a, b, c, d, e] = (await producer.enqueueMany([1, 2, 3, 4, 5].map((i) => ({ type: 'api.compact', queue, payload: i })))).items.map((i) => i.task);
+      const workerId = await registerOn(queue);
+      const first = await worker.claim(workerId, { max: 3, waitMs: 0 });
+      expect(first.tasks.map((t) => t.id)).toEqual([a!.id, b!.id, c!.id]);
+      const second = await worker.claim(workerId, {
+        max: 1, waitMs: 0,
+        results: [{ id: a!.id, attempt: 1, status: 'succeeded', result: 'A' }],
+        // b succeeds; c is reported with a wrong attempt and d is not claimed yet (both stale);
+        // a is reported a second time (not this worker's current attempt any more: stale).
+        succeeded: `${b!.id}:1,${c!.id}:2,${d!.id}:1,${a!.id}:1`,
+      });
+      expect(second.results).toEqual([{ id: a!.id, status: 'accepted' }]);
+      expect(second.succeeded).toEqual({ accepted: 1, duplicate: [], stale: [c!.id, d!.id, a!.id] });
+      expect(second.tasks.map((t) => t.id)).toEqual([d!.id]);
+      expect(await producer.getTask(a!.id)).toMatchObject({ state: 'succeeded', result: 'A' });
+      expect(await producer.getTask(b!.id)).toMatchObject({ state: 'succeeded', result: null });
+      expect(await producer.getTask(c!.id)).toMatchObject({ state: 'running', attempt: 1 });
+
+      // The results endpoint: compact successes alone; a repeat of one already settled by this
+      // worker is a duplicate.
+      const out = await worker.call('reportResults', { params: { id: workerId }, body: { succeeded: `${c!.id}:1,${d!.id}:1,${b!.id}:1` } });
+      expect(out).toEqual({ results: [], succeeded: { accepted: 2, duplicate: [b!.id], stale: [] } });
+      expect((await Promise.all([c, d].map((t) => producer.getTask(t!.id)))).map((t) => t.state)).toEqual(['succeeded', 'succeeded']);
+      // Without compact successes the answer is as before: no `succeeded` field.
+      const [last] = (await worker.claim(workerId, { max: 1, waitMs: 0 })).tasks;
+      expect(last!.id).toBe(e!.id);
+      expect(await worker.call('reportResults', { params: { id: workerId }, body: { results: [{ id: e!.id, attempt: 1, status: 'succeeded' }] } }))
+        .toEqual({ results: [{ id: e!.id, status: 'accepted' }] });
+    });
+
     it('reports one result on the single-result endpoint', async () => {
       const { task, workerId, attempt } = await runningTask(freshQueue('single'));
       expect(await worker.reportResult(workerId, task.id, { attempt, status: 'succeeded', result: { ok: true } }))

@@ -285,6 +285,27 @@ const cases: Case[] = [
     status: 400, code: 'validation_failed', field: '/body/results/0/error',
   },
   { name: 'results with 0 items', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/results`, auth: 'worker', body: { results: [] }, status: 400, code: 'validation_failed', field: '/body/results' },
+  { name: 'results with neither results nor succeeded', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/results`, auth: 'worker', body: {}, status: 400, code: 'validation_failed', field: '/body/results' },
+  {
+    name: 'compact successes not id:attempt pairs', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/results`, auth: 'worker',
+    body: (f) => ({ succeeded: `${f.running.id}:${f.running.attempt},,7:1` }),
+    status: 400, code: 'validation_failed', field: '/body/succeeded',
+  },
+  {
+    name: 'compact successes on a claim with an attempt over int4 (nothing settled, nothing claimed)', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/claim`, auth: 'worker',
+    body: (f) => ({ max: 10, succeeded: `${f.running.id}:${f.running.attempt},${f.running.id}:9999999999` }),
+    status: 400, code: 'validation_failed', field: '/body/succeeded',
+  },
+  {
+    name: 'compact successes, 1001 of them', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/results`, auth: 'worker',
+    body: (f) => ({ succeeded: [`${f.running.id}:${f.running.attempt}`, ...Array.from({ length: 1000 }, (_, i) => `${i + 1}:1`)].join(',') }),
+    status: 400, code: 'validation_failed', field: '/body/succeeded',
+  },
+  {
+    name: 'compact successes valid, a result beside them invalid (nothing settled, nothing claimed)', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/claim`, auth: 'worker',
+    body: (f) => ({ max: 10, succeeded: `${f.running.id}:${f.running.attempt}`, results: [{ id: f.running.id, attempt: f.running.attempt, status: 'failed' }] }),
+    status: 400, code: 'validation_failed', field: '/body/results/0/error',
+  },
   {
     name: 'single result failed without error', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/tasks/${f.running.id}/result`, auth: 'worker',
     body: (f) => ({ attempt: f.running.attempt, status: 'failed' }),

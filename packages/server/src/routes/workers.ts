@@ -3,7 +3,7 @@ import {
   isUuid, StaleAttemptError,
   type Engine, type QueueWeight, type SettleOutcome, type TaskResultReport, type WakeHub,
 } from '@taskflow/core';
-import type { TaskResult } from '@taskflow/contracts';
+import type { SucceededOutcomes, TaskResult } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
 import { badRequest, HttpProblem } from '../http/problems.ts';
 import { claimedTaskJson, workerJson } from '../http/serialize.ts';
@@ -91,6 +91,34 @@ function toReport(r: TaskResult, at: string, maxPayloadBytes: number): TaskResul
   return { id: r.id, attempt: r.attempt, status: 'succeeded', resultJson, logs: r.logs };
 }
 
+/**
+ * The compact successes of a request (`succeeded`: "41:1,42:1", its form checked by the
+ * schema) as reports, after those of `results`. Splitting one string makes no object per
+ * result to parse and no interned id per result, which the JSON form costs.
+ */
+function compactReports(list: string | undefined): TaskResultReport[] {
+  if (!list) return [];
+  const items = list.split(',');
+  if (items.length > 1000) throw badRequest('/body/succeeded', 'holds more than 1000 results');
+  return items.map((item) => {
+    const colon = item.indexOf(':');
+    const attempt = Number(item.slice(colon + 1));
+    if (attempt > 2147483647) throw badRequest('/body/succeeded', `has an attempt over 2147483647 (${item})`);
+    return { id: item.slice(0, colon), attempt, status: 'succeeded' };
+  });
+}
+
+/** The outcomes of the compact successes: a count, and the exceptions by id. */
+function compactOutcomes(reports: readonly TaskResultReport[], outcomes: readonly SettleOutcome[]): SucceededOutcomes {
+  const out: SucceededOutcomes = { accepted: 0, duplicate: [], stale: [] };
+  reports.forEach((r, i) => {
+    const o = outcomes[i];
+    if (o === 'accepted') out.accepted++;
+    else out[o === 'duplicate' ? 'duplicate' : 'stale'].push(r.id);
+  });
+  return out;
+}
+
 /** Fires when the client goes away before the response is sent, or the service stops. */
 function stopWaiting(reply: FastifyReply, shutdown: AbortSignal): AbortSignal {
   const ctl = new AbortController();
@@ -116,12 +144,12 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
     return reports.map((r, i) => ({ id: r.id, status: outcomes[i]! }));
   }
 
-  async function settle(workerId: string, results: TaskResult[], at: (i: number) => string) {
+  async function settle(workerId: string, results: TaskResult[], at: (i: number) => string, compact: TaskResultReport[] = []) {
     const reports = reportsOf(results, at);
-    const outcomes = await engine.settle(workerId, reports);
+    const outcomes = await engine.settle(workerId, [...reports, ...compact]);
     // Nothing accepted: an unknown worker is a 404, not a batch of stale results.
     if (!outcomes.includes('accepted')) await engine.workerState(workerId);
-    return outcomesOf(reports, outcomes);
+    return { results: outcomesOf(reports, outcomes), succeeded: compactOutcomes(compact, outcomes.slice(reports.length)) };
   }
 
   /** The queues of this claim: the registered ones, or the requested subset of them. */
@@ -177,7 +205,9 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
       const workerId = req.params.id;
       const body = req.body ?? {};
       const queues = await claimQueues(workerId, body.queues); // 404 before anything is settled
-      const reports = body.results?.length ? reportsOf(body.results, (i) => `/body/results/${i}`) : [];
+      const full = body.results?.length ? reportsOf(body.results, (i) => `/body/results/${i}`) : [];
+      const compact = compactReports(body.succeeded);
+      const reports = compact.length ? [...full, ...compact] : full;
       const names = queues.map((q) => q.name);
       const max = body.max ?? 1;
       const deadline = Date.now() + (body.waitMs ?? 0);
@@ -215,8 +245,9 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
           await engine.releaseClaimed(workerId, tasks);
           tasks = [];
         }
-        const results = reports.length ? `,"results":${JSON.stringify(outcomesOf(reports, first.outcomes))}` : '';
-        return reply.type('application/json; charset=utf-8').send(`{"tasks":[${tasks.map(claimedTaskJson).join(',')}]${results}}`);
+        const results = full.length ? `,"results":${JSON.stringify(outcomesOf(full, first.outcomes))}` : '';
+        const succeeded = compact.length ? `,"succeeded":${JSON.stringify(compactOutcomes(compact, first.outcomes.slice(full.length)))}` : '';
+        return reply.type('application/json; charset=utf-8').send(`{"tasks":[${tasks.map(claimedTaskJson).join(',')}]${results}${succeeded}}`);
       } finally {
         // Handed a wake-up that no claim of this request followed: another waiter takes it.
         if (sub.woken) handOn = true;
@@ -226,11 +257,15 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
     },
 
     async reportResults(req) {
-      return { results: await settle(req.params.id, req.body.results, (i) => `/body/results/${i}`) };
+      const results = req.body.results ?? [];
+      const compact = compactReports(req.body.succeeded);
+      if (results.length === 0 && compact.length === 0) throw badRequest('/body/results', 'must hold at least one result (or give them in succeeded)');
+      const out = await settle(req.params.id, results, (i) => `/body/results/${i}`, compact);
+      return compact.length ? out : { results: out.results };
     },
 
     async reportResult(req) {
-      const [outcome] = await settle(req.params.id, [{ ...req.body, id: req.params.taskId }], () => '/body');
+      const [outcome] = (await settle(req.params.id, [{ ...req.body, id: req.params.taskId }], () => '/body')).results;
       if (outcome!.status === 'stale') {
         await engine.getTask(req.params.taskId); // 404 rather than 409 when the task does not exist
         throw new StaleAttemptError(req.params.taskId, req.body.attempt);
