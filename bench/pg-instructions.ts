@@ -202,7 +202,7 @@ try {
     });
     const [zero, insert] = await Promise.all([measure('a', files[0]!), measure('b', files[1]!)]);
     if (insert.states.queued !== N) throw new Error(`${v}: the inserts left ${JSON.stringify(insert.states)}, not ${N} queued`);
-    let cycle: { instructions: number; states: Record<string, number> } | undefined;
+    let cycle: Awaited<ReturnType<typeof measure>> | undefined;
     if (VARIANTS[v]!.cycle) {
       cycle = await measure('a', files[2]!);
       if (cycle.states.succeeded !== N) throw new Error(`${v}: the cycle left ${JSON.stringify(cycle.states)}, not ${N} succeeded`);

@@ -214,9 +214,12 @@ function countRequests(worker: Worker): RequestStats {
   };
   const client = worker.client;
   const claim = client.claim.bind(client);
-  const reportResults = client.reportResults.bind(client);
+  const call = client.call.bind(client);
+  // Results travel in `results` and, compact, in `succeeded` ("41:1,42:1").
+  const count = (body: { results?: unknown[]; succeeded?: string } | undefined) =>
+    (body?.results?.length ?? 0) + (body?.succeeded ? body.succeeded.split(',').length : 0);
   client.claim = async (id, input, opts) => {
-    const carried = input.results?.length ?? 0;
+    const carried = count(input);
     s.claims++;
     if (carried > 0) s.claimsWithResults++;
     s.resultsOnClaims += carried;
@@ -229,10 +232,13 @@ function countRequests(worker: Worker): RequestStats {
     s.tasksPerClaim[bucket] = (s.tasksPerClaim[bucket] ?? 0) + 1;
     return out;
   };
-  client.reportResults = (id, results, opts) => {
-    s.reports++;
-    s.resultsOnReports += results.length;
-    return reportResults(id, results, opts);
-  };
+  // The worker reports through `call('reportResults', …)` (its compact form).
+  client.call = ((name: string, input: { body?: { results?: unknown[]; succeeded?: string } }, opts?: unknown) => {
+    if (name === 'reportResults') {
+      s.reports++;
+      s.resultsOnReports += count(input.body);
+    }
+    return (call as (n: string, i: unknown, o?: unknown) => Promise<unknown>)(name, input, opts);
+  }) as typeof client.call;
   return s;
 }
