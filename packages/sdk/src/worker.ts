@@ -165,6 +165,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly buffer: InFlight[] = [];
   private runningCount = 0;
   private pending: TaskResult[] = [];
+  /** The last `createdAt` text parsed, and its time (see createdAtOf). */
+  private lastCreatedAt = { text: '', ms: 0 };
   /** Claim loops waiting for a free slot. */
   private readonly slotWaiters = new Set<() => void>();
   /** Slots promised to claims in flight. */
@@ -394,7 +396,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (text !== this.lastCreatedAt.text) this.lastCreatedAt = { text, ms: Date.parse(text) };
     return new Date(this.lastCreatedAt.ms);
   }
-  private lastCreatedAt = { text: '', ms: 0 };
 
   private startBuffered(): void {
     while (this.runningCount < this.opts.concurrency && this.buffer.length > 0 && this.state === 'running') {

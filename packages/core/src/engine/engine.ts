@@ -683,8 +683,9 @@ function insertedTask(i: ResolvedInput, r: Row): Task {
 
 /**
  * One row of a success batch, as JSON text (the result as the edge serialised it); result and
- * logs only when there are some (see SUCCEED_INPUT in sql/tasks.ts). The id goes as a JSON number: it is a checked decimal of at
- * most 19 digits, which PostgreSQL reads into its bigint column exactly.
+ * logs only when there are some (see SUCCEED_INPUT in sql/tasks.ts). The id goes as a JSON
+ * number: it is a checked decimal of at most 19 digits, which PostgreSQL reads into its bigint
+ * column exactly.
  */
 function toSucceedRow(r: TaskResultReport & { status: 'succeeded' }): string {
   const result = r.resultJson ?? (r.result === undefined ? undefined : JSON.stringify(r.result));
