@@ -140,8 +140,15 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
     return results.map((r, i) => toReport(r, at(i), maxPayloadBytes));
   }
 
-  function outcomesOf(reports: TaskResultReport[], outcomes: readonly SettleOutcome[]) {
-    return reports.map((r, i) => ({ id: r.id, status: outcomes[i]! }));
+  /**
+   * The outcomes of a request's results, settled as `[...full, ...compact]`: one per item of
+   * `results` (`full`), then those of `succeeded` (`compact`) as a count and the exceptions.
+   */
+  function outcomesOf(full: readonly TaskResultReport[], compact: readonly TaskResultReport[], outcomes: readonly SettleOutcome[]) {
+    return {
+      results: full.map((r, i) => ({ id: r.id, status: outcomes[i]! })),
+      succeeded: compactOutcomes(compact, outcomes.slice(full.length)),
+    };
   }
 
   async function settle(workerId: string, results: TaskResult[], at: (i: number) => string, compact: TaskResultReport[] = []) {
@@ -149,7 +156,7 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
     const outcomes = await engine.settle(workerId, [...reports, ...compact]);
     // Nothing accepted: an unknown worker is a 404, not a batch of stale results.
     if (!outcomes.includes('accepted')) await engine.workerState(workerId);
-    return { results: outcomesOf(reports, outcomes), succeeded: compactOutcomes(compact, outcomes.slice(reports.length)) };
+    return outcomesOf(reports, compact, outcomes);
   }
 
   /** The queues of this claim: the registered ones, or the requested subset of them. */
@@ -245,8 +252,9 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<
           await engine.releaseClaimed(workerId, tasks);
           tasks = [];
         }
-        const results = full.length ? `,"results":${JSON.stringify(outcomesOf(full, first.outcomes))}` : '';
-        const succeeded = compact.length ? `,"succeeded":${JSON.stringify(compactOutcomes(compact, first.outcomes.slice(full.length)))}` : '';
+        const settled = reports.length ? outcomesOf(full, compact, first.outcomes) : undefined;
+        const results = full.length ? `,"results":${JSON.stringify(settled!.results)}` : '';
+        const succeeded = compact.length ? `,"succeeded":${JSON.stringify(settled!.succeeded)}` : '';
         return reply.type('application/json; charset=utf-8').send(`{"tasks":[${tasks.map(claimedTaskJson).join(',')}]${results}${succeeded}}`);
       } finally {
         // Handed a wake-up that no claim of this request followed: another waiter takes it.
