@@ -49,7 +49,7 @@ import pg from 'pg';
 import { Agent, request } from 'undici';
 import { TaskflowClient } from '@taskflow/sdk';
 import * as T from '../packages/core/src/sql/tasks.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../packages/core/src/engine/options.ts';
+import { noopInsertParams } from './lib/insert-params.ts';
 import { cpuSeconds, cpuSecondsNamed, killAll, peakRssMiB, rssMiB, sleep, until } from './lib/proc.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { fmt, percentile, round, summarize, table, type LatencySummary } from './lib/stats.ts';
@@ -308,7 +308,7 @@ async function pathSection(): Promise<void> {
       const insert = { name: T.taskInsertManyWithoutKeysKnownQueues.name, text: T.taskInsertManyWithoutKeysKnownQueues.text };
       // The queue's row first, as the engine's first insert into a queue makes it; then the
       // statement the engine uses for queues it knows.
-      await c.query({ name: T.taskInsertManyWithoutKeys.name, text: T.taskInsertManyWithoutKeys.text, values: [rowsJson(0, 1), ...INSERT_DEFAULTS] });
+      await c.query({ name: T.taskInsertManyWithoutKeys.name, text: T.taskInsertManyWithoutKeys.text, values: noopInsertParams(0, 1) });
       const run = async (step: string, what: string, f: (i: number) => Promise<unknown>) => {
         await paced(50, RATE, f); // warm-up
         steps.push({ step, what, ms: await paced(COUNT, RATE, f) });
@@ -316,7 +316,7 @@ async function pathSection(): Promise<void> {
       };
       await run('Redis round trip', '`PING` (ioredis)', () => redis.ping());
       await run('PostgreSQL round trip', '`SELECT 1` (node-postgres)', () => c.query('SELECT 1'));
-      await run('one-task insert alone', 'the engine\'s insert statement, synchronous commit (node-postgres)', (i) => c.query({ ...insert, values: [rowsJson(i, 1), ...INSERT_DEFAULTS] }));
+      await run('one-task insert alone', 'the engine\'s insert statement, synchronous commit (node-postgres)', (i) => c.query({ ...insert, values: noopInsertParams(i, 1) }));
       await run('bare HTTP exchange', 'a node:http server with nothing behind it, undici client', () => exchange(agent));
       await run('Taskflow HTTP, no database', '`GET /healthz` (Fastify, the service\'s hooks)', async () => {
         const res = await request(`${sys.url}/healthz`, { dispatcher: agent });
@@ -352,13 +352,6 @@ async function pathSection(): Promise<void> {
 
 // ------------------------------------------------------------------ statements alone
 
-function rowJson(i: number, queue = 'work'): string {
-  // As the engine writes a task that takes every default (see insertRowJson in engine.ts).
-  return `{"pw":{"v":{"p":"d","i":${i}}},"queue":"${queue}","type":"noop"}`;
-}
-/** The insert's parameters after the rows: now (the database's), then the engine's defaults. */
-const INSERT_DEFAULTS = [null, DEFAULT_ENGINE_OPTIONS.defaultMaxAttempts, JSON.stringify(DEFAULT_ENGINE_OPTIONS.defaultBackoff), DEFAULT_ENGINE_OPTIONS.defaultTimeoutMs];
-const rowsJson = (from: number, count: number) => `[${Array.from({ length: count }, (_, k) => rowJson(from + k)).join(',')}]`;
 const timeMs = async (f: () => Promise<unknown>) => {
   const t0 = performance.now();
   await f();
@@ -415,10 +408,10 @@ async function statementsSection(): Promise<void> {
     const i1000: number[] = [];
     const plainText = `INSERT INTO tasks (queue, type, state, priority, run_at, payload, max_attempts, backoff, timeout_ms, tags)
       VALUES ('work', 'noop', 'queued', 0, now(), $1::jsonb, 5, '{"type":"exponential","delayMs":1000}', 30000, '{}') RETURNING id`;
-    for (let i = 0; i < 1500; i++) i1.push(await timeMs(() => q(sync, T.taskInsertManyWithoutKeys, [`[${rowJson(i)}]`, ...INSERT_DEFAULTS])));
+    for (let i = 0; i < 1500; i++) i1.push(await timeMs(() => q(sync, T.taskInsertManyWithoutKeys, noopInsertParams(i, 1))));
     for (let i = 0; i < 1500; i++) plain.push(await timeMs(() => sync.query({ name: 'diag_plain_insert', text: plainText, values: [`{"p":"d","i":${i}}`] })));
-    for (let i = 0; i < 100; i++) i50.push(await timeMs(() => q(sync, T.taskInsertManyWithoutKeys, [rowsJson(0, 50), ...INSERT_DEFAULTS])));
-    for (let b = 0; b < 40; b++) i1000.push(await timeMs(() => q(sync, T.taskInsertManyWithoutKeys, [rowsJson(b * 1000, 1000), ...INSERT_DEFAULTS])));
+    for (let i = 0; i < 100; i++) i50.push(await timeMs(() => q(sync, T.taskInsertManyWithoutKeys, noopInsertParams(0, 50))));
+    for (let b = 0; b < 40; b++) i1000.push(await timeMs(() => q(sync, T.taskInsertManyWithoutKeys, noopInsertParams(b * 1000, 1000))));
     r.insert1Us = Math.round(med(i1.slice(300)) * 1000);
     r.plainInsert1Us = Math.round(med(plain.slice(300)) * 1000);
     r.insert50Ms = +med(i50.slice(10)).toFixed(2);
@@ -427,7 +420,7 @@ async function statementsSection(): Promise<void> {
     await sync.query('VACUUM ANALYZE tasks');
 
     for (const B of [50, 250]) {
-      for (let b = 0; b < 20; b++) await q(sync, T.taskInsertManyWithoutKeys, [rowsJson(b * 1000, 1000), ...INSERT_DEFAULTS]);
+      for (let b = 0; b < 20; b++) await q(sync, T.taskInsertManyWithoutKeys, noopInsertParams(b * 1000, 1000));
       await sync.query('ANALYZE tasks');
       const claims: number[] = [];
       const sac: number[] = [];

@@ -38,7 +38,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as T from '../packages/core/src/sql/tasks.ts';
-import { DEFAULT_ENGINE_OPTIONS } from '../packages/core/src/engine/options.ts';
+import { noopInsertParams } from './lib/insert-params.ts';
 import { fmt, table } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
@@ -77,6 +77,8 @@ function pgBin(): string {
   throw new Error('PostgreSQL server binaries not found: pass --pg-bin');
 }
 
+/** The parameter types of taskInsertMany: the thirteen column arrays, now, the three defaults. */
+const INSERT_TYPES = 'text[], text[], text[], text[], text[], integer[], timestamptz[], float8[], integer[], text[], integer[], text[], text[], timestamptz, integer, jsonb, integer';
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
 const WORKER = '00000000-0000-0000-0000-000000000001';
@@ -94,15 +96,14 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
   s.push(...VARIANTS[variant]!.sql);
   s.push(`INSERT INTO workers (id, name, queues, concurrency, state, expires_at) VALUES ('${WORKER}', 'pgi', '[{"name":"work"}]', 50, 'active', now() + interval '1 day')`);
   s.push("INSERT INTO queues (name) VALUES ('work')");
-  s.push(`PREPARE ins(json, timestamptz, integer, jsonb, integer) AS ${oneLine(T.taskInsertManyWithoutKeysKnownQueues.text)}`);
+  s.push(`PREPARE ins(${INSERT_TYPES}) AS ${oneLine(T.taskInsertManyWithoutKeysKnownQueues.text)}`);
   s.push(`PREPARE claim(text, integer, uuid, timestamptz) AS ${oneLine(T.taskClaim.text)}`);
   s.push(`PREPARE sac(json, uuid, timestamptz, text, integer) AS ${oneLine(T.taskSucceedAndClaim.text)}`);
-  const o = DEFAULT_ENGINE_OPTIONS;
   if (kind !== 'zero') {
     for (let b = 0; b < N / 1000; b++) {
-      // As the engine writes a task that takes every default (insertRowJson in engine.ts).
-      const rows = `[${Array.from({ length: 1000 }, (_, k) => `{"pw":{"v":{"p":"d","i":${b * 1000 + k}}},"queue":"work","type":"noop"}`).join(',')}]`;
-      s.push(`EXECUTE ins(${quote(rows)}, NULL, ${o.defaultMaxAttempts}, ${quote(JSON.stringify(o.defaultBackoff))}, ${o.defaultTimeoutMs})`);
+      // As the engine writes tasks that take every default (insertColumns in the engine).
+      const params = noopInsertParams(b * 1000, 1000).map((p) => (p === null ? 'NULL' : quote(String(p))));
+      s.push(`EXECUTE ins(${params.join(', ')})`);
     }
   }
   if (kind === 'cycle') {

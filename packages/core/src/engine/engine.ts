@@ -14,6 +14,7 @@ import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
 import { toAttempt, toClaimedTask, toQueue, toTask, toWorker } from './rows.ts';
 import { isTaskId, isUuid } from './ids.ts';
 import { weightedOrder } from './weights.ts';
+import { insertColumns, type ResolvedInput } from './insertColumns.ts';
 import type {
   Attempt, ClaimedTask, HeartbeatResult, QueueInfo, QueueWeight, SettleOutcome, Task, TaskFilter,
   TaskInput, TaskResultReport, TaskState, WorkerInfo, WorkerInput, WorkerState,
@@ -172,8 +173,7 @@ export class Engine {
       const statement = known
         ? (keyed ? T.taskInsertManyKnownQueues : T.taskInsertManyWithoutKeysKnownQueues)
         : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
-      const rows = items.map((i) => insertRowJson(i, this.options)).join(',');
-      const answer = await executor.query(statement, [`[${rows}]`, this.now(), ...this.insertDefaults]);
+      const answer = await executor.query(statement, [...insertColumns(items, this.options), this.now(), ...this.insertDefaults]);
       inserted = keyed ? answer.rows : rowsOfOneRowAnswer(items, answer.rows[0]!);
       // Known only once committed: inside a caller's transaction the row may still roll back.
       if (executor === this.db) for (const i of items) this.rememberQueue(i.queue);
@@ -588,43 +588,11 @@ export class Engine {
   }
 }
 
-interface ResolvedInput extends Omit<TaskInput, "contentType"> {
-  queue: string;
-  priority: number;
-  maxAttempts: number;
-  backoff: NonNullable<TaskInput['backoff']>;
-  timeoutMs: number;
-  tags: string[];
-  contentType: string | null;
-}
-
 /** Most queue names an engine remembers as existing (see Engine.knownQueues). */
 const KNOWN_QUEUES_MAX = 10_000;
 
 function keyOf(queue: string, key: string): string {
   return `${queue}\u0000${key}`;
-}
-
-/**
- * One row of taskInsertMany's JSON, as text: the payload goes in as the JSON text the edge
- * already made (`payloadJson`) rather than being serialised again, and a field whose value the
- * statement would take anyway (null, priority 0, no tags, the engine's defaults) is left out:
- * PostgreSQL's JSON parse is a large part of a batch insert (see taskInsertMany).
- */
-function insertRowJson(i: ResolvedInput, o: EngineOptions): string {
-  let s = i.payloadBase64 !== undefined
-    ? `{"payload_b64":${JSON.stringify(i.payloadBase64)},"content_type":${JSON.stringify(i.contentType)}`
-    : `{"pw":{"v":${i.payloadJson ?? JSON.stringify(i.payload ?? null)}}`;
-  s += `,"queue":${JSON.stringify(i.queue)},"type":${JSON.stringify(i.type)}`;
-  if (i.priority !== 0) s += `,"priority":${JSON.stringify(i.priority)}`;
-  if (i.runAt) s += `,"run_at":"${i.runAt.toISOString()}"`;
-  if (i.delayMs != null) s += `,"delay_ms":${JSON.stringify(i.delayMs)}`;
-  if (i.maxAttempts !== o.defaultMaxAttempts) s += `,"max_attempts":${JSON.stringify(i.maxAttempts)}`;
-  if (i.backoff !== o.defaultBackoff) s += `,"backoff":${JSON.stringify(i.backoff)}`;
-  if (i.timeoutMs !== o.defaultTimeoutMs) s += `,"timeout_ms":${JSON.stringify(i.timeoutMs)}`;
-  if (i.tags.length > 0) s += `,"tags":${JSON.stringify(i.tags)}`;
-  if (i.idempotencyKey !== undefined) s += `,"idempotency_key":${JSON.stringify(i.idempotencyKey)}`;
-  return `${s}}`;
 }
 
 /**

@@ -95,6 +95,22 @@ export function describeEngineConformance(driver: DriverName): void {
         for (const [i, r] of results.entries()) expect((await engine.getTask(r.task.id)).payload).toEqual(values[i]);
       });
 
+      it('keeps text that array literals would misread: quotes, backslashes, commas, braces, NULL, empty', async () => {
+        // The insert sends each column as a PostgreSQL array literal (engine/insertColumns.ts).
+        const { engine } = await setup();
+        const odd = ['NULL', '', 'a,b', '{x}', 'say "hi"', 'back\\slash', ' padded ', 'naïve ☃'];
+        const inputs = odd.map((s, k) => ({
+          type: `t ${s}`, queue: `q${s}`, payload: { s, k }, tags: [s, 'NULL', '"', '\\', ''], idempotencyKey: s,
+        }));
+        const bytes = Buffer.from('\\"{},NULL').toString('base64');
+        const results = await engine.enqueue([...inputs, { type: 't', queue: 'q', payload: 'NULL' }, { type: 't', queue: 'q', payloadBase64: bytes, contentType: 'text/"odd"' }]);
+        for (const [k, input] of inputs.entries()) {
+          expect(await engine.getTask(results[k]!.task.id)).toMatchObject({ ...input, state: 'queued' });
+        }
+        expect(await engine.getTask(results[odd.length]!.task.id)).toMatchObject({ payload: 'NULL', payloadBase64: null });
+        expect(await engine.getTask(results[odd.length + 1]!.task.id)).toMatchObject({ payload: null, payloadBase64: bytes, contentType: 'text/"odd"' });
+      });
+
       it('keeps opaque bytes with their content type', async () => {
         const { engine, worker } = await setup();
         const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) % 256)).toString('base64'); // longer than one base64 line
