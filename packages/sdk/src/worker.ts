@@ -15,7 +15,10 @@ import {
   LeaseLostError, RetryAfterError, TaskCancelledError, TaskflowApiError, UnrecoverableError, WorkerShutdownError,
 } from './errors.ts';
 
-/** What a handler gets besides its payload. */
+/**
+ * What a handler gets besides its payload. `signal`, `createdAt` and `log` are made when first read
+ * (getters: a spread `{ ...ctx }` leaves them out; destructuring works).
+ */
 export interface TaskContext {
   readonly id: string;
   readonly type: string;
@@ -102,13 +105,86 @@ export interface WorkerEvents {
 
 interface InFlight {
   task: ClaimedTask;
-  ctrl: AbortController;
+  /** Made when the handler first reads `ctx.signal` (see TaskRunContext). */
+  ctrl: AbortController | undefined;
+  /** Why the task was aborted (cancelled, lease lost, shutdown), if it was: see abortTask. */
+  abortReason: Error | undefined;
+  /** The attempt's log lines, made at the first one. */
+  logs: LogLine[] | undefined;
   /** Local time the claim response arrived (a heartbeat sent later must list the task). */
   receivedAt: number;
   /** No result will be reported (lease lost, shutdown): the service re-runs the task. */
   abandoned: boolean;
   /** Its handler was called (else it waits in the prefetch buffer). */
   started: boolean;
+}
+
+/** Aborts the task: its signal if made, else a signal made later starts aborted. The first reason stays. */
+function abortTask(e: InFlight, reason: Error): void {
+  e.abortReason ??= reason;
+  e.ctrl?.abort(reason);
+}
+
+/** The task's signal, made on first use (aborted at once if the task already was). */
+function signalOf(e: InFlight): AbortSignal {
+  if (!e.ctrl) {
+    e.ctrl = new AbortController();
+    if (e.abortReason) e.ctrl.abort(e.abortReason);
+  }
+  return e.ctrl.signal;
+}
+
+/**
+ * A task's context as its handler sees it. One is made for every task, so it makes nothing
+ * more until asked: the AbortController behind `signal` (with its EventTarget, half a dozen
+ * objects: its constructor was 2% of a busy worker's samples, and the young-generation
+ * allocation behind the rest), the `createdAt` Date and the log's array. `signal`, `createdAt`
+ * and `log` are getters (on the prototype: a spread of the context leaves them out); `log` is a
+ * function of its own, so `const { log } = ctx` works.
+ */
+class TaskRunContext implements TaskContext {
+  readonly id: string;
+  readonly type: string;
+  readonly queue: string;
+  readonly attempt: number;
+  readonly attemptsLeft: number;
+  readonly priority: number;
+  readonly tags: readonly string[];
+  readonly contentType: string | null;
+  readonly #entry: InFlight;
+  readonly #createdAtMs: number;
+  #createdAt: Date | undefined;
+  #log: TaskContext['log'] | undefined;
+
+  constructor(entry: InFlight, createdAtMs: number) {
+    const t = entry.task;
+    this.id = t.id;
+    this.type = t.type;
+    this.queue = t.queue;
+    this.attempt = t.attempt;
+    this.attemptsLeft = t.attemptsLeft;
+    this.priority = t.priority;
+    this.tags = t.tags;
+    this.contentType = t.contentType;
+    this.#entry = entry;
+    this.#createdAtMs = createdAtMs;
+  }
+
+  get signal(): AbortSignal {
+    return signalOf(this.#entry);
+  }
+
+  get createdAt(): Date {
+    return (this.#createdAt ??= new Date(this.#createdAtMs));
+  }
+
+  get log(): TaskContext['log'] {
+    const entry = this.#entry;
+    return (this.#log ??= (message, level = 'info') => {
+      const logs = (entry.logs ??= []);
+      if (logs.length < 1000) logs.push({ at: new Date().toISOString(), level, message: String(message).slice(0, 10_000) });
+    });
+  }
 }
 
 /**
@@ -349,7 +425,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** A claimed task: started now if a slot is free, else buffered (prefetch). */
   private run(task: ClaimedTask, receivedAt: number): void {
-    const entry: InFlight = { task, ctrl: new AbortController(), receivedAt, abandoned: false, started: false };
+    const entry: InFlight = { task, ctrl: undefined, abortReason: undefined, logs: undefined, receivedAt, abandoned: false, started: false };
     this.inFlight.set(task.id, entry);
     // A lease shorter than the heartbeat cadence pulls the next heartbeat in.
     const due = receivedAt + Math.max(50, Math.floor(task.timeoutMs / 3));
@@ -359,20 +435,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private startTask(entry: InFlight): void {
-    const { task, ctrl } = entry;
+    const { task } = entry;
     entry.started = true;
     this.runningCount++;
-    const logs: LogLine[] = [];
-    const ctx: TaskContext = {
-      id: task.id, type: task.type, queue: task.queue, attempt: task.attempt, attemptsLeft: task.attemptsLeft,
-      priority: task.priority, tags: task.tags, createdAt: this.createdAtOf(task.createdAt), contentType: task.contentType,
-      signal: ctrl.signal,
-      log: (message, level = 'info') => {
-        if (logs.length < 1000) logs.push({ at: new Date().toISOString(), level, message: String(message).slice(0, 10_000) });
-      },
-    };
+    const ctx = new TaskRunContext(entry, this.createdAtMsOf(task.createdAt));
     this.emit('taskStart', task);
-    void this.execute(task, ctx, logs).then((report) => {
+    void this.execute(entry, ctx).then((report) => {
       this.runningCount--;
       this.inFlight.delete(task.id);
       if (!entry.abandoned) {
@@ -388,13 +456,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /**
-   * The Date of a task's creation time. Parsing the text was 3% of a busy worker's CPU, and the
-   * tasks of one batch share it: the last text parsed is kept (as a number; each task gets a
-   * Date of its own).
+   * A task's creation time in ms. Parsing the text was 3% of a busy worker's CPU, and the tasks
+   * of one batch share it: the last text parsed is kept (each context makes a Date of its own).
    */
-  private createdAtOf(text: string): Date {
+  private createdAtMsOf(text: string): number {
     if (text !== this.lastCreatedAt.text) this.lastCreatedAt = { text, ms: Date.parse(text) };
-    return new Date(this.lastCreatedAt.ms);
+    return this.lastCreatedAt.ms;
   }
 
   private startBuffered(): void {
@@ -404,11 +471,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  private async execute(task: ClaimedTask, ctx: TaskContext, logs: LogLine[]): Promise<TaskResult> {
-    const base = { id: task.id, attempt: task.attempt };
+  private async execute(entry: InFlight, ctx: TaskContext): Promise<TaskResult> {
+    const { task } = entry;
     try {
       // Cancelled (or taken away) while it waited in the buffer: never start it.
-      if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (entry.abortReason) throw entry.abortReason;
       const handler = this.opts.handlers[task.type];
       if (!handler) throw new UnrecoverableError(`no handler for task type "${task.type}" in worker ${this.opts.name ?? hostname()}`);
       const payload = task.payloadBase64 !== null ? Buffer.from(task.payloadBase64, 'base64') : task.payload;
@@ -421,15 +488,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
           throw new UnrecoverableError(`the handler returned a result that is not JSON: ${(err as Error).message}`);
         }
       }
-      return { ...base, status: 'succeeded', result, ...(logs.length ? { logs } : {}) };
+      const logs = entry.logs;
+      return logs
+        ? { id: task.id, attempt: task.attempt, status: 'succeeded', result, logs }
+        : { id: task.id, attempt: task.attempt, status: 'succeeded', result };
     } catch (err) {
-      return { ...base, ...failure(err), ...(logs.length ? { logs } : {}) };
+      const logs = entry.logs;
+      return { id: task.id, attempt: task.attempt, ...failure(err), ...(logs ? { logs } : {}) };
     }
   }
 
   private abandon(entry: InFlight, reason: Error): void {
     entry.abandoned = true;
-    entry.ctrl.abort(reason);
+    abortTask(entry, reason);
     if (!entry.started) this.inFlight.delete(entry.task.id); // a buffered task is simply let go
   }
 
@@ -550,7 +621,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const running = [...this.inFlight.values()].filter((e) => !e.abandoned).map((e) => e.task.id);
     try {
       const hb = await this.client.heartbeat(this.id, { running });
-      for (const id of hb.cancel) this.inFlight.get(id)?.ctrl.abort(new TaskCancelledError(id));
+      for (const id of hb.cancel) {
+        const e = this.inFlight.get(id);
+        if (e) abortTask(e, new TaskCancelledError(id));
+      }
       const held = new Set(hb.held);
       for (const e of this.inFlight.values()) {
         if (!held.has(e.task.id) && e.receivedAt < sentAt && !e.abandoned) this.abandon(e, new LeaseLostError(e.task.id));

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   RetryAfterError, TaskCancelledError, UnrecoverableError, Worker, WorkerShutdownError,
-  type TaskHandler, type TaskResult, type ClaimedTask,
+  type TaskContext, type TaskHandler, type TaskResult, type ClaimedTask,
 } from '@taskflow/sdk';
 import { expectEnqueued, runTaskOnce } from '@taskflow/sdk/testing';
 import { startTestService, type TestService } from '../../../test/support/service.ts';
@@ -135,6 +135,39 @@ describe('SDK worker', () => {
     await doneOf(w, task.id); // the next heartbeat tells the worker; the handler gives up
     expect(reason).toBeInstanceOf(TaskCancelledError);
     expect((await settled(task.id, ['cancelled'])).attempts.map((a) => a.outcome)).toEqual(['cancelled']);
+  });
+
+  it('gives a handler that reads its signal only after the cancellation an aborted signal', async () => {
+    // The signal is made on first read: a cancellation that came before must still show.
+    const queue = nextQueue();
+    let lateCtx!: TaskContext;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let probeReason: unknown;
+    const w = worker({
+      async late(_p, ctx) {
+        lateCtx = ctx;
+        await gate;
+      },
+      async probe(_p, ctx) {
+        probeReason = await aborted(ctx.signal);
+      },
+    }, { queues: [queue] });
+    await w.start();
+    const late = await tf.admin.enqueue({ type: 'late', queue });
+    const probe = await tf.admin.enqueue({ type: 'probe', queue });
+    await Promise.all([startOf(w, late.id), startOf(w, probe.id)]);
+    await tf.admin.cancelTask(late.id);
+    await tf.admin.cancelTask(probe.id);
+    // A heartbeat that cancels the probe lists the late task too (its cancellation came first).
+    await doneOf(w, probe.id);
+    expect(probeReason).toBeInstanceOf(TaskCancelledError);
+    expect(lateCtx.signal.aborted).toBe(true);
+    expect(lateCtx.signal.reason).toBeInstanceOf(TaskCancelledError);
+    expect(lateCtx.signal).toBe(lateCtx.signal);
+    expect(lateCtx.createdAt.getTime()).toBe(new Date(late.createdAt).getTime());
+    release();
+    await doneOf(w, late.id);
   });
 
   it('keeps a long task alive past its lease by heartbeats', async () => {
