@@ -417,6 +417,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private wakeLoop(): void {
+    if (this.slotWaiters.size === 0) return; // clear() allocates a new table even when empty
     for (const resolve of this.slotWaiters) resolve();
     this.slotWaiters.clear();
   }
@@ -440,20 +441,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.runningCount++;
     const ctx = new TaskRunContext(entry, this.createdAtMsOf(task.createdAt));
     this.emit('taskStart', task);
-    void this.execute(entry, ctx).then((report) => {
-      this.runningCount--;
-      this.inFlight.delete(task.id);
-      if (!entry.abandoned) {
-        this.pending.push(report);
-        this.emit('taskDone', task, report);
-      }
-      this.startBuffered();
-      // A claim loop waiting for room will claim now and carry this result; otherwise send it.
-      const claimComing = this.slotWaiters.size > 0;
-      this.wakeLoop();
-      if (!claimComing) this.queueFlush();
-    });
+    void this.runTask(entry, ctx);
   }
+
 
   /**
    * A task's creation time in ms. Parsing the text was 3% of a busy worker's CPU, and the tasks
@@ -471,8 +461,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  private async execute(entry: InFlight, ctx: TaskContext): Promise<TaskResult> {
+  /**
+   * Runs the handler, then frees the slot and queues the report: one async function per task,
+   * with no closure or derived promise on top.
+   */
+  private async runTask(entry: InFlight, ctx: TaskContext): Promise<void> {
     const { task } = entry;
+    let report: TaskResult;
     try {
       // Cancelled (or taken away) while it waited in the buffer: never start it.
       if (entry.abortReason) throw entry.abortReason;
@@ -489,13 +484,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
         }
       }
       const logs = entry.logs;
-      return logs
+      report = logs
         ? { id: task.id, attempt: task.attempt, status: 'succeeded', result, logs }
         : { id: task.id, attempt: task.attempt, status: 'succeeded', result };
     } catch (err) {
       const logs = entry.logs;
-      return { id: task.id, attempt: task.attempt, ...failure(err), ...(logs ? { logs } : {}) };
+      report = { id: task.id, attempt: task.attempt, ...failure(err), ...(logs ? { logs } : {}) };
     }
+    this.runningCount--;
+    this.inFlight.delete(task.id);
+    if (!entry.abandoned) {
+      this.pending.push(report);
+      this.emit('taskDone', task, report);
+    }
+    this.startBuffered();
+    // A claim loop waiting for room will claim now and carry this result; otherwise send it.
+    const claimComing = this.slotWaiters.size > 0;
+    this.wakeLoop();
+    if (!claimComing) this.queueFlush();
   }
 
   private abandon(entry: InFlight, reason: Error): void {
