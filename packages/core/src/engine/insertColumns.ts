@@ -8,7 +8,7 @@
  * table of each row's fields; the JSON parse was about a quarter of PostgreSQL's instructions
  * for an inserted task. Arrays, with the payload as its own JSON text (no `{"v": …}` wrapper:
  * an SQL NULL element says "no JSON payload", the text `null` is a JSON null), cost 19% fewer
- * instructions per inserted task (85,642 → 69,368 for inserts of 1,000 plain tasks;
+ * instructions per inserted task (85,642 → 69,373 for inserts of 1,000 plain tasks;
  * `npm run pg-instructions` in bench/). There is no join on the input, so the planner's guess of
  * 10 rows for `unnest` of a parameter (which ruled arrays out for the settle statement) changes
  * nothing here.
