@@ -1,0 +1,116 @@
+/**
+ * Where the drain's CPU goes, measured on the CPU rather than by a JavaScript profiler: the
+ * Taskflow server and the SDK worker (each in its own process, as run.ts runs them) drain N
+ * pre-loaded no-op tasks on PostgreSQL, while Linux `perf record` samples each process
+ * (`--perf-basic-prof` gives V8's code its names). Prints, per process, its CPU and its page
+ * faults during the drain (from /proc) and the functions with the most samples.
+ *
+ *   npm run perf -- [--n 100000] [--top 30] [--no-record] [--faults]
+ *
+ * --no-record: no `perf`, no --perf-basic-prof: only the CPU, the faults and the drain's rate,
+ *   for before/after comparisons (run it alternately in two worktrees).
+ * --faults: sample page faults (`perf record -e page-faults`) instead of cycles, with callers.
+ *
+ * Why this and not `npm run profile` (V8's --cpu-prof): a V8 profile weighs each sample by the
+ * wall time since the one before, so time a process spends runnable but without a core is
+ * charged to whatever frame it was in (socket writes above all), and the kernel's share (page
+ * faults, system calls) does not show. `perf` counts where the CPU actually was. It needs the
+ * `perf` binary (Debian: `linux-perf`) and permission to profile (root, or
+ * `kernel.perf_event_paranoid` ≤ 1). The recordings go to bench/profiles/<time>/ (not
+ * committed); `perf report -i <file>` reads them further.
+ */
+import { parseArgs } from 'node:util';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { killAll, sleep } from './lib/proc.ts';
+import { fmt, table } from './lib/stats.ts';
+import { bulkEnqueue, drain, spawnWorker } from './lib/workloads.ts';
+import { TaskflowSystem } from './systems/taskflow.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '100000' },
+    top: { type: 'string', default: '30' },
+    'no-record': { type: 'boolean', default: false },
+    faults: { type: 'boolean', default: false },
+    'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
+  },
+});
+const N = Number(args.n);
+const TOP = Number(args.top);
+const RECORD = !args['no-record'];
+const dir = fileURLToPath(new URL(`./profiles/${new Date().toISOString().replace(/[:.]/g, '-')}/`, import.meta.url));
+
+/** Minor page faults of a process so far (/proc/<pid>/stat, field 10). */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+}
+
+function record(pid: number, file: string): { stop(): Promise<void> } {
+  const event = args.faults ? ['-e', 'page-faults'] : ['-F', '999'];
+  const child = spawn('perf', ['record', ...event, '-g', '-o', file, '-p', String(pid)], { stdio: 'ignore' });
+  return {
+    stop: () => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGINT');
+    }),
+  };
+}
+
+/** The functions with the most samples of a recording: [share, function]. */
+function top(file: string): string[][] {
+  const text = execFileSync('perf', ['report', '-i', file, '--no-children', '--sort', 'symbol', '-g', 'none', '--stdio'], { maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  const rows: string[][] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s+([\d.]+%)\s+\[[.k]\]\s+(.*\S)\s*$/.exec(line);
+    if (m && rows.length < TOP) rows.push([m[1]!, m[2]!.slice(0, 110)]);
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  if (RECORD) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('perf', ['--version'], { stdio: 'ignore' }); // fails early without perf
+  }
+  const flags = RECORD ? ['--perf-basic-prof'] : [];
+  const sys = new TaskflowSystem({
+    driver: 'postgres', databaseUrl: args['database-url']!, schema: `bench_perf_${Date.now().toString(36)}`, serverExecArgv: flags,
+  });
+  try {
+    await sys.setup();
+    console.error(`enqueueing ${fmt(N)} ...`);
+    await bulkEnqueue(sys, 'd', N, 1000);
+    const worker = await spawnWorker(sys, 'd', 50, flags);
+    const serverPid = sys.serverPid()!;
+    const recordings = RECORD ? [record(worker.pid, `${dir}worker.data`), record(serverPid, `${dir}server.data`)] : [];
+    if (RECORD) await sleep(500); // perf attaches
+    const faults0 = [minorFaults(worker.pid), minorFaults(serverPid)];
+    const d = await drain(sys, worker, 'd', N);
+    const faults = [minorFaults(worker.pid) - faults0[0]!, minorFaults(serverPid) - faults0[1]!];
+    for (const r of recordings) await r.stop();
+    await worker.stop();
+    console.log(`\n### Drain of ${fmt(N)} (${RECORD ? `under perf record${args.faults ? ' -e page-faults' : ''}` : 'not recorded'})\n`);
+    console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
+      ['worker', fmt(d.jobsPerSec), String(d.workerCpuSec), `${Math.round((d.workerCpuSec! * 1e6) / N)} µs`, fmt(faults[0]!)],
+      ['server', '', String(d.serverCpuSec), `${Math.round((d.serverCpuSec! * 1e6) / N)} µs`, fmt(faults[1]!)],
+      ['PostgreSQL', '', String(d.storageCpuSec), `${Math.round((d.storageCpuSec! * 1e6) / N)} µs`, '—'],
+    ]));
+    if (RECORD) {
+      for (const name of ['worker', 'server']) {
+        console.log(`\n### ${name}: the functions with the most ${args.faults ? 'page faults' : 'samples'} (${dir}${name}.data)\n`);
+        console.log(table(['share', 'function'], top(`${dir}${name}.data`)));
+      }
+    }
+  } finally {
+    await sys.teardown();
+  }
+}
+
+try {
+  await main();
+} finally {
+  killAll();
+}
