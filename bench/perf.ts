@@ -5,11 +5,13 @@
  * (`--perf-basic-prof` gives V8's code its names). Prints, per process, its CPU and its page
  * faults during the drain (from /proc) and the functions with the most samples.
  *
- *   npm run perf -- [--n 100000] [--top 30] [--no-record] [--faults]
+ *   npm run perf -- [--n 100000] [--top 30] [--no-record] [--faults] [--worker-node-flags "…"]
  *
  * --no-record: no `perf`, no --perf-basic-prof: only the CPU, the faults and the drain's rate,
  *   for before/after comparisons (run it alternately in two worktrees).
  * --faults: sample page faults (`perf record -e page-faults`) instead of cycles, with callers.
+ * --worker-node-flags: Node flags for the worker process (default none, as run.ts runs it), e.g.
+ *   "--max-semi-space-size=8" to weigh the young generation's size for a busy worker.
  *
  * Why this and not `npm run profile` (V8's --cpu-prof): a V8 profile weighs each sample by the
  * wall time since the one before, so time a process spends runnable but without a core is
@@ -34,6 +36,7 @@ const { values: args } = parseArgs({
     top: { type: 'string', default: '30' },
     'no-record': { type: 'boolean', default: false },
     faults: { type: 'boolean', default: false },
+    'worker-node-flags': { type: 'string', default: '' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -83,7 +86,8 @@ async function main(): Promise<void> {
     await sys.setup();
     console.error(`enqueueing ${fmt(N)} ...`);
     await bulkEnqueue(sys, 'd', N, 1000);
-    const worker = await spawnWorker(sys, 'd', 50, flags);
+    const workerFlags = args['worker-node-flags']!.split(' ').filter(Boolean);
+    const worker = await spawnWorker(sys, 'd', 50, [...flags, ...workerFlags]);
     const serverPid = sys.serverPid()!;
     const recordings = RECORD ? [record(worker.pid, `${dir}worker.data`), record(serverPid, `${dir}server.data`)] : [];
     if (RECORD) await sleep(500); // perf attaches
@@ -92,7 +96,8 @@ async function main(): Promise<void> {
     const faults = [minorFaults(worker.pid) - faults0[0]!, minorFaults(serverPid) - faults0[1]!];
     for (const r of recordings) await r.stop();
     await worker.stop();
-    console.log(`\n### Drain of ${fmt(N)} (${RECORD ? `under perf record${args.faults ? ' -e page-faults' : ''}` : 'not recorded'})\n`);
+    const how = RECORD ? `under perf record${args.faults ? ' -e page-faults' : ''}` : 'not recorded';
+    console.log(`\n### Drain of ${fmt(N)} (${how}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
     console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
       ['worker', fmt(d.jobsPerSec), String(d.workerCpuSec), `${Math.round((d.workerCpuSec! * 1e6) / N)} µs`, fmt(faults[0]!)],
       ['server', '', String(d.serverCpuSec), `${Math.round((d.serverCpuSec! * 1e6) / N)} µs`, fmt(faults[1]!)],
