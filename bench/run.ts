@@ -5,6 +5,7 @@
  *   npm run bench -- [--n 20000] [--quick] [--only taskflow,pglite,bullmq,bullmq-aof,pgboss,graphile]
  *                    [--rounds 1] [--concurrency 50] [--latency-count 500] [--rate 100]
  *                    [--database-url postgres://...] [--redis-url redis://...] [--aof-redis-port 6390]
+ *                    [--worker-node-flags "…"]
  *
  * Workloads (see README.md): single enqueue (50 in flight), bulk enqueue (batches of 1,000),
  * drain (N pre-loaded no-op tasks, concurrency 50), enqueue→start latency (500 at 100/s to
@@ -13,6 +14,10 @@
  * `--rounds R` runs every system R times, round after round, each round starting one system
  * further along (so that none always runs first or last), and prints each round's tables, the
  * medians of the rounds, and the issue's targets as ratios: from the medians, and per round.
+ *
+ * `--worker-node-flags` runs every system's worker process on these Node flags (default: none,
+ * Node's defaults), e.g. "--max-semi-space-size=8", which docs/operations.md recommends for
+ * busy SDK workers: the same flags for every system, so the ratios stay like for like.
  */
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -42,6 +47,7 @@ const { values: args } = parseArgs({
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     'aof-redis-port': { type: 'string', default: '6390' },
+    'worker-node-flags': { type: 'string', default: '' },
   },
 });
 
@@ -55,6 +61,7 @@ const SINGLE_IN_FLIGHT = 50;
 const BATCH = 1_000;
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const AOF_PORT = Number(args['aof-redis-port']);
+const WORKER_FLAGS = args['worker-node-flags']!.split(' ').filter(Boolean);
 const ROUNDS = Number(args.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds: expected a whole number ≥ 1');
 const ALL = ['taskflow', 'pglite', 'bullmq', 'bullmq-aof', 'pgboss', 'graphile'];
@@ -99,7 +106,7 @@ async function benchOne(key: string, round: number): Promise<SystemResult> {
   let worker: Awaited<ReturnType<typeof spawnWorker>> | undefined;
   try {
     await sys.setup();
-    worker = await spawnWorker(sys, 'work', CONCURRENCY);
+    worker = await spawnWorker(sys, 'work', CONCURRENCY, WORKER_FLAGS);
 
     res.single = await singleEnqueue(sys, 'single', N, SINGLE_IN_FLIGHT);
     log(`single enqueue ${fmt(res.single.jobsPerSec)} jobs/s`);
@@ -298,7 +305,7 @@ async function main(): Promise<void> {
     const text = report(ordered);
     texts.push(text);
     const head = ROUNDS > 1 ? `## Round ${round + 1} of ${ROUNDS} (systems in the order ${order.join(', ')})\n\n` : '';
-    console.log(`\n${head}N = ${fmt(N)}, concurrency ${CONCURRENCY}, latency: ${LAT_COUNT} tasks at ${RATE}/s\n\n${text}`);
+    console.log(`\n${head}N = ${fmt(N)}, concurrency ${CONCURRENCY}, latency: ${LAT_COUNT} tasks at ${RATE}/s${WORKER_FLAGS.length ? `, workers on ${WORKER_FLAGS.join(" ")}` : ""}\n\n${text}`);
     for (const r of ordered) {
       if (r.error) console.log(`${r.label}: ERROR ${r.error.split('\n')[0]}`);
       else if (r.problems.length) console.log(`${r.label}: PROBLEMS ${r.problems.join('; ')}`);
@@ -314,7 +321,7 @@ async function main(): Promise<void> {
   const file = `${dir}${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   writeFileSync(file, `${JSON.stringify({
     runId, at: new Date().toISOString(), n: N, concurrency: CONCURRENCY, latencyCount: LAT_COUNT, ratePerSec: RATE,
-    singleInFlight: SINGLE_IN_FLIGHT, batch: BATCH, environment: env, rounds: ROUNDS,
+    singleInFlight: SINGLE_IN_FLIGHT, batch: BATCH, environment: env, rounds: ROUNDS, workerNodeFlags: WORKER_FLAGS,
     // `results` and `table`: the first round, as single-round files always had them.
     results: rounds[0], table: texts[0], ...(ROUNDS > 1 ? { roundResults: rounds, roundTables: texts, medians: med, medianTable: medianText } : {}),
     targets,
