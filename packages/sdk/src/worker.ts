@@ -241,7 +241,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly buffer: InFlight[] = [];
   private runningCount = 0;
   private pending: TaskResult[] = [];
-  /** The last `createdAt` text parsed, and its time (see createdAtOf). */
+  /** The last `createdAt` text parsed, and its time (see createdAtMsOf). */
   private lastCreatedAt = { text: '', ms: 0 };
   /** Claim loops waiting for a free slot. */
   private readonly slotWaiters = new Set<() => void>();
@@ -443,7 +443,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.emit('taskStart', task);
     void this.runTask(entry, ctx);
   }
-
 
   /**
    * A task's creation time in ms. Parsing the text was 3% of a busy worker's CPU, and the tasks
