@@ -6,12 +6,19 @@
  * faults during the drain (from /proc) and the functions with the most samples.
  *
  *   npm run perf -- [--n 100000] [--top 30] [--no-record] [--faults] [--worker-node-flags "…"]
+ *   npm run perf -- --workload submit|bulk [--n 100000]
  *
+ * --workload (drain): `submit` records the server and the producer (this process) during N
+ *   `TaskflowClient.submit` calls, 50 in flight (run.ts's "single, coalescing client"); `bulk`
+ *   the same during N tasks in batches of 1,000. This process has V8's names only when started
+ *   with them: `npx node --perf-basic-prof perf.ts --workload submit`.
  * --no-record: no `perf`, no --perf-basic-prof: only the CPU, the faults and the drain's rate,
  *   for before/after comparisons (run it alternately in two worktrees).
  * --faults: sample page faults (`perf record -e page-faults`) instead of cycles, with callers.
  * --worker-node-flags: Node flags for the worker process (default none, as run.ts runs it), e.g.
  *   "--max-semi-space-size=8" to weigh the young generation's size for a busy worker.
+ * --server-node-flags: Node flags for the server process, after the service's own (e.g.
+ *   "--trace-deopt"; what it prints goes to stderr).
  *
  * Why this and not `npm run profile` (V8's --cpu-prof): a V8 profile weighs each sample by the
  * wall time since the one before, so time a process spends runnable but without a core is
@@ -25,9 +32,9 @@ import { parseArgs } from 'node:util';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { killAll, sleep } from './lib/proc.ts';
+import { cpuSeconds, cpuSecondsNamed, killAll, sleep } from './lib/proc.ts';
 import { fmt, table } from './lib/stats.ts';
-import { bulkEnqueue, drain, spawnWorker } from './lib/workloads.ts';
+import { bulkEnqueue, drain, singleEnqueue, spawnWorker } from './lib/workloads.ts';
 import { TaskflowSystem } from './systems/taskflow.ts';
 
 const { values: args } = parseArgs({
@@ -37,6 +44,8 @@ const { values: args } = parseArgs({
     'no-record': { type: 'boolean', default: false },
     faults: { type: 'boolean', default: false },
     'worker-node-flags': { type: 'string', default: '' },
+    workload: { type: 'string', default: 'drain' },
+    'server-node-flags': { type: 'string', default: '' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -79,11 +88,16 @@ async function main(): Promise<void> {
     execFileSync('perf', ['--version'], { stdio: 'ignore' }); // fails early without perf
   }
   const flags = RECORD ? ['--perf-basic-prof'] : [];
+  const serverFlags = args['server-node-flags']!.split(' ').filter(Boolean);
   const sys = new TaskflowSystem({
-    driver: 'postgres', databaseUrl: args['database-url']!, schema: `bench_perf_${Date.now().toString(36)}`, serverExecArgv: flags,
+    driver: 'postgres', databaseUrl: args['database-url']!, schema: `bench_perf_${Date.now().toString(36)}`, serverExecArgv: [...flags, ...serverFlags],
   });
   try {
     await sys.setup();
+    if (args.workload !== 'drain') {
+      await produce(sys, args.workload === 'submit' ? 'submit' : 'bulk');
+      return;
+    }
     console.error(`enqueueing ${fmt(N)} ...`);
     await bulkEnqueue(sys, 'd', N, 1000);
     const workerFlags = args['worker-node-flags']!.split(' ').filter(Boolean);
@@ -111,6 +125,36 @@ async function main(): Promise<void> {
     }
   } finally {
     await sys.teardown();
+  }
+}
+
+/** The server and this process (the producer) recorded during N submissions. */
+async function produce(sys: TaskflowSystem, how: 'submit' | 'bulk'): Promise<void> {
+  // Warm up the path (the JIT, the pools, the queue's row) outside the recording.
+  await (how === 'submit' ? singleEnqueue(sys, 'w', 2000, 50, 'w', true) : bulkEnqueue(sys, 'w', 5000, 1000, 'w'));
+  const serverPid = sys.serverPid()!;
+  const recordings = RECORD ? [record(process.pid, `${dir}producer.data`), record(serverPid, `${dir}server.data`)] : [];
+  if (RECORD) await sleep(500);
+  const pids = [process.pid, serverPid];
+  const faults0 = pids.map(minorFaults);
+  const cpu0 = [...pids.map((p) => cpuSeconds(p)!), cpuSecondsNamed('postgres')];
+  const t = how === 'submit' ? await singleEnqueue(sys, 'd', N, 50, 'd', true) : await bulkEnqueue(sys, 'd', N, 1000);
+  const cpu = [...pids.map((p) => cpuSeconds(p)!), cpuSecondsNamed('postgres')].map((c, i) => c - cpu0[i]!);
+  const faults = pids.map((p, i) => minorFaults(p) - faults0[i]!);
+  for (const r of recordings) await r.stop();
+  const how2 = RECORD ? `under perf record${args.faults ? ' -e page-faults' : ''}` : 'not recorded';
+  console.log(`\n### ${how === 'submit' ? 'submit, 50 in flight' : 'bulk enqueue, batches of 1,000'}: ${fmt(N)} tasks (${how2})\n`);
+  const us = (sec: number) => `${Math.round((sec * 1e6) / N)} µs`;
+  console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
+    ['producer (this process)', fmt(t.jobsPerSec), cpu[0]!.toFixed(2), us(cpu[0]!), fmt(faults[0]!)],
+    ['server', '', cpu[1]!.toFixed(2), us(cpu[1]!), fmt(faults[1]!)],
+    ['PostgreSQL', '', cpu[2]!.toFixed(2), us(cpu[2]!), '—'],
+  ]));
+  if (RECORD) {
+    for (const name of ['producer', 'server']) {
+      console.log(`\n### ${name}: the functions with the most ${args.faults ? 'page faults' : 'samples'} (${dir}${name}.data)\n`);
+      console.log(table(['share', 'function'], top(`${dir}${name}.data`)));
+    }
   }
 }
 

@@ -78,7 +78,7 @@ function pgBin(): string {
 }
 
 /** The parameter types of taskInsertMany: the thirteen column arrays, now, the three defaults. */
-const INSERT_TYPES = 'text[], text[], text[], text[], text[], integer[], timestamptz[], float8[], integer[], text[], integer[], text[], text[], timestamptz, integer, jsonb, integer';
+const INSERT_TYPES = 'text[], text[], jsonb, text[], text[], integer[], timestamptz[], float8[], integer[], text[], integer[], text[], text[], timestamptz, integer, jsonb, integer';
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
 const WORKER = '00000000-0000-0000-0000-000000000001';

@@ -23,6 +23,12 @@ export async function dropSchema(schema: string): Promise<void> {
 export interface TestDatabases {
   /** A migrated database in a schema of its own. */
   fresh(options?: { migrate?: boolean; poolSize?: number }): Promise<Database>;
+  /**
+   * Closes the databases `fresh` opened so far (their schemas stay until `closeAll`). A suite
+   * of many tests calls it after each: a PostgreSQL pool keeps its connections for ten idle
+   * seconds, and fifty tests' pools open at once reach the server's 100 connections.
+   */
+  closeOpened(): Promise<void>;
   /** Closes everything `fresh` opened and drops the schemas. */
   closeAll(): Promise<void>;
 }
@@ -50,6 +56,9 @@ export function testDatabases(driver: DriverName): TestDatabases {
       opened.push(db);
       if (options.migrate !== false) await migrate(db, silentLogger);
       return db;
+    },
+    async closeOpened() {
+      await Promise.all(opened.splice(0).map((db) => db.close()));
     },
     async closeAll() {
       await Promise.all(opened.splice(0).map((db) => db.close()));

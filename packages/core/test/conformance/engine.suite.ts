@@ -3,7 +3,7 @@
  * run unchanged against each driver (see engine.pglite.test.ts, engine.postgres.test.ts).
  * Time is a ManualClock, so "a lease that expires in one millisecond" is exact.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   Engine, InvalidStateError, ManualClock, NotFoundError, type DriverName, type EngineOptions,
 } from '@taskflow/core';
@@ -13,6 +13,7 @@ const T0 = new Date('2030-01-01T00:00:00.000Z');
 
 export function describeEngineConformance(driver: DriverName): void {
   const dbs = testDatabases(driver);
+  afterEach(() => dbs.closeOpened());
   afterAll(() => dbs.closeAll());
 
   async function setup(options: Partial<EngineOptions> = {}) {
@@ -109,6 +110,33 @@ export function describeEngineConformance(driver: DriverName): void {
         }
         expect(await engine.getTask(results[odd.length]!.task.id)).toMatchObject({ payload: 'NULL', payloadBase64: null });
         expect(await engine.getTask(results[odd.length + 1]!.task.id)).toMatchObject({ payload: null, payloadBase64: bytes, contentType: 'text/"odd"' });
+      });
+
+      it('keeps each payload with its task when JSON and bytes payloads alternate in a batch', async () => {
+        // The payloads travel as one JSON array, `null` in the place of a bytes payload
+        // (engine/insertColumns.ts): a bytes task must store no JSON, its neighbours theirs.
+        const { engine } = await setup();
+        const b = (s: string) => Buffer.from(s).toString('base64');
+        const inputs = [
+          { type: 't', payloadBase64: b('first') }, { type: 't', payload: { k: 1 } }, { type: 't', payloadBase64: b('second') },
+          { type: 't', payload: null }, { type: 't' }, { type: 't', payload: [2] }, { type: 't', payloadBase64: b('last') },
+        ];
+        const results = await engine.enqueue(inputs);
+        const tasks = await Promise.all(results.map((r) => engine.getTask(r.task.id)));
+        expect(tasks.map((t) => [t.payload, t.payloadBase64])).toEqual([
+          [null, b('first')], [{ k: 1 }, null], [null, b('second')], [null, null], [null, null], [[2], null], [null, b('last')],
+        ]);
+        const { rows } = await engine.db.query(`SELECT payload IS NULL AS absent FROM tasks WHERE id = ANY($1::bigint[]) ORDER BY id`, [results.map((r) => r.task.id)]);
+        // JSON null is stored as JSON null; a bytes task stores no JSON at all.
+        expect(rows.map((r) => r.absent)).toEqual([true, false, true, false, false, false, true]);
+      });
+
+      it('refuses a payloadJson that is not one JSON value, writing nothing rather than shifting payloads', async () => {
+        const { engine } = await setup();
+        const { InvalidInputError } = await import('@taskflow/core');
+        await expect(engine.enqueue([{ type: 't', payload: 1, payloadJson: '1,2' }, { type: 't', payload: 3 }])).rejects.toBeInstanceOf(InvalidInputError);
+        await expect(engine.enqueue([{ type: 't', payload: 1, payloadJson: '{"a":' }])).rejects.toBeInstanceOf(InvalidInputError);
+        expect(await engine.listTasks({ limit: 10 })).toEqual([]);
       });
 
       it('keeps opaque bytes with their content type', async () => {
