@@ -1,7 +1,7 @@
 /**
  * Taskflow only, on PostgreSQL: does the cost per task stay flat as the backlog grows?
  *
- *   npm run scaling -- [--hot 20000] [--steps 10000,100000,1000000] [--no-same-queue] [--poll unfinished|completed] [--server-node-flags "…"]
+ *   npm run scaling -- [--hot 20000] [--steps 10000,100000,1000000] [--no-same-queue] [--poll unfinished|completed] [--vacuum] [--server-node-flags "…"]
  *
  * For each step, the queue 'cold' is filled (direct SQL insert into the schema's tasks table,
  * after migration: the preload is not what is measured) to the step's size, then 20,000 no-op
@@ -23,6 +23,20 @@
  * otherwise run during the next drain, which then pays for the preload's writes and for a full
  * page image of every page it touches first after it.
  *
+ * Each drain also reports PostgreSQL's CPU and its buffer pool's traffic during the drain
+ * (pg_stat_bgwriter's buffers_alloc, the pages read into shared buffers, and buffers_backend,
+ * the dirty pages backends had to write out themselves to make room), read 1.5 s after the
+ * drain so that the backends have flushed their statistics: with 1,000,000 tasks waiting the
+ * table and its indexes no longer fit in a small `shared_buffers`, and a long drain's new row
+ * versions then evict pages instead of filling free buffers.
+ *
+ * `--vacuum`: a `VACUUM` of the tasks table before each step, as autovacuum would run between
+ * steps on a default PostgreSQL (the bench machine's has autovacuum off). Without it, each
+ * drain of 'hot' leaves its claimed tasks' entries in the ready index (dead, marked so by later
+ * scans, but still on their leaf pages until a vacuum), and every claim of the next drain walks
+ * over them from the start of the queue's range: the later steps pay for the earlier steps'
+ * drains as well as for their backlog.
+ *
  * `--server-node-flags` replaces the service's own Node flags (those of `npm start`), to
  * measure memory and CPU under other V8 settings; `--server-node-flags=` runs V8's defaults.
  */
@@ -41,6 +55,7 @@ const { values: args } = parseArgs({
     hot: { type: 'string', default: '20000' },
     steps: { type: 'string', default: '10000,100000,1000000' },
     'no-same-queue': { type: 'boolean', default: false },
+    vacuum: { type: 'boolean', default: false },
     poll: { type: 'string', default: 'unfinished' },
     concurrency: { type: 'string', default: '50' },
     'server-node-flags': { type: 'string' },
@@ -76,11 +91,30 @@ async function preload(queue: string, from: number, count: number): Promise<numb
   return Math.round(performance.now() - t0);
 }
 
+/** The buffer pool's counters (pg_stat_bgwriter): pages allocated, pages written by backends. */
+async function bufferCounters(): Promise<{ alloc: number; backend: number }> {
+  const [r] = await adminQuery<{ alloc: string; backend: string }>(DB, 'SELECT buffers_alloc AS alloc, buffers_backend AS backend FROM pg_stat_bgwriter');
+  return { alloc: Number(r!.alloc), backend: Number(r!.backend) };
+}
+
+/** `drain` with the buffer pool's traffic during it (see the comment at the top). */
+async function drainCounted(step: Step, run: () => Promise<DrainResult>): Promise<DrainResult> {
+  await sleep(1500);
+  const b0 = await bufferCounters();
+  const d = await run();
+  await sleep(1500);
+  const b1 = await bufferCounters();
+  step.buffers = { alloc: b1.alloc - b0.alloc, backend: b1.backend - b0.backend };
+  return d;
+}
+
 interface Step {
   backlog: number;
   where: 'other queue' | 'same queue';
   preloadMs: number;
   drain?: DrainResult;
+  /** Shared buffers allocated (pages read in) and written out by backends during the drain. */
+  buffers?: { alloc: number; backend: number };
   rssBeforeMiB: number | null;
   rssAfterMiB: number | null;
   problems: string[];
@@ -104,12 +138,13 @@ async function main(): Promise<void> {
       console.error(`backlog ${fmt(target)} in 'cold': preloading ${fmt(target - cold)} ...`);
       const preloadMs = await preload('cold', cold, target - cold);
       cold = target;
+      if (args.vacuum) await adminQuery(DB, `VACUUM "${schema}".tasks`);
       await adminQuery(DB, 'CHECKPOINT');
       const step: Step = { backlog: target, where: 'other queue', preloadMs, rssBeforeMiB: rssMiB(pid), rssAfterMiB: null, problems: [] };
       const phase = `h${k}`;
       await bulkEnqueue(sys, 'hot', HOT, 1000, phase);
       const worker = await spawnWorker(sys, 'hot', CONCURRENCY);
-      step.drain = await drain(watch, worker, 'hot', HOT, phase, hotDone);
+      step.drain = await drainCounted(step, () => drain(watch, worker, 'hot', HOT, phase, hotDone));
       hotDone += HOT;
       step.rssAfterMiB = rssMiB(pid);
       console.error(`  drain ${fmt(step.drain.jobsPerSec)} jobs/s, server RSS ${step.rssAfterMiB} MiB`);
@@ -130,6 +165,7 @@ async function main(): Promise<void> {
       // The backlog and the work in one queue: the hot tasks have priority 10, the backlog 0,
       // so the claim (priority, run time, id order on the partial index) takes the hot ones first.
       console.error(`same queue: ${fmt(HOT)} priority tasks on top of ${fmt(cold)} in 'cold' ...`);
+      if (args.vacuum) await adminQuery(DB, `VACUUM "${schema}".tasks`);
       await adminQuery(DB, 'CHECKPOINT');
       const step: Step = { backlog: cold, where: 'same queue', preloadMs: 0, rssBeforeMiB: rssMiB(pid), rssAfterMiB: null, problems: [] };
       for (let from = 0; from < HOT; from += 1000) {
@@ -144,7 +180,7 @@ async function main(): Promise<void> {
         const [r] = await sys.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE queue = 'cold' AND priority = 10 AND state = 'succeeded'`);
         return r!.n;
       };
-      step.drain = await drain(hotOnly, worker, 'cold', HOT, 'q');
+      step.drain = await drainCounted(step, () => drain(hotOnly, worker, 'cold', HOT, 'q'));
       step.rssAfterMiB = rssMiB(pid);
       const report = await worker.request<{ phases: Record<string, { counts: number[] }> }>({ cmd: 'report' });
       await worker.stop();
@@ -159,20 +195,21 @@ async function main(): Promise<void> {
   }
 
   const text = `${table(
-    ['backlog waiting', 'where', `drain of ${fmt(HOT)} (jobs/s)`, 'drain wall (s)', 'server CPU (s)', 'worker CPU (s)', 'server RSS before / after (MiB)', 'exactly-once'],
+    ['backlog waiting', 'where', `drain of ${fmt(HOT)} (jobs/s)`, 'drain wall (s)', 'server CPU (s)', 'worker CPU (s)', 'PostgreSQL CPU (s)', 'buffers read in / written by backends', 'server RSS before / after (MiB)', 'exactly-once'],
     steps.map((s) => [
       fmt(s.backlog), s.where, fmt(s.drain?.jobsPerSec), fmt((s.drain?.ms ?? NaN) / 1000, 2), fmt(s.drain?.serverCpuSec, 2), fmt(s.drain?.workerCpuSec, 2),
+      fmt(s.drain?.storageCpuSec, 2), `${fmt(s.buffers?.alloc)} / ${fmt(s.buffers?.backend)}`,
       `${fmt(s.rssBeforeMiB)} / ${fmt(s.rssAfterMiB)}`, s.problems.length ? 'NO' : 'yes',
     ]),
   )}\n\nEnqueue→start latency with ${fmt(STEPS.at(-1))} tasks waiting in another queue (500 at 100/s): `
     + `p50 ${fmt(lat?.p50)} ms, p95 ${fmt(lat?.p95)} ms, p99 ${fmt(lat?.p99)} ms, max ${fmt(lat?.max)} ms\n`
-    + `Server peak RSS over the run (VmHWM): ${fmt(peak, 1)} MiB; drains timed with --poll ${POLL}\n`;
+    + `Server peak RSS over the run (VmHWM): ${fmt(peak, 1)} MiB; drains timed with --poll ${POLL}${args.vacuum ? '; a VACUUM of the tasks table before each step' : ''}\n`;
   console.log(`\n${text}`);
   for (const s of steps) if (s.problems.length) console.log(`backlog ${s.backlog} (${s.where}): PROBLEMS ${s.problems.join('; ')}`);
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const file = `${dir}scaling-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, `${JSON.stringify({ runId, at: new Date().toISOString(), hot: HOT, concurrency: CONCURRENCY, poll: POLL, serverNodeFlags: serviceNodeFlags ?? SERVICE_NODE_FLAGS, environment: env, steps, latency: lat, serverPeakRssMiB: peak, table: text }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ runId, at: new Date().toISOString(), hot: HOT, concurrency: CONCURRENCY, poll: POLL, vacuum: args.vacuum, serverNodeFlags: serviceNodeFlags ?? SERVICE_NODE_FLAGS, environment: env, steps, latency: lat, serverPeakRssMiB: peak, table: text }, null, 2)}\n`);
   console.error(`written ${file}`);
   if (steps.some((s) => s.problems.length)) process.exitCode = 1;
 }
