@@ -52,6 +52,7 @@ const { values: args } = parseArgs({
 const N = Number(args.n);
 const TOP = Number(args.top);
 const RECORD = !args['no-record'];
+const HOW_RECORDED = RECORD ? `under perf record${args.faults ? ' -e page-faults' : ''}` : 'not recorded';
 const dir = fileURLToPath(new URL(`./profiles/${new Date().toISOString().replace(/[:.]/g, '-')}/`, import.meta.url));
 
 /** Minor page faults of a process so far (/proc/<pid>/stat, field 10). */
@@ -94,10 +95,11 @@ async function main(): Promise<void> {
   });
   try {
     await sys.setup();
-    if (args.workload !== 'drain') {
-      await produce(sys, args.workload === 'submit' ? 'submit' : 'bulk');
+    if (args.workload === 'submit' || args.workload === 'bulk') {
+      await produce(sys, args.workload);
       return;
     }
+    if (args.workload !== 'drain') throw new Error(`--workload: drain, submit or bulk, not ${args.workload}`);
     console.error(`enqueueing ${fmt(N)} ...`);
     await bulkEnqueue(sys, 'd', N, 1000);
     const workerFlags = args['worker-node-flags']!.split(' ').filter(Boolean);
@@ -110,8 +112,7 @@ async function main(): Promise<void> {
     const faults = [minorFaults(worker.pid) - faults0[0]!, minorFaults(serverPid) - faults0[1]!];
     for (const r of recordings) await r.stop();
     await worker.stop();
-    const how = RECORD ? `under perf record${args.faults ? ' -e page-faults' : ''}` : 'not recorded';
-    console.log(`\n### Drain of ${fmt(N)} (${how}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
+    console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
     console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
       ['worker', fmt(d.jobsPerSec), String(d.workerCpuSec), `${Math.round((d.workerCpuSec! * 1e6) / N)} µs`, fmt(faults[0]!)],
       ['server', '', String(d.serverCpuSec), `${Math.round((d.serverCpuSec! * 1e6) / N)} µs`, fmt(faults[1]!)],
@@ -142,8 +143,7 @@ async function produce(sys: TaskflowSystem, how: 'submit' | 'bulk'): Promise<voi
   const cpu = [...pids.map((p) => cpuSeconds(p)!), cpuSecondsNamed('postgres')].map((c, i) => c - cpu0[i]!);
   const faults = pids.map((p, i) => minorFaults(p) - faults0[i]!);
   for (const r of recordings) await r.stop();
-  const how2 = RECORD ? `under perf record${args.faults ? ' -e page-faults' : ''}` : 'not recorded';
-  console.log(`\n### ${how === 'submit' ? 'submit, 50 in flight' : 'bulk enqueue, batches of 1,000'}: ${fmt(N)} tasks (${how2})\n`);
+  console.log(`\n### ${how === 'submit' ? 'submit, 50 in flight' : 'bulk enqueue, batches of 1,000'}: ${fmt(N)} tasks (${HOW_RECORDED})\n`);
   const us = (sec: number) => `${Math.round((sec * 1e6) / N)} µs`;
   console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
     ['producer (this process)', fmt(t.jobsPerSec), cpu[0]!.toFixed(2), us(cpu[0]!), fmt(faults[0]!)],
