@@ -16,6 +16,15 @@ export interface MaintenanceOptions {
    * @defaultValue 0
    */
   rescueStartDelayMs: number;
+  /**
+   * Embedded (PGlite) only, which runs no autovacuum: the tasks table is vacuumed once the
+   * engine's claims and settlements have replaced this many row versions since the last
+   * vacuum (two per task that runs once). 0 turns it off. On PostgreSQL, autovacuum does this
+   * (migration 0003 sets how soon). @defaultValue 20000
+   */
+  vacuumAfter: number;
+  /** How often the embedded vacuum duty looks at that count, ms. @defaultValue 10000 */
+  vacuumIntervalMs: number;
 }
 
 const LOST_WORKERS_PER_PASS = 100;
@@ -25,6 +34,8 @@ export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
   promoteIntervalMs: 1000,
   batchSize: 1000,
   rescueStartDelayMs: 0,
+  vacuumAfter: 20_000,
+  vacuumIntervalMs: 10_000,
 };
 
 /**
@@ -34,10 +45,16 @@ export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
  *   are marked lost and their tasks requeued at once.
  * - promoter: scheduled and retrying tasks become queued when due. It sleeps until the next
  *   due time it knows of, and is hurried when the engine schedules something sooner.
+ * - vacuum (PGlite only): VACUUMs the tasks table after `vacuumAfter` replaced row versions.
+ *   Without it an embedded service never vacuums: every claim steps over the ready-index
+ *   entries of all the tasks ever claimed from its queue (measured: a claim of an empty queue
+ *   1.34 ms at start, 2.49 ms after 100,000 tasks, 1.59 ms after a VACUUM), and the data grows
+ *   by two dead row versions per task.
  */
 export class Maintenance {
   private readonly rescuer: Loop;
   private readonly promoter: Loop;
+  private readonly vacuum: Loop | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly engine: Engine;
   private readonly rescueStartDelayMs: number;
@@ -70,11 +87,28 @@ export class Maintenance {
         return next === null ? undefined : Math.max(0, Math.ceil(next));
       },
     });
+    if (engine.db.driver === 'pglite' && opts.vacuumAfter > 0) {
+      let replaced = 0;
+      this.vacuum = new Loop({
+        name: 'vacuum',
+        intervalMs: opts.vacuumIntervalMs,
+        logger,
+        run: async () => {
+          replaced += engine.takeChurn();
+          if (replaced < opts.vacuumAfter) return;
+          const t0 = performance.now();
+          await engine.vacuumTasks();
+          logger.info({ replaced, ms: Math.round(performance.now() - t0) }, 'vacuumed the tasks table');
+          replaced = 0;
+        },
+      });
+    }
   }
 
   start(): void {
     this.unsubscribe = this.engine.on({ scheduled: (inMs) => this.promoter.soon(inMs) });
     this.promoter.start();
+    this.vacuum?.start();
     if (this.rescueStartDelayMs > 0) {
       this.delayTimer = setTimeout(() => this.rescuer.start(), this.rescueStartDelayMs);
       this.delayTimer.unref();
@@ -86,6 +120,6 @@ export class Maintenance {
   async stop(): Promise<void> {
     clearTimeout(this.delayTimer);
     this.unsubscribe?.();
-    await Promise.all([this.rescuer.stop(), this.promoter.stop()]);
+    await Promise.all([this.rescuer.stop(), this.promoter.stop(), this.vacuum?.stop()]);
   }
 }

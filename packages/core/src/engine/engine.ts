@@ -107,6 +107,8 @@ export class Engine {
   private readonly knownQueues = new Set<string>();
   /** The insert statements' parameters after the rows and the clock: the defaults a lean row leaves out. */
   private readonly insertDefaults: readonly unknown[];
+  /** Task row versions replaced by claims and settlements since `takeChurn` (see Maintenance's vacuum). */
+  private churn = 0;
 
   constructor(config: EngineConfig) {
     this.db = config.db;
@@ -265,6 +267,7 @@ export class Engine {
       const { rows } = await this.db.relaxed.query(T.taskClaim, [q.name, max - out.length, workerId, this.now()]);
       for (const r of rows) out.push(toClaimedTask(r));
     }
+    this.churn += out.length;
     return out;
   }
 
@@ -311,11 +314,13 @@ export class Engine {
         ? await this.runSettle(T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
         : await this.runSettle(T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
     const tasks = carrier ? okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask) : [];
+    this.churn += tasks.length;
     // taskSucceedAndClaim lists the settled ids in one row; taskSucceedMany returns a row each.
     const settledList: string | null | undefined = carrier ? okRows.find((r) => r.kind === 'settled')?.id : undefined;
     const settledOk = carrier ? (settledList ? settledList.split(',') : []) : okRows.map((r) => String(r.id));
     if (tasks.length < max) tasks.push(...(await this.claimFrom(workerId, carrier ? order.slice(1) : order, max - tasks.length)));
     const accepted = new Set<string>([...settledOk, ...failedRows.map((r) => String(r.id))]);
+    this.churn += accepted.size;
     this.announce(failedRows);
     const refused = unique.filter((r) => !accepted.has(r.id));
     const duplicates = refused.length === 0 ? new Set<string>() : await this.settledBy(workerId, refused);
@@ -438,6 +443,21 @@ export class Engine {
   }
 
   // ---------------------------------------------------------------- maintenance duties
+
+  /**
+   * How many task row versions this engine's claims and settlements replaced since the last
+   * call (each leaves one behind, with its entry in the ready index, until a vacuum).
+   */
+  takeChurn(): number {
+    const n = this.churn;
+    this.churn = 0;
+    return n;
+  }
+
+  /** VACUUMs the tasks table (see Maintenance: PGlite has no autovacuum). */
+  async vacuumTasks(): Promise<void> {
+    await this.db.query(T.tasksVacuum);
+  }
 
   /** Turns expired leases into failed attempts (outcome `lease_expired`). Returns how many. */
   async rescueExpired(limit = 1000): Promise<number> {

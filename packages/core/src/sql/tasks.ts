@@ -637,3 +637,12 @@ SELECT i.id::text AS id FROM unnest($1::bigint[], $2::integer[], $4::boolean[]) 
     OR EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = i.id AND a.attempt = i.attempt AND a.worker_id = $3
                   AND a.outcome = ANY (CASE WHEN i.released THEN ARRAY['abandoned'] ELSE ARRAY['failed', 'cancelled'] END))`,
 };
+
+/**
+ * tasksVacuum: removes the row versions that claims and settlements left behind, and their
+ * index entries (migration 0003 sets vacuum_index_cleanup on, so the ready index is never
+ * skipped). Run by the embedded driver's maintenance (PGlite has no autovacuum); PostgreSQL's
+ * autovacuum does it on a server. Not a prepared statement: VACUUM takes no parameters and
+ * cannot run in a transaction.
+ */
+export const tasksVacuum = 'VACUUM tasks';
