@@ -1,0 +1,34 @@
+/**
+ * `@taskflow/core/internal`: the engine's statements and the builders of their parameters,
+ * for the benchmarks that run a statement alone (bench/). Not a stable API: it follows the
+ * engine's SQL, and nothing outside this repository should import it.
+ */
+import * as T from './sql/tasks.ts';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.ts';
+import { insertColumns, type ResolvedInput } from './engine/insertColumns.ts';
+
+export type { ResolvedInput };
+
+/** The hot path's statements, by what they do. */
+export const statements = {
+  /** Insert with idempotency keys and the queue upsert. */
+  insert: T.taskInsertMany,
+  /** Insert of a batch without keys. */
+  insertWithoutKeys: T.taskInsertManyWithoutKeys,
+  /** Insert of a batch without keys into queues known to exist. */
+  insertWithoutKeysKnownQueues: T.taskInsertManyWithoutKeysKnownQueues,
+  /** Claim: $1 queue, $2 limit, $3 worker id, $4 now. */
+  claim: T.taskClaim,
+  /** Successes and the next claim: $1 successes (successesJson), $2 worker id, $3 now, $4 queue, $5 limit. */
+  succeedAndClaim: T.taskSucceedAndClaim,
+} as const;
+
+/** Every parameter of an insert statement for `items` (defaults applied), database time. */
+export function insertParams(items: readonly ResolvedInput[], options: EngineOptions = DEFAULT_ENGINE_OPTIONS): unknown[] {
+  return [...insertColumns(items, options), null, options.defaultMaxAttempts, JSON.stringify(options.defaultBackoff), options.defaultTimeoutMs];
+}
+
+/** The successes parameter of succeedAndClaim: results with no value and no logs. */
+export function successesJson(reports: readonly { id: string | number; attempt: number }[]): string {
+  return `[${reports.map((r) => `{"id":${r.id},"attempt":${r.attempt}}`).join(',')}]`;
+}
