@@ -14,7 +14,7 @@
  *   each workload and its peak (VmHWM).
  * - http: the floor of one HTTP exchange here: a bare node:http server (lib/http-echo.ts) in its
  *   own process, an undici client as the SDK's, one at a time and 50 in flight.
- * - statements: the engine's hot-path statements (core/src/sql/tasks.ts) sent alone from one
+ * - statements: the engine's hot-path statements (`@taskflow/core/internal`) sent alone from one
  *   connection, one at a time: the database's own cost.
  * - backlog: the claim statement, and the drain's settle-and-claim statement, with 10,000 and
  *   1,000,000 tasks waiting (another queue, and the same queue under higher-priority tasks),
@@ -49,7 +49,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import { TaskflowClient } from '@taskflow/sdk';
-import * as T from '../packages/core/src/sql/tasks.ts';
+import { statements as S, successesJson } from '@taskflow/core/internal';
 import { noopInsertParams } from './lib/insert-params.ts';
 import { cpuSeconds, cpuSecondsNamed, killAll, peakRssMiB, rssMiB, sleep, until } from './lib/proc.ts';
 import { describeEnvironment } from './lib/env.ts';
@@ -306,10 +306,10 @@ async function pathSection(): Promise<void> {
     const agent = new Agent({ keepAliveTimeout: 30_000 });
     await withServer(`bench_diagpath_${runId}`, async (sys, _workerId, connect) => {
       const c = await connect();
-      const insert = { name: T.taskInsertManyWithoutKeysKnownQueues.name, text: T.taskInsertManyWithoutKeysKnownQueues.text };
+      const insert = { name: S.insertWithoutKeysKnownQueues.name, text: S.insertWithoutKeysKnownQueues.text };
       // The queue's row first, as the engine's first insert into a queue makes it; then the
       // statement the engine uses for queues it knows.
-      await c.query({ name: T.taskInsertManyWithoutKeys.name, text: T.taskInsertManyWithoutKeys.text, values: noopInsertParams(0, 1) });
+      await c.query({ name: S.insertWithoutKeys.name, text: S.insertWithoutKeys.text, values: noopInsertParams(0, 1) });
       const run = async (step: string, what: string, f: (i: number) => Promise<unknown>) => {
         await paced(50, RATE, f); // warm-up
         steps.push({ step, what, ms: await paced(COUNT, RATE, f) });
@@ -409,10 +409,10 @@ async function statementsSection(): Promise<void> {
     const i1000: number[] = [];
     const plainText = `INSERT INTO tasks (queue, type, state, priority, run_at, payload, max_attempts, backoff, timeout_ms, tags)
       VALUES ('work', 'noop', 'queued', 0, now(), $1::jsonb, 5, '{"type":"exponential","delayMs":1000}', 30000, '{}') RETURNING id`;
-    for (let i = 0; i < 1500; i++) i1.push(await timeMs(() => q(sync, T.taskInsertManyWithoutKeys, noopInsertParams(i, 1))));
+    for (let i = 0; i < 1500; i++) i1.push(await timeMs(() => q(sync, S.insertWithoutKeys, noopInsertParams(i, 1))));
     for (let i = 0; i < 1500; i++) plain.push(await timeMs(() => sync.query({ name: 'diag_plain_insert', text: plainText, values: [`{"p":"d","i":${i}}`] })));
-    for (let i = 0; i < 100; i++) i50.push(await timeMs(() => q(sync, T.taskInsertManyWithoutKeys, noopInsertParams(0, 50))));
-    for (let b = 0; b < 40; b++) i1000.push(await timeMs(() => q(sync, T.taskInsertManyWithoutKeys, noopInsertParams(b * 1000, 1000))));
+    for (let i = 0; i < 100; i++) i50.push(await timeMs(() => q(sync, S.insertWithoutKeys, noopInsertParams(0, 50))));
+    for (let b = 0; b < 40; b++) i1000.push(await timeMs(() => q(sync, S.insertWithoutKeys, noopInsertParams(b * 1000, 1000))));
     r.insert1Us = Math.round(med(i1.slice(300)) * 1000);
     r.plainInsert1Us = Math.round(med(plain.slice(300)) * 1000);
     r.insert50Ms = +med(i50.slice(10)).toFixed(2);
@@ -421,25 +421,25 @@ async function statementsSection(): Promise<void> {
     await sync.query('VACUUM ANALYZE tasks');
 
     for (const B of [50, 250]) {
-      for (let b = 0; b < 20; b++) await q(sync, T.taskInsertManyWithoutKeys, noopInsertParams(b * 1000, 1000));
+      for (let b = 0; b < 20; b++) await q(sync, S.insertWithoutKeys, noopInsertParams(b * 1000, 1000));
       await sync.query('ANALYZE tasks');
       const claims: number[] = [];
       const sac: number[] = [];
-      let held = (await q(relaxed, T.taskClaim, ['work', B, workerId, null])).rows;
+      let held = (await q(relaxed, S.claim, ['work', B, workerId, null])).rows;
       for (let k = 0; k < 10; k++) {
         let rows: any[] = [];
         claims.push(await timeMs(async () => {
-          rows = (await q(relaxed, T.taskClaim, ['work', B, workerId, null])).rows;
+          rows = (await q(relaxed, S.claim, ['work', B, workerId, null])).rows;
         }));
         held = held.concat(rows);
       }
       if (held.length !== 11 * B) throw new Error(`11 claims of ${B} took ${held.length} tasks, not ${11 * B}`);
       while (held.length > 0 && sac.length < 20_000 / B + 20) {
         const batch = held.splice(0, B);
-        const results = `[${batch.map((t) => `{"id":${t.id},"attempt":${t.attempt},"rw":{"v":null},"logs":null}`).join(',')}]`;
+        const results = successesJson(batch);
         let rows: any[] = [];
         sac.push(await timeMs(async () => {
-          rows = (await q(sync, T.taskSucceedAndClaim, [results, workerId, null, 'work', B])).rows;
+          rows = (await q(sync, S.succeedAndClaim, [results, workerId, null, 'work', B])).rows;
         }));
         held = held.concat(rows.filter((t) => t.kind === 'claimed'));
       }
@@ -495,7 +495,7 @@ async function backlogSection(): Promise<void> {
         let claimed = 0;
         for (let k = 0; k < 80; k++) {
           t.push(await timeMs(async () => {
-            claimed += (await relaxed.query({ name: 'claim', text: T.taskClaim.text, values: [queue, 250, workerId, null] })).rowCount ?? 0;
+            claimed += (await relaxed.query({ name: 'claim', text: S.claim.text, values: [queue, 250, workerId, null] })).rowCount ?? 0;
           }));
         }
         // A claim that returns nothing costs a fraction of one that takes 250: not a measurement.
@@ -506,12 +506,12 @@ async function backlogSection(): Promise<void> {
         // The drain's own statement: the 250 results of the last claim settled with the next claim
         // of 250 (synchronous commit, as the engine runs it), through the next 20,000.
         const s: number[] = [];
-        let held = (await relaxed.query({ name: 'claim', text: T.taskClaim.text, values: [queue, 250, workerId, null] })).rows;
+        let held = (await relaxed.query({ name: 'claim', text: S.claim.text, values: [queue, 250, workerId, null] })).rows;
         let settled = 0;
         for (let k = 0; k < 79; k++) {
-          const results = `[${held.map((r) => `{"id":${r.id},"attempt":${r.attempt}}`).join(',')}]`;
+          const results = successesJson(held);
           s.push(await timeMs(async () => {
-            const rows = (await c.query({ name: 'sac', text: T.taskSucceedAndClaim.text, values: [results, workerId, null, queue, 250] })).rows;
+            const rows = (await c.query({ name: 'sac', text: S.succeedAndClaim.text, values: [results, workerId, null, queue, 250] })).rows;
             settled += (rows[0]!.id as string | null)?.split(',').length ?? 0;
             held = rows.slice(1);
           }));

@@ -10,10 +10,10 @@
  * For each variant, three scripts are run from a fresh copy of one scratch cluster:
  * - `zero`: the engine's migrations (packages/core/migrations), the variant's change, a worker
  *   and the queue, the engine's statements PREPAREd; no task;
- * - `insert`: the same, then N tasks in inserts of 1,000 (`taskInsertManyWithoutKeysKnownQueues`,
- *   the bulk enqueue's statement, rows as the engine writes them);
- * - `cycle`: the same, then one `taskClaim` of 250 and `taskSucceedAndClaim`s (250 results, a
- *   claim of 250) until every task has succeeded, as the drain does.
+ * - `insert`: the same, then N tasks in inserts of 1,000 (`statements.insertWithoutKeysKnownQueues`
+ *   of `@taskflow/core/internal`, the bulk enqueue's statement, rows as the engine writes them);
+ * - `cycle`: the same, then one `statements.claim` of 250 and `statements.succeedAndClaim`s
+ *   (250 results, a claim of 250) until every task has succeeded, as the drain does.
  * Instructions per task: (insert − zero) / N for the insert, (cycle − insert) / N for the claim
  * and the settlement. Each script ends by checking that all N tasks are in the expected state.
  *
@@ -37,7 +37,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as T from '../packages/core/src/sql/tasks.ts';
+import { statements as S, successesJson } from '@taskflow/core/internal';
 import { noopInsertParams } from './lib/insert-params.ts';
 import { fmt, table } from './lib/stats.ts';
 
@@ -96,9 +96,9 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
   s.push(...VARIANTS[variant]!.sql);
   s.push(`INSERT INTO workers (id, name, queues, concurrency, state, expires_at) VALUES ('${WORKER}', 'pgi', '[{"name":"work"}]', 50, 'active', now() + interval '1 day')`);
   s.push("INSERT INTO queues (name) VALUES ('work')");
-  s.push(`PREPARE ins(${INSERT_TYPES}) AS ${oneLine(T.taskInsertManyWithoutKeysKnownQueues.text)}`);
-  s.push(`PREPARE claim(text, integer, uuid, timestamptz) AS ${oneLine(T.taskClaim.text)}`);
-  s.push(`PREPARE sac(json, uuid, timestamptz, text, integer) AS ${oneLine(T.taskSucceedAndClaim.text)}`);
+  s.push(`PREPARE ins(${INSERT_TYPES}) AS ${oneLine(S.insertWithoutKeysKnownQueues.text)}`);
+  s.push(`PREPARE claim(text, integer, uuid, timestamptz) AS ${oneLine(S.claim.text)}`);
+  s.push(`PREPARE sac(json, uuid, timestamptz, text, integer) AS ${oneLine(S.succeedAndClaim.text)}`);
   if (kind !== 'zero') {
     for (let b = 0; b < N / 1000; b++) {
       // As the engine writes tasks that take every default (insertColumns in the engine).
@@ -110,8 +110,8 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
     // A fresh table: ids 1..N, claimed in id order (one priority, one run time per insert).
     s.push(`EXECUTE claim('work', ${BATCH}, '${WORKER}', NULL)`);
     for (let k = 0; k < N / BATCH; k++) {
-      // As the engine sends successes without a result or logs (toSucceedRow in engine.ts).
-      const results = `[${Array.from({ length: BATCH }, (_, j) => `{"id":${k * BATCH + j + 1},"attempt":1}`).join(',')}]`;
+      // As the engine sends successes without a result or logs.
+      const results = successesJson(Array.from({ length: BATCH }, (_, j) => ({ id: k * BATCH + j + 1, attempt: 1 })));
       s.push(`EXECUTE sac(${quote(results)}, '${WORKER}', NULL, 'work', ${BATCH})`);
     }
   }

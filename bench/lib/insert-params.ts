@@ -1,10 +1,10 @@
 /**
- * The parameters of the engine's insert statements (taskInsertMany and its variants) for
- * no-op tasks that take every default, built by the engine's own insertColumns, for the
- * harnesses that run the statements alone (diagnose.ts, pg-instructions.ts).
+ * The parameters of the engine's insert statements (`statements.insert…` of
+ * `@taskflow/core/internal`) for no-op tasks that take every default, for the harnesses that
+ * run the statements alone (diagnose/, pg-instructions.ts).
  */
-import { insertColumns, type ResolvedInput } from '../../packages/core/src/engine/insertColumns.ts';
-import { DEFAULT_ENGINE_OPTIONS as O } from '../../packages/core/src/engine/options.ts';
+import { DEFAULT_ENGINE_OPTIONS as O } from '@taskflow/core';
+import { insertParams, type ResolvedInput } from '@taskflow/core/internal';
 
 /** `count` tasks of type `noop` with payloads `{"p":"d","i":from+k}`; now is the database's. */
 export function noopInsertParams(from: number, count: number, queue = 'work'): unknown[] {
@@ -12,5 +12,5 @@ export function noopInsertParams(from: number, count: number, queue = 'work'): u
     queue, type: 'noop', payloadJson: `{"p":"d","i":${from + k}}`, priority: 0, maxAttempts: O.defaultMaxAttempts,
     backoff: O.defaultBackoff, timeoutMs: O.defaultTimeoutMs, tags: [], contentType: null,
   }));
-  return [...insertColumns(items, O), null, O.defaultMaxAttempts, JSON.stringify(O.defaultBackoff), O.defaultTimeoutMs];
+  return insertParams(items);
 }
