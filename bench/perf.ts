@@ -20,7 +20,7 @@
  * --server-node-flags: Node flags for the server process, after the service's own (e.g.
  *   "--trace-deopt"; what it prints goes to stderr).
  *
- * Why this and not `npm run profile` (V8's --cpu-prof): a V8 profile weighs each sample by the
+ * Why this and not V8's profiler (`node --cpu-prof`): a V8 profile weighs each sample by the
  * wall time since the one before, so time a process spends runnable but without a core is
  * charged to whatever frame it was in (socket writes above all), and the kernel's share (page
  * faults, system calls) does not show. `perf` counts where the CPU actually was. It needs the
