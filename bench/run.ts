@@ -5,7 +5,7 @@
  *   npm run bench -- [--n 20000] [--quick] [--only taskflow,pglite,bullmq,bullmq-aof,pgboss,graphile]
  *                    [--rounds 1] [--concurrency 50] [--latency-count 500] [--rate 100]
  *                    [--database-url postgres://...] [--redis-url redis://...] [--aof-redis-port 6390]
- *                    [--worker-node-flags "…"]
+ *                    [--worker-node-flags "…"] [--baseline <dir>]
  *
  * Workloads (see README.md): single enqueue (50 in flight), bulk enqueue (batches of 1,000),
  * drain (N pre-loaded no-op tasks, concurrency 50), enqueue→start latency (500 at 100/s to
@@ -18,19 +18,28 @@
  * `--worker-node-flags` runs every system's worker process on these Node flags (default: none,
  * Node's defaults), e.g. "--max-semi-space-size=8", which docs/operations.md recommends for
  * busy SDK workers: the same flags for every system, so the ratios stay like for like.
+ *
+ * `--baseline <dir>` adds the row "Taskflow@baseline (PostgreSQL)": the server and the worker
+ * of another checkout of the repository at <dir> (a git worktree of an earlier commit, with
+ * `npm install` done at its root and in its bench/), each process started from that
+ * checkout's bench/lib/taskflow-server.ts and bench/lib/worker-child.ts so that it runs its own
+ * packages (the server with its own `npm start` flags), measured in the same run and rounds as
+ * this tree and the peers. The producer is this tree's SDK client (the protocol is the same).
+ * Prints both Taskflow rows' ratios to graphile-worker and after ÷ before: the before/after
+ * of a change to the engine, in one run.
  */
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { killAll, peakRssMiB, rssMiB, sleep } from './lib/proc.ts';
 import { adminQuery } from './lib/pg.ts';
-import { describeEnvironment } from './lib/env.ts';
+import { describeEnvironment, taskflowRevision } from './lib/env.ts';
 import { fmt, round, table, type LatencySummary } from './lib/stats.ts';
 import {
   bulkEnqueue, checkExactlyOnce, drain, latency, singleEnqueue, spawnWorker, type DrainResult, type Throughput,
 } from './lib/workloads.ts';
 import type { SystemUnderTest } from './lib/types.ts';
-import { TaskflowSystem } from './systems/taskflow.ts';
+import { checkoutRoot, TaskflowSystem } from './systems/taskflow.ts';
 import { BullmqSystem } from './systems/bullmq.ts';
 import { PgbossSystem } from './systems/pgboss.ts';
 import { GraphileSystem } from './systems/graphile.ts';
@@ -48,6 +57,7 @@ const { values: args } = parseArgs({
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     'aof-redis-port': { type: 'string', default: '6390' },
     'worker-node-flags': { type: 'string', default: '' },
+    baseline: { type: 'string' },
   },
 });
 
@@ -67,11 +77,19 @@ if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds: expected
 const ALL = ['taskflow', 'pglite', 'bullmq', 'bullmq-aof', 'pgboss', 'graphile'];
 const only = args.only ? args.only.split(',').map((s) => s.trim()) : ALL;
 for (const o of only) if (!ALL.includes(o)) throw new Error(`--only: unknown system "${o}" (expected ${ALL.join(', ')})`);
+/** The root of the --baseline checkout, checked before anything runs. */
+const BASELINE = args.baseline === undefined ? undefined : checkoutRoot(args.baseline);
+/** The systems of each round: --only's, with the baseline's row right after Taskflow's (or first). */
+const keys = BASELINE === undefined ? only
+  : only.includes('taskflow') ? only.flatMap((k) => (k === 'taskflow' ? [k, 'baseline'] : [k])) : ['baseline', ...only];
+/** The rows of Taskflow, whose ratios to the others are printed. */
+const OURS = ['taskflow', 'baseline', 'pglite'];
 
 function makeSystem(key: string, round: number): SystemUnderTest {
   const id = `${runId}_${round}`;
   switch (key) {
     case 'taskflow': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tf_${id}` });
+    case 'baseline': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tfb_${id}`, checkout: BASELINE, label: 'Taskflow@baseline (PostgreSQL)' });
     case 'pglite': return new TaskflowSystem({ driver: 'pglite', databaseUrl: DB, schema: 'taskflow' });
     case 'bullmq': return new BullmqSystem({ redisUrl: REDIS, prefix: `tfbench_${id}` });
     // BullMQ on a Redis of its own that fsyncs every write (AOF, appendfsync always).
@@ -182,8 +200,8 @@ function report(results: SystemResult[]): string {
     }),
   );
   const ratioRows: string[][] = [];
-  for (const tf of results.filter((r) => r.key === 'taskflow' || r.key === 'pglite')) {
-    for (const peer of results.filter((r) => r.key !== 'taskflow' && r.key !== 'pglite')) {
+  for (const tf of results.filter((r) => OURS.includes(r.key))) {
+    for (const peer of results.filter((r) => !OURS.includes(r.key))) {
       const q = (a?: number, b?: number) => (a && b ? `${round(a / b, 2).toFixed(2)}×` : '—');
       ratioRows.push([
         `${tf.label} / ${peer.label}`,
@@ -196,7 +214,28 @@ function report(results: SystemResult[]): string {
   const ratios = table(['ratio', 'single enqueue', 'single, coalescing client ¹', 'bulk enqueue', 'drain', 'latency p50', 'p95', 'p99'], ratioRows);
   return `${main}\n\nCPU during the drain, and the Taskflow server's memory:\n\n${cpu}\n\n`
     + `Ratios (throughput: above 1× = Taskflow faster; latency: above 1× = Taskflow slower):\n\n${ratios}\n`
-    + `\n¹ Taskflow's \`submit\` against the peer's coalescing client where it has one (BullMQ with ioredis auto-pipelining), else the peer's plain single enqueue (pg-boss, graphile-worker have none).\n`;
+    + `\n¹ Taskflow's \`submit\` against the peer's coalescing client where it has one (BullMQ with ioredis auto-pipelining), else the peer's plain single enqueue (pg-boss, graphile-worker have none).\n`
+    + (BASELINE === undefined ? '' : `\n${beforeAfter(results)}\n`);
+}
+
+/**
+ * With --baseline: per measure, this tree's Taskflow (after) and the baseline's (before) as
+ * ratios to graphile-worker of the same run, and after ÷ before.
+ */
+function beforeAfter(results: SystemResult[]): string {
+  const [after, before, gw] = ['taskflow', 'baseline', 'graphile'].map((k) => results.find((r) => r.key === k));
+  const q = (a?: number, b?: number) => (a && b ? `${round(a / b, 2).toFixed(2)}×` : '—');
+  const measures: [string, (r: SystemResult | undefined) => number | undefined][] = [
+    ['single enqueue', (r) => r?.single?.jobsPerSec],
+    ['single, coalescing client ¹', (r) => (r === gw ? r?.singleCoalesced ?? r?.single : r?.singleCoalesced)?.jobsPerSec],
+    ['bulk enqueue', (r) => r?.bulk?.jobsPerSec],
+    ['drain', (r) => r?.drain?.jobsPerSec],
+    ['latency p99 ²', (r) => r?.latency?.p99],
+  ];
+  return `Before and after (--baseline ${BASELINE}; ² latency: above 1× = slower):\n\n${table(
+    ['measure', `${after?.label ?? 'Taskflow'} / graphile-worker`, `${before?.label} / graphile-worker`, 'after / before'],
+    measures.map(([name, f]) => [name, q(f(after), f(gw)), q(f(before), f(gw)), q(f(after), f(before))]),
+  )}`;
 }
 
 // ------------------------------------------------------------------ rounds, medians, targets
@@ -210,7 +249,7 @@ function median(xs: readonly (number | null | undefined)[]): number | undefined 
 
 /** Per system, the median of each number over the rounds (the peak RSS: the highest). */
 function medians(rounds: SystemResult[][]): SystemResult[] {
-  return only.map((key) => {
+  return keys.map((key) => {
     const rs = rounds.map((r) => r.find((x) => x.key === key)).filter((r): r is SystemResult => r !== undefined);
     const tp = <T extends Throughput>(f: (r: SystemResult) => T | undefined): Throughput | undefined => {
       const xs = rs.map(f).filter((x): x is T => x !== undefined);
@@ -290,17 +329,19 @@ function targetsTable(med: SystemResult[], rounds: SystemResult[][]): string {
 
 async function main(): Promise<void> {
   const env = await describeEnvironment(DB, REDIS);
-  console.error(`Taskflow bench ${runId}: N=${N}, concurrency ${CONCURRENCY}, latency ${LAT_COUNT} at ${RATE}/s; systems: ${only.join(', ')}; rounds: ${ROUNDS}`);
+  const baseline = BASELINE === undefined ? undefined : { dir: BASELINE, ...taskflowRevision(BASELINE) };
+  console.error(`Taskflow bench ${runId}: N=${N}, concurrency ${CONCURRENCY}, latency ${LAT_COUNT} at ${RATE}/s; systems: ${keys.join(', ')}; rounds: ${ROUNDS}`
+    + `${baseline ? `; baseline: ${baseline.dir} at ${baseline.commit}${baseline.dirtyPackages.length ? ` (+ ${baseline.dirtyPackages.length} changed files in packages/)` : ''}` : ''}`);
   const rounds: SystemResult[][] = [];
   const texts: string[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const order = [...only.slice(round % only.length), ...only.slice(0, round % only.length)];
+    const order = [...keys.slice(round % keys.length), ...keys.slice(0, round % keys.length)];
     const results: SystemResult[] = [];
     for (const key of order) {
       console.error(`\n${ROUNDS > 1 ? `round ${round + 1}: ` : ''}${key} ...`);
       results.push(await benchOne(key, round));
     }
-    const ordered = only.map((k) => results.find((r) => r.key === k)!);
+    const ordered = keys.map((k) => results.find((r) => r.key === k)!);
     rounds.push(ordered);
     const text = report(ordered);
     texts.push(text);
@@ -321,7 +362,7 @@ async function main(): Promise<void> {
   const file = `${dir}${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   writeFileSync(file, `${JSON.stringify({
     runId, at: new Date().toISOString(), n: N, concurrency: CONCURRENCY, latencyCount: LAT_COUNT, ratePerSec: RATE,
-    singleInFlight: SINGLE_IN_FLIGHT, batch: BATCH, environment: env, rounds: ROUNDS, workerNodeFlags: WORKER_FLAGS,
+    singleInFlight: SINGLE_IN_FLIGHT, batch: BATCH, environment: env, rounds: ROUNDS, workerNodeFlags: WORKER_FLAGS, baseline,
     // `results` and `table`: the first round, as single-round files always had them.
     results: rounds[0], table: texts[0], ...(ROUNDS > 1 ? { roundResults: rounds, roundTables: texts, medians: med, medianTable: medianText } : {}),
     targets,

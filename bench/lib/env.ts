@@ -23,9 +23,11 @@ function version(pkg: string): string {
   }
 }
 
-/** The Taskflow code measured: the commit, and the files of packages/ changed since (the work tree may be ahead). */
-function taskflowRevision(): { commit: string; dirtyPackages: string[] } {
-  const cwd = fileURLToPath(new URL('../..', import.meta.url));
+/**
+ * The Taskflow code measured: the commit of the checkout at `cwd` (default: this one), and the
+ * files of its packages/ changed since (the work tree may be ahead).
+ */
+export function taskflowRevision(cwd = fileURLToPath(new URL('../..', import.meta.url))): { commit: string; dirtyPackages: string[] } {
   try {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8' }).trim();
     const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages'], { cwd, encoding: 'utf8' })

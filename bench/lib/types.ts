@@ -32,6 +32,8 @@ export interface SystemUnderTest {
   setup(): Promise<void>;
   /** Options for the worker process (JSON). */
   workerOptions(queue: string, concurrency: number): Record<string, unknown>;
+  /** The worker process's script, if not this tree's lib/worker-child.ts (Taskflow from another checkout). */
+  readonly workerChild?: string;
   enqueueOne(queue: string, payload: BenchPayload): Promise<void>;
   enqueueBatch(queue: string, payloads: BenchPayload[]): Promise<void>;
   /**

@@ -47,7 +47,7 @@ export async function bulkEnqueue(sys: SystemUnderTest, queue: string, n: number
 
 /** A worker process for `sys`, connected and ready, not yet started. */
 export async function spawnWorker(sys: SystemUnderTest, queue: string, concurrency: number, execArgv: string[] = []): Promise<Child> {
-  const w = spawnChild(WORKER_CHILD, { execArgv });
+  const w = spawnChild(sys.workerChild ?? WORKER_CHILD, { execArgv });
   await w.waitFor((m) => m?.ev === 'hello', 60_000);
   await w.request({ cmd: 'init', system: sys.module, options: sys.workerOptions(queue, concurrency) }, 120_000);
   return w;

@@ -1,8 +1,12 @@
 /**
  * Taskflow: a server node in its own process (lib/taskflow-server.ts) on PostgreSQL or on
  * in-process PGlite; the producer is the SDK client in the harness; the worker is the SDK
- * Worker in the worker process. Every call goes over HTTP, as in production.
+ * Worker in the worker process. Every call goes over HTTP, as in production. With `checkout`,
+ * the server and the worker are those of another checkout of the repository (run.ts
+ * --baseline): each side runs its own code, the producer stays this tree's client.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TaskflowClient, Worker } from '@taskflow/sdk';
 import { spawnChild, type Child } from '../lib/proc.ts';
@@ -13,6 +17,29 @@ const SERVER = fileURLToPath(new URL('../lib/taskflow-server.ts', import.meta.ur
 
 /** As in the root package.json's `start` script and the shebang of packages/server/src/cli.ts. */
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
+
+/** The Node flags of the `start` script of the checkout at `root` (undefined: no such script). */
+function startFlagsOf(root: string): string[] | undefined {
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts?.start;
+  const m = typeof start === 'string' ? /^node((?:\s+--\S+)*)\s/.exec(start) : null;
+  return m ? m[1]!.split(/\s+/).filter(Boolean) : undefined;
+}
+
+/**
+ * The root of another checkout whose server and worker can be benchmarked (its absolute
+ * path): a checkout of this repository with `npm install` done at its root and in its bench/.
+ * Throws, naming what is missing, otherwise.
+ */
+export function checkoutRoot(dir: string): string {
+  const root = resolve(dir);
+  for (const f of ['bench/lib/taskflow-server.ts', 'bench/lib/worker-child.ts', 'bench/systems/taskflow.ts']) {
+    if (!existsSync(join(root, f))) throw new Error(`${root}: no ${f} (expected a checkout of this repository)`);
+  }
+  for (const m of ['node_modules/@taskflow/server', 'node_modules/@taskflow/sdk', 'bench/node_modules']) {
+    if (!existsSync(join(root, m))) throw new Error(`${root}: no ${m} (run npm install at its root and in its bench/)`);
+  }
+  return root;
+}
 
 export interface TaskflowBenchOptions {
   driver: 'postgres' | 'pglite';
@@ -31,6 +58,14 @@ export interface TaskflowBenchOptions {
   serverConfig?: Record<string, unknown>;
   /** The admin key to bootstrap (default: a new random one). */
   apiKey?: string;
+  /**
+   * The root of another checkout of the repository (see checkoutRoot): its
+   * bench/lib/taskflow-server.ts and bench/lib/worker-child.ts run instead of this tree's, so
+   * the server and the worker are its code, with the Node flags of its `npm start`.
+   */
+  checkout?: string;
+  /** Row label (default "Taskflow (PostgreSQL)" or "Taskflow (PGlite)"). */
+  label?: string;
 }
 
 /**
@@ -52,15 +87,22 @@ export class TaskflowSystem implements SystemUnderTest {
     return this.opts.driver === 'postgres' ? 'postgres' : undefined;
   }
   readonly apiKey: string;
+  readonly workerChild: string | undefined;
   server: Child | undefined;
   url = '';
   client!: TaskflowClient;
   private readonly opts: TaskflowBenchOptions;
+  private readonly serverScript: string;
+  private readonly serviceNodeFlags: string[];
 
   constructor(opts: TaskflowBenchOptions) {
     this.opts = opts;
     this.apiKey = opts.apiKey ?? `tf_bench_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
-    this.label = opts.driver === 'postgres' ? 'Taskflow (PostgreSQL)' : 'Taskflow (PGlite)';
+    this.label = opts.label ?? (opts.driver === 'postgres' ? 'Taskflow (PostgreSQL)' : 'Taskflow (PGlite)');
+    const root = opts.checkout;
+    this.serverScript = root ? join(root, 'bench/lib/taskflow-server.ts') : SERVER;
+    this.workerChild = root ? join(root, 'bench/lib/worker-child.ts') : undefined;
+    this.serviceNodeFlags = opts.serviceNodeFlags ?? (root ? startFlagsOf(root) : undefined) ?? SERVICE_NODE_FLAGS;
   }
 
   async setup(): Promise<void> {
@@ -72,10 +114,10 @@ export class TaskflowSystem implements SystemUnderTest {
     };
     let ready: (url: string) => void;
     const gotUrl = new Promise<string>((r) => (ready = r));
-    this.server = spawnChild(SERVER, {
+    this.server = spawnChild(this.serverScript, {
       args: [JSON.stringify(config)],
       // The flags `npm start` and the `taskflow` command run the service with.
-      execArgv: [...(this.opts.serviceNodeFlags ?? SERVICE_NODE_FLAGS), ...(this.opts.serverExecArgv ?? [])],
+      execArgv: [...this.serviceNodeFlags, ...(this.opts.serverExecArgv ?? [])],
       onStdoutLine: (line) => {
         if (line.includes('"taskflowBench":"ready"')) ready(JSON.parse(line).url);
         else if (this.opts.onServerLine) this.opts.onServerLine(line);
