@@ -1,0 +1,97 @@
+/**
+ * Heartbeats: they renew the leases of the tasks the worker holds and bring back the tasks to
+ * abort (cancelled, or no longer this worker's).
+ */
+import type { EventEmitter } from 'node:events';
+import type { TaskflowClient } from './client.ts';
+import { LeaseLostError, TaskCancelledError } from './errors.ts';
+import { abandonTask, abortTask, type InFlight } from './context.ts';
+import type { WorkerSession } from './lifecycle.ts';
+import type { WorkerLogger } from './options.ts';
+import type { WorkerEvents } from './worker.ts';
+
+/** How often a task's lease must be renewed: a third of its timeout (at least every 50 ms). */
+function leaseCadence(timeoutMs: number): number {
+  return Math.max(50, Math.floor(timeoutMs / 3));
+}
+
+export interface HeartbeatDeps {
+  client: TaskflowClient;
+  session: WorkerSession;
+  /** Every task the worker holds, by id (shared with the worker, which adds and removes them). */
+  held: Map<string, InFlight>;
+  log: WorkerLogger;
+  /** Where `error` is emitted. */
+  events: EventEmitter<WorkerEvents>;
+  /** Comes back from an error that says the worker is gone; true if it did (see Worker.recoverFrom). */
+  recover: (err: unknown) => Promise<boolean>;
+}
+
+/**
+ * Heartbeats every `intervalMs`, or more often while a task with a shorter lease runs (a
+ * third of its timeout), so no lease runs out between two heartbeats.
+ */
+export class Heartbeat {
+  /** The service's cadence, given at registration. */
+  intervalMs = 5000;
+  #timer: NodeJS.Timeout | undefined;
+  /** When the next heartbeat is due (local time), or +Infinity while one is being sent. */
+  #due = Number.POSITIVE_INFINITY;
+  readonly #deps: HeartbeatDeps;
+
+  constructor(deps: HeartbeatDeps) {
+    this.#deps = deps;
+  }
+
+  /** A task was claimed at `receivedAt`: a lease shorter than the cadence pulls the next heartbeat in. */
+  leaseReceived(receivedAt: number, timeoutMs: number): void {
+    const due = receivedAt + leaseCadence(timeoutMs);
+    if (due < this.#due && this.#deps.session.state === 'running') this.schedule(due - Date.now());
+  }
+
+  schedule(delay = this.#delay()): void {
+    clearTimeout(this.#timer);
+    this.#due = Date.now() + delay;
+    this.#timer = setTimeout(() => {
+      this.#due = Number.POSITIVE_INFINITY;
+      void this.beat().finally(() => {
+        const { state } = this.#deps.session;
+        if (state === 'running' || state === 'stopping') this.schedule();
+      });
+    }, delay);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+
+  #delay(): number {
+    let delay = this.intervalMs;
+    for (const e of this.#deps.held.values()) delay = Math.min(delay, leaseCadence(e.task.timeoutMs));
+    return delay;
+  }
+
+  /** Renews leases; aborts tasks that were cancelled or are no longer ours. */
+  async beat(): Promise<void> {
+    const { client, session, held } = this.#deps;
+    if (!session.id) return;
+    const sentAt = Date.now();
+    const running = [...held.values()].filter((e) => !e.abandoned).map((e) => e.task.id);
+    try {
+      const hb = await client.heartbeat(session.id, { running });
+      for (const id of hb.cancel) {
+        const e = held.get(id);
+        if (e) abortTask(e, new TaskCancelledError(id));
+      }
+      const kept = new Set(hb.held);
+      for (const e of held.values()) {
+        if (!kept.has(e.task.id) && e.receivedAt < sentAt && !e.abandoned) abandonTask(held, e, new LeaseLostError(e.task.id));
+      }
+    } catch (err) {
+      if (session.state === 'running' && (await this.#deps.recover(err))) return;
+      this.#deps.log.warn({ err: String(err) }, 'heartbeat failed');
+      this.#deps.events.emit('error', err);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The worker's life, shared by its parts: who it is at the service and where it is between
+ * start and stop; and the pieces of a graceful stop (signals, the grace period).
+ */
+import type { WorkerLogger } from './options.ts';
+
+export type WorkerState = 'new' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * What every part of a worker reads about the worker itself. The worker alone writes it: `id`
+ * at each registration (a worker the service forgot registers again under a new id), `state`
+ * at start and stop.
+ */
+export class WorkerSession {
+  /** The id the service gave this worker; undefined until registered. */
+  id: string | undefined = undefined;
+  state: WorkerState = 'new';
+  readonly #stop = new AbortController();
+
+  /** Aborts when the worker starts stopping: waits between retries end early. */
+  get stopSignal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  /** Marks the worker as stopping and aborts `stopSignal`. */
+  beginStop(): void {
+    this.state = 'stopping';
+    this.#stop.abort();
+  }
+}
+
+export const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+
+/**
+ * Stops gracefully on SIGTERM and SIGINT; a second signal exits at once. Returns the function
+ * that removes the handlers.
+ */
+export function trapSignals(log: WorkerLogger, stop: () => void): () => void {
+  let count = 0;
+  const handler = () => {
+    count++;
+    if (count > 1) {
+      log.warn({}, 'second signal: exiting without waiting');
+      process.exit(130);
+    }
+    log.info({}, 'signal received: finishing in-flight tasks, then stopping');
+    stop();
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.off('SIGTERM', handler);
+    process.off('SIGINT', handler);
+  };
+}
+
+/** Resolves once `idle()` holds (checked every 10 ms) or after `graceMs`, whichever comes first. */
+export function idleWithin(graceMs: number, idle: () => boolean): Promise<void> {
+  return Promise.race([
+    new Promise<void>((resolve) => {
+      const check = () => (idle() ? resolve() : setTimeout(check, 10).unref());
+      check();
+    }),
+    sleep(graceMs),
+  ]);
+}

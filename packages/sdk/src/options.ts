@@ -1,0 +1,74 @@
+/** A worker's options, documented with their defaults, and resolved once when it is made. */
+import type { TaskflowClient } from './client.ts';
+import type { TaskHandler } from './context.ts';
+
+/** The logging a worker does; pino and console-like loggers fit. */
+export interface WorkerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface WorkerOptions {
+  /** A client, or `url` and `apiKey` (a key with scope `worker`) to make one. */
+  client?: TaskflowClient;
+  url?: string;
+  apiKey?: string;
+  /** Queues served: names, or {name, weight} for a weighted share. */
+  queues: (string | { name: string; weight?: number })[];
+  /** Handlers by task type. */
+  handlers: Record<string, TaskHandler>;
+  /** Tasks run at once. @defaultValue 10 */
+  concurrency?: number;
+  /** @defaultValue `<hostname>:<pid>` */
+  name?: string;
+  metadata?: Record<string, unknown>;
+  /** How long a claim waits for work on the server (long-poll), ms. @defaultValue 30000 */
+  waitMs?: number;
+  /**
+   * Claim requests in flight at once. Two overlap one request's round trip (and the
+   * database's commit) with the next, which matters when tasks are short. @defaultValue 2
+   * (never more than concurrency + prefetch)
+   */
+  pipeline?: number;
+  /**
+   * Tasks claimed ahead of free slots and kept in a local buffer, started as slots free up.
+   * Saves round trips when tasks are short (a claim then brings more than the free slots);
+   * costs latency for other workers when tasks are long (buffered tasks wait here, their leases
+   * renewed). @defaultValue 0
+   */
+  prefetch?: number;
+  /** Most tasks per claim. @defaultValue (concurrency + prefetch) / pipeline (at most 1000) */
+  maxBatch?: number;
+  /** On stop, how long in-flight tasks may take to finish before they are aborted, ms. @defaultValue 30000 */
+  shutdownGraceMs?: number;
+  /** Stop gracefully on SIGTERM and SIGINT (a second signal exits at once). @defaultValue true */
+  handleSignals?: boolean;
+  /** @defaultValue warnings and errors to stderr */
+  logger?: WorkerLogger;
+}
+
+/** The options with every default filled in. */
+export type ResolvedOptions = Required<Pick<WorkerOptions, 'concurrency' | 'waitMs' | 'pipeline' | 'prefetch' | 'maxBatch' | 'shutdownGraceMs' | 'handleSignals'>> & WorkerOptions;
+
+export function resolveOptions(opts: WorkerOptions): ResolvedOptions {
+  const concurrency = opts.concurrency ?? 10;
+  const prefetch = Math.max(0, opts.prefetch ?? 0);
+  const pipeline = Math.max(1, Math.min(opts.pipeline ?? 2, concurrency + prefetch));
+  return {
+    ...opts,
+    concurrency,
+    prefetch,
+    pipeline,
+    waitMs: opts.waitMs ?? 30_000,
+    maxBatch: Math.min(opts.maxBatch ?? Math.ceil((concurrency + prefetch) / pipeline), 1000),
+    shutdownGraceMs: opts.shutdownGraceMs ?? 30_000,
+    handleSignals: opts.handleSignals ?? true,
+  };
+}
+
+export const stderrLogger: WorkerLogger = {
+  info() {},
+  warn: (obj, msg) => console.warn(`[taskflow worker] ${msg ?? ''}`, obj),
+  error: (obj, msg) => console.error(`[taskflow worker] ${msg ?? ''}`, obj),
+};
