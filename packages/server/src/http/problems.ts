@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
 import { InvalidInputError, InvalidStateError, mapStorageError, NotFoundError, StaleAttemptError } from '@taskflow/core';
+import { WorkerNotActiveError } from '../claims/longPoll.ts';
 
 export interface FieldError {
   field: string;
@@ -110,6 +111,7 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
   if (err instanceof NotFoundError) return problem(404, 'not_found', 'Not found', err.message);
   if (err instanceof StaleAttemptError) return problem(409, 'stale_attempt', 'Stale attempt', err.message);
   if (err instanceof InvalidStateError) return problem(409, 'invalid_state', 'Conflict with the current state', err.message);
+  if (err instanceof WorkerNotActiveError) return problem(409, 'worker_not_active', 'Worker not active', err.message);
   if (err instanceof InvalidInputError) return problem(400, 'invalid_input', 'Invalid input', err.message, [{ field: `/${err.field}`, message: err.message }]);
   const fe = err as FastifyError & { validationContext?: string };
   if (fe.validation) {
