@@ -48,7 +48,18 @@ function validators() {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { config, engine, logger } = deps;
+  const app = createFastify(deps.config, deps.logger);
+  // A POST without a body is an empty object where every field is optional (claim, heartbeat).
+  const optionalBody = new Set<RouteName>(['claim', 'heartbeat']);
+  await registerOpenApi(app, optionalBody);
+  const auth = new Authenticator(deps.apiKeys, { logger: deps.logger, cacheMs: deps.authCacheMs });
+  registerRoutes(app, { config: deps.config, handlers: handlersOf(deps, auth), auth, optionalBody });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+/** Fastify with the validators and the problem responses, before any route. */
+function createFastify(config: Config, logger: PinoLogger): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.maxBodyBytes,
@@ -72,9 +83,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, toProblem(new HttpProblem(404, 'route_not_found', 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`), config.maxBodyBytes)),
   );
+  return app;
+}
 
-  // A POST without a body is an empty object where every field is optional (claim, heartbeat).
-  const optionalBody = new Set<RouteName>(['claim', 'heartbeat']);
+/** The OpenAPI document, generated from the routes' schemas, and its docs page. */
+async function registerOpenApi(app: FastifyInstance, optionalBody: Set<RouteName>): Promise<void> {
   await app.register(swagger, {
     transformObject: (doc) => markOptionalBodies((doc as { openapiObject: OpenApiDoc }).openapiObject, optionalBody),
     openapi: {
@@ -88,9 +101,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/api/v1/docs' });
+}
 
-  const auth = new Authenticator(deps.apiKeys, { logger, cacheMs: deps.authCacheMs });
-  const handlers: Handlers = {
+/** A handler for every route of the contract (the `Handlers` type makes one missing an error). */
+function handlersOf(deps: AppDeps, auth: Authenticator): Handlers {
+  const { config, engine } = deps;
+  return {
     ...taskHandlers({ engine, batcher: new EnqueueBatcher(engine), maxPayloadBytes: config.maxPayloadBytes }),
     ...dlqHandlers(engine),
     ...queueHandlers(engine),
@@ -98,12 +114,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       engine, hub: deps.hub, shutdown: deps.shutdown, pollIntervalMs: config.pollIntervalMs, workerTtlMs: config.workerTtlMs, maxPayloadBytes: config.maxPayloadBytes,
     }),
     ...apiKeyHandlers(deps.apiKeys, auth),
-    ...healthHandlers(deps.db, logger),
+    ...healthHandlers(deps.db, deps.logger),
   };
+}
+
+interface RouteSetup {
+  config: Config;
+  handlers: Handlers;
+  auth: Authenticator;
+  /** The routes whose missing body is an empty object. */
+  optionalBody: Set<RouteName>;
+}
+
+/** Every route of the contract's table, with its schema, its auth scope and its handler. */
+function registerRoutes(app: FastifyInstance, { config, handlers, auth, optionalBody }: RouteSetup): void {
   const options: Partial<Record<RouteName, RouteOptions>> = {
     createTask: { bodyLimit: Math.min(config.maxBodyBytes, config.maxPayloadBytes + 64 * 1024) },
   };
-
   for (const [name, def] of Object.entries(routes) as [RouteName, (typeof routes)[RouteName]][]) {
     const handler = handlers[name] as (req: any, reply: any) => Promise<unknown>;
     const scope = def.scope;
@@ -137,9 +164,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       handler,
     });
   }
-
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  return app;
 }
 
 interface OpenApiDoc {
