@@ -237,6 +237,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   // ------------------------------------------------------------------ running tasks
+  // The per-task path (run, startTask, runTask) is the worker's hot path: whatever is added
+  // here is paid once per task (`cd bench && npm run perf` shows the worker's CPU).
 
   /** A claimed task: started now if a slot is free, else buffered (prefetch). */
   private run(task: ClaimedTask, receivedAt: number): void {
