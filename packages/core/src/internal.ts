@@ -3,7 +3,7 @@
  * for the benchmarks that run a statement alone (bench/). Not a stable API: it follows the
  * engine's SQL, and nothing outside this repository should import it.
  */
-import * as T from './sql/tasks.ts';
+import * as T from './sql/tasks/index.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.ts';
 import { insertColumns, type ResolvedInput } from './engine/insertColumns.ts';
 

@@ -7,7 +7,7 @@ import type { Database, Executor } from '../db/types.ts';
 import { databaseClock, type Clock } from '../clock.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { InvalidStateError, NotFoundError, mapStorageError, TaskflowError } from '../errors.ts';
-import * as T from '../sql/tasks.ts';
+import * as T from '../sql/tasks/index.ts';
 import * as W from '../sql/workers.ts';
 import * as Q from '../sql/queues.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
@@ -616,8 +616,8 @@ function keyOf(queue: string, key: string): string {
 }
 
 /**
- * The rows a batch insert without keys answers in one row (see answeredInOneRow in
- * sql/tasks.ts), one per input, in input order.
+ * The rows a batch insert without keys answers in one row (see ONE_ROW_ANSWER in
+ * sql/tasks/insert.ts), one per input, in input order.
  */
 function rowsOfOneRowAnswer(items: readonly ResolvedInput[], answer: Row): Row[] {
   const ids: string[] = answer.ids ? answer.ids.split(',') : [];
@@ -671,7 +671,7 @@ function insertedTask(i: ResolvedInput, r: Row): Task {
 
 /**
  * One row of a success batch, as JSON text (the result as the edge serialised it); result and
- * logs only when there are some (see SUCCEED_INPUT in sql/tasks.ts). The id goes as a JSON
+ * logs only when there are some (see SUCCEED_INPUT in sql/tasks/settle.ts). The id goes as a JSON
  * number: it is a checked decimal of at most 19 digits, which PostgreSQL reads into its bigint
  * column exactly.
  */

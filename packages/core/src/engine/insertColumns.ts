@@ -1,5 +1,5 @@
 /**
- * A batch of tasks as the insert statements take it (taskInsertMany in sql/tasks.ts): one
+ * A batch of tasks as the insert statements take it (sql/tasks/insert.ts): one
  * PostgreSQL array literal per column, unpacked side by side in one `ROWS FROM`. A column no task of
  * the batch sets is sent as NULL, which the statement pads with NULLs at no cost, so a batch of
  * plain tasks sends three parameters (queue, type, payloads) and the statement fills in the

@@ -1,0 +1,98 @@
+/** An operator's transitions: cancel, update, retry and the dead-letter queue. */
+import type { Statement } from '../../db/types.ts';
+import { TASK_COLUMNS } from './columns.ts';
+
+/**
+ * taskCancel: a task not yet running is cancelled at once; a running one is flagged, and its
+ * worker learns it at the next heartbeat. Terminal tasks are left alone (no row returned).
+ * $1 id, $2 now
+ */
+export const taskCancel: Statement = {
+  name: 'tf_task_cancel',
+  text: `
+WITH clock AS (SELECT coalesce($2::timestamptz, now()) AS t)
+UPDATE tasks t
+   SET state = CASE WHEN t.state = 'running' THEN 'running' ELSE 'cancelled' END,
+       cancel_requested = (t.state = 'running'),
+       finished_at = CASE WHEN t.state = 'running' THEN NULL ELSE c.t END
+  FROM clock c
+ WHERE t.id = $1 AND t.state IN ('blocked', 'scheduled', 'queued', 'retrying', 'running')
+RETURNING ${TASK_COLUMNS}`,
+};
+
+/**
+ * Back to `queued` now with a fresh retry budget (attempt_base moves up to attempt; the fencing
+ * token keeps counting), as after a manual retry or a DLQ requeue. Needs a `clock` CTE.
+ */
+const REQUEUE = `UPDATE tasks t
+   SET state = 'queued', run_at = c.t, attempt_base = t.attempt, lease_losses = 0,
+       dead_reason = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL
+  FROM clock c`;
+
+/**
+ * taskRequeue: a dead or cancelled task runs again from `queued` with a fresh retry budget
+ * (attempt_base moves up to attempt; the fencing token keeps counting). Used by retry and by
+ * DLQ requeue; $2 restricts the source states.
+ * $1 bigint[] ids, $2 text[] states allowed, $3 now
+ */
+export const taskRequeue: Statement = {
+  name: 'tf_task_requeue',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t)
+${REQUEUE}
+ WHERE t.id = ANY($1::bigint[]) AND t.state = ANY($2::text[])
+RETURNING t.id, t.queue, t.state`,
+};
+
+/**
+ * taskUpdate: changes priority and/or run time of a task that is not running or finished.
+ * A new run time re-derives scheduled/queued.
+ * $1 id, $2 priority (null = keep), $3 run_at (null = keep), $4 now
+ */
+export const taskUpdate: Statement = {
+  name: 'tf_task_update',
+  text: `
+WITH clock AS (SELECT coalesce($4::timestamptz, now()) AS t)
+UPDATE tasks t
+   SET priority = coalesce($2::integer, t.priority),
+       run_at = coalesce($3::timestamptz, t.run_at),
+       state = CASE WHEN t.state IN ('scheduled', 'queued')
+                    THEN CASE WHEN coalesce($3::timestamptz, t.run_at) > c.t THEN 'scheduled' ELSE 'queued' END
+                    ELSE t.state END
+  FROM clock c
+ WHERE t.id = $1 AND t.state IN ('blocked', 'scheduled', 'queued', 'retrying')
+RETURNING t.id, t.queue, t.state`,
+};
+
+/**
+ * taskPurgeDead: deletes dead tasks (and their attempts), optionally of one queue.
+ * $1 queue or null. Returns the number deleted.
+ */
+export const taskPurgeDead: Statement = {
+  name: 'tf_task_purge_dead',
+  text: `
+WITH gone AS (
+  DELETE FROM tasks WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) RETURNING id
+),
+history AS (DELETE FROM attempts a USING gone WHERE a.task_id = gone.id)
+SELECT count(*)::integer AS purged FROM gone`,
+};
+
+/**
+ * taskRequeueDeadWhere: every dead task of a queue (and type), back to `queued` with a fresh
+ * retry budget, as taskRequeue does. $1 queue or null, $2 type or null, $3 now
+ */
+export const taskRequeueDeadWhere: Statement = {
+  name: 'tf_task_requeue_dead_where',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t)
+${REQUEUE}
+ WHERE t.state = 'dead' AND ($1::text IS NULL OR t.queue = $1) AND ($2::text IS NULL OR t.type = $2)
+RETURNING t.id, t.queue, t.state`,
+};
+
+/** taskExisting: which of the ids exist. $1 bigint[] */
+export const taskExisting: Statement = {
+  name: 'tf_task_existing',
+  text: `SELECT id FROM tasks WHERE id = ANY($1::bigint[])`,
+};

@@ -1,0 +1,39 @@
+/** What the background duties run besides rescue: promotion of due tasks, and vacuum. */
+import type { Statement } from '../../db/types.ts';
+
+/**
+ * taskPromoteDue: scheduled and retrying tasks whose run time has come become `queued`, at most
+ * $2 per call. Safe on every node at once (SKIP LOCKED).
+ * $1 now, $2 limit
+ */
+export const taskPromoteDue: Statement = {
+  name: 'tf_task_promote_due',
+  text: `
+WITH clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
+due AS (
+  SELECT id FROM tasks, clock c
+   WHERE state IN ('scheduled', 'retrying') AND run_at <= c.t
+   ORDER BY run_at LIMIT $2 FOR UPDATE OF tasks SKIP LOCKED
+)
+UPDATE tasks t SET state = 'queued' FROM due WHERE t.id = due.id
+RETURNING t.queue, t.state`,
+};
+
+/**
+ * taskNextDue: milliseconds until the earliest scheduled or retrying task becomes ready (null
+ * when there is none; zero or less when one is due). Served by `tasks_due`. $1 now
+ */
+export const taskNextDue: Statement = {
+  name: 'tf_task_next_due',
+  text: `SELECT (extract(epoch FROM (min(run_at) - coalesce($1::timestamptz, now()))) * 1000)::float8 AS ms
+           FROM tasks WHERE state IN ('scheduled', 'retrying')`,
+};
+
+/**
+ * tasksVacuum: removes the row versions that claims and settlements left behind, and their
+ * index entries (migration 0003 sets vacuum_index_cleanup on, so the ready index is never
+ * skipped). Run by the embedded driver's maintenance (PGlite has no autovacuum); PostgreSQL's
+ * autovacuum does it on a server. Not a prepared statement: VACUUM takes no parameters and
+ * cannot run in a transaction.
+ */
+export const tasksVacuum = 'VACUUM tasks';

@@ -1,0 +1,142 @@
+/**
+ * Rescue: running attempts ended without a result from their worker (lease expired, worker
+ * lost, worker deregistered, claim never delivered).
+ */
+import type { Statement } from '../../db/types.ts';
+
+interface RescueKind {
+  /** Selects and locks the running tasks to rescue (`$3` is the victims query's own parameter). */
+  victims: string;
+  outcome: 'lease_expired' | 'worker_lost' | 'abandoned';
+  /** Counts towards poison quarantine (the worker is gone, not the handler failing). */
+  leaseLoss: boolean;
+  /** Waits for the backoff before the next attempt; otherwise requeued at once. */
+  backoff: boolean;
+  /**
+   * The attempt never ran (an undelivered claim, a prefetched task given back): it does not
+   * count against maxAttempts (attempt_base moves up with the fencing token).
+   */
+  refund: boolean;
+  /** SQL expression of the error message recorded. */
+  error: string;
+}
+
+/**
+ * Builds a rescue statement: ends the running attempts chosen by `victims` as failed attempts
+ * with `outcome` and moves each task on: cancelled if a cancel was requested, dead when its
+ * attempts are used up, else queued (at once, or after the backoff for an expired lease: the
+ * design's "an expired lease is a failed attempt and follows the retry policy; a deregistered
+ * or dead worker's tasks are requeued at once"). When `leaseLoss` is set the attempt counts
+ * towards poison quarantine: a task whose attempts end with the worker gone `$poisonAfter`
+ * times is dead with reason `poison`, whatever attempts it has left.
+ * Parameters: $1 now, $2 poisonAfter, then the victims query's own.
+ */
+function rescueStatement(name: string, kind: RescueKind): Statement {
+  const { victims, outcome, error } = kind;
+  const loss = kind.leaseLoss ? 1 : 0;
+  const delay = kind.backoff ? 'backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)' : '0::float8';
+  const refund = kind.refund ? 1 : 0;
+  return {
+    name,
+    text: `
+WITH clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
+victims AS (${victims}),
+cur AS (
+  SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, t.lease_expires_at,
+         ${refund} = 0 AND t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
+         ${loss} = 1 AND t.lease_losses + 1 >= $2 AS poisoned,
+         ${delay} AS delay_ms
+    FROM tasks t JOIN victims v ON v.id = t.id
+),
+upd AS (
+  UPDATE tasks t
+     SET lease_losses = t.lease_losses + ${loss},
+         attempt_base = t.attempt_base + ${refund},
+         state = CASE WHEN cur.cancel_requested THEN 'cancelled'
+                      WHEN cur.poisoned OR cur.exhausted THEN 'dead'
+                      WHEN cur.delay_ms > 0 THEN 'retrying'
+                      ELSE 'queued' END,
+         dead_reason = CASE WHEN cur.cancel_requested THEN NULL
+                            WHEN cur.poisoned THEN 'poison'
+                            WHEN cur.exhausted THEN 'exhausted' END,
+         run_at = CASE WHEN cur.cancel_requested OR cur.poisoned OR cur.exhausted THEN t.run_at
+                       ELSE c.t + cur.delay_ms * interval '1 millisecond' END,
+         finished_at = CASE WHEN cur.cancel_requested OR cur.poisoned OR cur.exhausted THEN c.t END,
+         last_error = jsonb_build_object('message', ${error}, 'attempt', cur.attempt),
+         lease_expires_at = NULL, worker_id = NULL, cancel_requested = false
+    FROM cur, clock c
+   WHERE t.id = cur.id
+  RETURNING t.id, t.queue, t.state, t.run_at
+),
+history AS (
+  INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error)
+  SELECT cur.id, cur.attempt, cur.worker_id, cur.started_at, c.t, '${outcome}',
+         jsonb_build_object('message', ${error}, 'retryable', true)
+    FROM cur, clock c
+)
+SELECT id, queue, state, run_at FROM upd`,
+  };
+}
+
+/**
+ * taskRescueExpired: running tasks whose lease has run out (lease_expires_at <= now) become
+ * failed attempts ("lease expired"), at most $3 per call.
+ * $1 now, $2 poisonAfter, $3 limit
+ */
+export const taskRescueExpired = rescueStatement('tf_task_rescue_expired', {
+  victims: `SELECT id FROM tasks, clock c
+    WHERE state = 'running' AND lease_expires_at <= c.t
+    ORDER BY lease_expires_at LIMIT $3 FOR UPDATE OF tasks SKIP LOCKED`,
+  outcome: 'lease_expired',
+  leaseLoss: true,
+  backoff: true,
+  refund: false,
+  error: `'lease expired at ' || to_char(cur.lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' without a result'`,
+});
+
+/**
+ * taskRescueLostWorkers: the running tasks of workers that stopped heartbeating become failed
+ * attempts ("worker lost") and are requeued at once, without waiting for their leases.
+ * $1 now, $2 poisonAfter, $3 uuid[] worker ids
+ */
+export const taskRescueLostWorkers = rescueStatement('tf_task_rescue_lost_workers', {
+  victims: `SELECT id FROM tasks WHERE state = 'running' AND worker_id = ANY($3::uuid[]) FOR UPDATE SKIP LOCKED`,
+  outcome: 'worker_lost',
+  leaseLoss: true,
+  backoff: false,
+  refund: false,
+  error: `'worker stopped heartbeating'`,
+});
+
+/**
+ * taskReleaseWorker: a deregistering worker hands back what it still holds: each attempt ends
+ * as "abandoned" and the task is requeued at once (dead if that was its last attempt). Not a
+ * lease loss (the worker did not crash), so it does not count towards quarantine.
+ * $1 now, $2 poisonAfter (unused), $3 worker id
+ */
+export const taskReleaseWorker = rescueStatement('tf_task_release_worker', {
+  victims: `SELECT id FROM tasks WHERE state = 'running' AND worker_id = $3::uuid FOR UPDATE`,
+  outcome: 'abandoned',
+  leaseLoss: false,
+  backoff: false,
+  refund: false,
+  error: `'worker deregistered before reporting a result'`,
+});
+
+/**
+ * taskReleaseClaimed: held tasks that never ran are handed back at once, without using up an
+ * attempt: claims whose answer never reached the worker (it went away first), and tasks a
+ * worker gives back unstarted (`released`, e.g. from its prefetch buffer at shutdown).
+ * Outcome "abandoned"; the fencing token still moves on.
+ * $1 now, $2 poisonAfter (unused), $3 worker id, $4 bigint[] ids, $5 integer[] attempts (pairwise)
+ */
+export const taskReleaseClaimed = rescueStatement('tf_task_release_claimed', {
+  victims: `SELECT t.id FROM tasks t JOIN unnest($4::bigint[], $5::integer[]) AS r(id, attempt) ON r.id = t.id
+             WHERE t.state = 'running' AND t.worker_id = $3::uuid AND r.attempt = t.attempt
+             FOR UPDATE OF t`,
+  outcome: 'abandoned',
+  leaseLoss: false,
+  backoff: false,
+  refund: true,
+  error: `'handed back without running (the claim answer was not delivered, or the worker released it)'`,
+});

@@ -1,0 +1,146 @@
+/**
+ * Settlement: the results a worker reports, each accepted only for the current attempt it
+ * holds (the fencing check).
+ */
+import type { Statement } from '../../db/types.ts';
+import { CLAIMED_COLUMNS, CLAIMED_IN_ORDER, claimCtes } from './claim.ts';
+
+/**
+ * The successes of a report batch ($1), for taskSucceedMany and taskSucceedAndClaim: the usual
+ * row is `{"id":41,"attempt":1}`; `rw` (the result, wrapped as `{"v": result}`) and `logs` (an
+ * array) only when there are some. JSON fields are read as text and cast (see taskInsertMany);
+ * the wrapper keeps a string result from being unquoted on the way. An absent result is stored
+ * as JSON null, as a null one is. (Parallel arrays through unnest parse for less, but a generic
+ * plan then estimates 10 input rows and loops over them once per running task of the worker:
+ * 2.9 times the instructions.)
+ */
+const SUCCEED_INPUT = `input AS (
+  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw text, logs text)
+)`;
+
+/** Marks the current attempts of `input` held by worker `worker` succeeded (the fencing check). */
+function succeedUpdate(worker: string): string {
+  return `UPDATE tasks t
+     SET state = 'succeeded', result = coalesce(i.rw::jsonb -> 'v', 'null'::jsonb), logs = i.logs::jsonb, finished_at = c.t,
+         lease_expires_at = NULL, cancel_requested = false
+    FROM input i, clock c
+   WHERE t.id = i.id AND t.attempt = i.attempt AND t.state = 'running' AND t.worker_id = ${worker}`;
+}
+
+/**
+ * taskSucceedAndClaim: a worker's successful results and its next claim in one statement (one
+ * round trip, one commit), the shape of a busy worker's every request.
+ * $1 json successes as taskSucceedMany, $2 worker id, $3 now, $4 queue, $5 limit
+ * Keeps: what taskSucceedMany and taskClaim keep; settled and claimed rows are different rows
+ * (a task being settled is running, a task being claimed is queued). Returns first one row of
+ * kind 'settled' whose `id` lists the settled ids, comma-separated (null if none: one row
+ * rather than one per result, each 15 nulls wide, for the driver to parse), then the claimed
+ * tasks (kind 'claimed', in claim order: an Append runs its branches one after the other and
+ * keeps each one's order).
+ */
+export const taskSucceedAndClaim: Statement = {
+  name: 'tf_task_succeed_and_claim',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
+${SUCCEED_INPUT},
+settled AS (
+  ${succeedUpdate('$2')}
+  RETURNING t.id
+),
+${claimCtes('$4', '$5', '$2')}
+SELECT 'settled' AS kind, string_agg(id::text, ',') AS id, NULL AS queue, NULL AS type, NULL::integer AS attempt,
+       NULL::integer AS attempt_base, NULL::integer AS max_attempts, NULL::integer AS priority, NULL AS payload_json,
+       NULL::bytea AS payload_bytes, NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at,
+       NULL::text[] AS tags, NULL AS created_at
+  FROM settled
+UNION ALL
+(SELECT 'claimed', id::text, ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER})`,
+};
+
+/**
+ * taskSucceedMany: records successful results.
+ * $1 json: [{id, attempt, rw?: {v: result}, logs?}], $2 worker id, $3 now
+ * Keeps: only the current attempt of a running task held by this worker is settled (fencing);
+ * anything else is left untouched and missing from the result, which the caller reports as
+ * stale. A result that arrives after the lease ran out but before the rescuer took the task
+ * is still the current attempt and is accepted: the token, not the clock, decides.
+ */
+export const taskSucceedMany: Statement = {
+  name: 'tf_task_succeed_many',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
+${SUCCEED_INPUT}
+${succeedUpdate('$2')}
+RETURNING t.id, t.queue, t.state`,
+};
+
+/**
+ * taskFailMany: records failed attempts and moves each task on by its retry policy.
+ * $1 json: [{id, attempt, message, stack, retryable, retry_after_ms, logs}], $2 worker id, $3 now
+ * Keeps: fencing as in taskSucceedMany; the attempt is written to `attempts`; the next state
+ * is, in order: `cancelled` if a cancel was requested, `dead` (unrecoverable) if not
+ * retryable, `dead` (exhausted) on the last attempt, `retrying` after the delay (the
+ * handler's retry-after, else the backoff), or `queued` at once when the delay is zero.
+ */
+export const taskFailMany: Statement = {
+  name: 'tf_task_fail_many',
+  text: `
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
+input AS (
+  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, message text, stack text,
+           retryable boolean, retry_after_ms double precision, logs text)
+),
+cur AS (
+  SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, i.message, i.stack, i.logs::jsonb AS logs,
+         coalesce(i.retryable, true) AS retryable,
+         t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
+         coalesce(i.retry_after_ms, backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)) AS delay_ms
+    FROM tasks t JOIN input i ON t.id = i.id AND t.attempt = i.attempt
+   WHERE t.state = 'running' AND t.worker_id = $2
+   FOR UPDATE OF t
+),
+upd AS (
+  UPDATE tasks t
+     SET state = CASE WHEN cur.cancel_requested THEN 'cancelled'
+                      WHEN NOT cur.retryable OR cur.exhausted THEN 'dead'
+                      WHEN cur.delay_ms > 0 THEN 'retrying'
+                      ELSE 'queued' END,
+         dead_reason = CASE WHEN cur.cancel_requested THEN NULL
+                            WHEN NOT cur.retryable THEN 'unrecoverable'
+                            WHEN cur.exhausted THEN 'exhausted' END,
+         run_at = CASE WHEN cur.cancel_requested OR NOT cur.retryable OR cur.exhausted THEN t.run_at
+                       ELSE c.t + greatest(cur.delay_ms, 0) * interval '1 millisecond' END,
+         finished_at = CASE WHEN cur.cancel_requested OR NOT cur.retryable OR cur.exhausted THEN c.t END,
+         last_error = jsonb_build_object('message', cur.message, 'stack', cur.stack, 'attempt', cur.attempt),
+         lease_expires_at = NULL, worker_id = NULL, cancel_requested = false, logs = NULL
+    FROM cur, clock c
+   WHERE t.id = cur.id
+  RETURNING t.id, t.queue, t.state, t.run_at
+),
+history AS (
+  INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error, logs)
+  SELECT cur.id, cur.attempt, cur.worker_id, cur.started_at, c.t,
+         CASE WHEN cur.cancel_requested THEN 'cancelled' ELSE 'failed' END,
+         jsonb_build_object('message', cur.message, 'stack', cur.stack, 'retryable', cur.retryable),
+         cur.logs
+    FROM cur, clock c
+)
+SELECT id, queue, state, run_at FROM upd`,
+};
+
+/**
+ * taskSettledBy: which of the given (task, attempt) reports this worker already settled: the
+ * task row still holds that successful attempt, or `attempts` records it as failed or
+ * cancelled (or, for a release, abandoned). Lets a retried report answer "duplicate" instead
+ * of "stale".
+ * $1 bigint[] ids, $2 integer[] attempts, $3 worker id, $4 boolean[] released
+ */
+export const taskSettledBy: Statement = {
+  name: 'tf_task_settled_by',
+  text: `
+SELECT i.id::text AS id FROM unnest($1::bigint[], $2::integer[], $4::boolean[]) AS i(id, attempt, released)
+ WHERE (NOT i.released AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = i.id AND t.attempt = i.attempt
+                                      AND t.worker_id = $3 AND t.state = 'succeeded'))
+    OR EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = i.id AND a.attempt = i.attempt AND a.worker_id = $3
+                  AND a.outcome = ANY (CASE WHEN i.released THEN ARRAY['abandoned'] ELSE ARRAY['failed', 'cancelled'] END))`,
+};
