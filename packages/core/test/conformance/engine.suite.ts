@@ -590,6 +590,29 @@ export function describeEngineConformance(driver: DriverName): void {
         expect(await attemptsOf(engine, task.id)).toEqual(['lease_expired', 'lease_expired', 'lease_expired']);
       });
 
+      it('ends an attempt by one rule, the first that applies, for failure reports and rescues alike', async () => {
+        // NEXT_STATE_AFTER_FAILURE (sql/tasks/nextState.ts): cancelled, then unrecoverable,
+        // poison, exhausted. Every task here is on its last attempt and has more than one reason.
+        const { engine, worker, clock } = await setup({ defaultTimeoutMs: 1000, poisonAfter: 1 });
+        await engine.enqueue([1, 2, 3, 4].map((n) => ({ type: 't', queue: 'q', maxAttempts: 1, priority: -n })));
+        const w = await worker();
+        const [a, b, c, d] = await engine.claim(w, [{ name: 'q', weight: 1 }], 4);
+        await engine.cancelTask(a!.id);
+        await engine.cancelTask(c!.id);
+        await engine.settle(w, [
+          { id: a!.id, attempt: 1, status: 'failed', error: { message: 'x' }, retryable: false },
+          { id: b!.id, attempt: 1, status: 'failed', error: { message: 'x' }, retryable: false },
+        ]);
+        clock.advance(1000);
+        expect(await engine.rescueExpired()).toBe(2);
+        const ended = await Promise.all([a, b, c, d].map((t) => engine.getTask(t!.id)));
+        expect(ended.map((t) => [t.state, t.deadReason])).toEqual([
+          ['cancelled', null], ['dead', 'unrecoverable'], ['cancelled', null], ['dead', 'poison'],
+        ]);
+        expect(ended.map((t) => t.finishedAt!.getTime() - T0.getTime())).toEqual([0, 0, 1000, 1000]);
+        for (const t of ended) expect(t.runAt.getTime()).toBe(T0.getTime());
+      });
+
       it('handler failures do not count towards quarantine', async () => {
         const { engine, worker } = await setup({ poisonAfter: 1, defaultBackoff: { type: 'fixed', delayMs: 0 } });
         await engine.enqueue([{ type: 't', queue: 'q', maxAttempts: 3 }]);

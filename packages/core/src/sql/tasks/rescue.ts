@@ -3,6 +3,7 @@
  * lost, worker deregistered, claim never delivered).
  */
 import type { Statement } from '../../db/types.ts';
+import { NEXT_STATE_AFTER_FAILURE } from './nextState.ts';
 
 interface RescueKind {
   /** Selects and locks the running tasks to rescue (`$3` is the victims query's own parameter). */
@@ -23,12 +24,12 @@ interface RescueKind {
 
 /**
  * Builds a rescue statement: ends the running attempts chosen by `victims` as failed attempts
- * with `outcome` and moves each task on: cancelled if a cancel was requested, dead when its
- * attempts are used up, else queued (at once, or after the backoff for an expired lease: the
- * design's "an expired lease is a failed attempt and follows the retry policy; a deregistered
- * or dead worker's tasks are requeued at once"). When `leaseLoss` is set the attempt counts
- * towards poison quarantine: a task whose attempts end with the worker gone `$poisonAfter`
- * times is dead with reason `poison`, whatever attempts it has left.
+ * with `outcome` and moves each task on by NEXT_STATE_AFTER_FAILURE (always retryable; the
+ * delay is the backoff for an expired lease, zero otherwise: the design's "an expired lease is
+ * a failed attempt and follows the retry policy; a deregistered or dead worker's tasks are
+ * requeued at once"). When `leaseLoss` is set the attempt counts towards poison quarantine: a
+ * task whose attempts end with the worker gone `$poisonAfter` times is dead with reason
+ * `poison`, whatever attempts it has left.
  * Parameters: $1 now, $2 poisonAfter, then the victims query's own.
  */
 function rescueStatement(name: string, kind: RescueKind): Statement {
@@ -44,7 +45,7 @@ victims AS (${victims}),
 cur AS (
   SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, t.lease_expires_at,
          ${refund} = 0 AND t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
-         ${loss} = 1 AND t.lease_losses + 1 >= $2 AS poisoned,
+         true AS retryable, ${loss} = 1 AND t.lease_losses + 1 >= $2 AS poisoned,
          ${delay} AS delay_ms
     FROM tasks t JOIN victims v ON v.id = t.id
 ),
@@ -52,16 +53,7 @@ upd AS (
   UPDATE tasks t
      SET lease_losses = t.lease_losses + ${loss},
          attempt_base = t.attempt_base + ${refund},
-         state = CASE WHEN cur.cancel_requested THEN 'cancelled'
-                      WHEN cur.poisoned OR cur.exhausted THEN 'dead'
-                      WHEN cur.delay_ms > 0 THEN 'retrying'
-                      ELSE 'queued' END,
-         dead_reason = CASE WHEN cur.cancel_requested THEN NULL
-                            WHEN cur.poisoned THEN 'poison'
-                            WHEN cur.exhausted THEN 'exhausted' END,
-         run_at = CASE WHEN cur.cancel_requested OR cur.poisoned OR cur.exhausted THEN t.run_at
-                       ELSE c.t + cur.delay_ms * interval '1 millisecond' END,
-         finished_at = CASE WHEN cur.cancel_requested OR cur.poisoned OR cur.exhausted THEN c.t END,
+         ${NEXT_STATE_AFTER_FAILURE},
          last_error = jsonb_build_object('message', ${error}, 'attempt', cur.attempt),
          lease_expires_at = NULL, worker_id = NULL, cancel_requested = false
     FROM cur, clock c

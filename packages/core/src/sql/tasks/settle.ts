@@ -4,6 +4,7 @@
  */
 import type { Statement } from '../../db/types.ts';
 import { CLAIMED_COLUMNS, CLAIMED_IN_ORDER, claimCtes } from './claim.ts';
+import { NEXT_STATE_AFTER_FAILURE } from './nextState.ts';
 
 /**
  * The successes of a report batch ($1), for taskSucceedMany and taskSucceedAndClaim: the usual
@@ -78,9 +79,8 @@ RETURNING t.id, t.queue, t.state`,
  * taskFailMany: records failed attempts and moves each task on by its retry policy.
  * $1 json: [{id, attempt, message, stack, retryable, retry_after_ms, logs}], $2 worker id, $3 now
  * Keeps: fencing as in taskSucceedMany; the attempt is written to `attempts`; the next state
- * is, in order: `cancelled` if a cancel was requested, `dead` (unrecoverable) if not
- * retryable, `dead` (exhausted) on the last attempt, `retrying` after the delay (the
- * handler's retry-after, else the backoff), or `queued` at once when the delay is zero.
+ * follows NEXT_STATE_AFTER_FAILURE (never poison: the worker is there), with the delay the
+ * handler's retry-after, else the backoff.
  */
 export const taskFailMany: Statement = {
   name: 'tf_task_fail_many',
@@ -92,7 +92,7 @@ input AS (
 ),
 cur AS (
   SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, i.message, i.stack, i.logs::jsonb AS logs,
-         coalesce(i.retryable, true) AS retryable,
+         coalesce(i.retryable, true) AS retryable, false AS poisoned,
          t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
          coalesce(i.retry_after_ms, backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)) AS delay_ms
     FROM tasks t JOIN input i ON t.id = i.id AND t.attempt = i.attempt
@@ -101,16 +101,7 @@ cur AS (
 ),
 upd AS (
   UPDATE tasks t
-     SET state = CASE WHEN cur.cancel_requested THEN 'cancelled'
-                      WHEN NOT cur.retryable OR cur.exhausted THEN 'dead'
-                      WHEN cur.delay_ms > 0 THEN 'retrying'
-                      ELSE 'queued' END,
-         dead_reason = CASE WHEN cur.cancel_requested THEN NULL
-                            WHEN NOT cur.retryable THEN 'unrecoverable'
-                            WHEN cur.exhausted THEN 'exhausted' END,
-         run_at = CASE WHEN cur.cancel_requested OR NOT cur.retryable OR cur.exhausted THEN t.run_at
-                       ELSE c.t + greatest(cur.delay_ms, 0) * interval '1 millisecond' END,
-         finished_at = CASE WHEN cur.cancel_requested OR NOT cur.retryable OR cur.exhausted THEN c.t END,
+     SET ${NEXT_STATE_AFTER_FAILURE},
          last_error = jsonb_build_object('message', cur.message, 'stack', cur.stack, 'attempt', cur.attempt),
          lease_expires_at = NULL, worker_id = NULL, cancel_requested = false, logs = NULL
     FROM cur, clock c
