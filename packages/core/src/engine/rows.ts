@@ -1,7 +1,8 @@
 /** Row → domain mapping, the one place column names meet the public types. */
 import type { Attempt, ClaimedTask, QueueInfo, Task, WorkerInfo } from './types.ts';
 
-type Row = Record<string, any>;
+/** A row as a driver returns it. */
+export type Row = Record<string, any>;
 
 /** bytea (a Buffer from node-postgres, a Uint8Array from PGlite) as base64, or null. */
 function base64(bytes: Uint8Array | null | undefined): string | null {

@@ -75,7 +75,7 @@ const RETURNING_EACH = `RETURNING id, queue, state, ${iso('run_at')} AS run_at, 
  * run time of every task queued at once), `ids` (the new ids, comma-separated, in input order)
  * and `odd` (`id state run_at` for each task that is scheduled or was given a run time,
  * comma-separated; null when there is none). The engine rebuilds the rows from it
- * (engine.ts, rowsOfOneRowAnswer): the driver parses one row instead of one per task.
+ * (engine/enqueue.ts, rowsOfOneRowAnswer): the driver parses one row instead of one per task.
  */
 const ONE_ROW_ANSWER = `SELECT (SELECT ${iso('t')} FROM clock) AS now, string_agg(id::text, ',' ORDER BY id) AS ids,
        string_agg(id::text || ' ' || state || ' ' || ${iso('run_at')}, ',')

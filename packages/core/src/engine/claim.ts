@@ -1,0 +1,23 @@
+/** Claims: ready tasks leased to a worker, one atomic statement per queue. */
+import * as T from '../sql/tasks/index.ts';
+import type { EngineContext } from './context.ts';
+import { toClaimedTask } from './rows.ts';
+import { weightedOrder } from './weights.ts';
+import type { ClaimedTask, QueueWeight } from './types.ts';
+
+/** See Engine.claim. */
+export async function claim(ctx: EngineContext, workerId: string, queues: readonly QueueWeight[], max: number): Promise<ClaimedTask[]> {
+  return claimFrom(ctx, workerId, weightedOrder(queues), max);
+}
+
+/** Claims up to `max` tasks from the queues in the order given, until the batch is full. */
+export async function claimFrom(ctx: EngineContext, workerId: string, ordered: readonly QueueWeight[], max: number): Promise<ClaimedTask[]> {
+  const out: ClaimedTask[] = [];
+  for (const q of ordered) {
+    if (out.length >= max) break;
+    const { rows } = await ctx.db.relaxed.query(T.taskClaim, [q.name, max - out.length, workerId, ctx.now()]);
+    for (const r of rows) out.push(toClaimedTask(r));
+  }
+  ctx.churn += out.length;
+  return out;
+}

@@ -1,0 +1,93 @@
+/**
+ * What every part of the engine shares, in one place: the database, the options, the clock,
+ * the logger, the queues known to exist, the churn count and the event listeners. One per
+ * Engine; the concern modules (enqueue.ts, claim.ts, settle.ts, ...) take it as their first
+ * argument.
+ */
+import type { Database } from '../db/types.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import type { EngineOptions } from './options.ts';
+import type { Row } from './rows.ts';
+
+/** Signals the engine raises after a change is committed. */
+export interface EngineEvents {
+  /** Tasks became claimable in these queues. */
+  ready?(queues: string[]): void;
+  /** A task becomes due in `inMs` milliseconds (scheduled or retrying). */
+  scheduled?(inMs: number): void;
+}
+
+/** Most queue names an engine remembers as existing (see EngineContext.knownQueues). */
+const KNOWN_QUEUES_MAX = 10_000;
+
+export class EngineContext {
+  readonly db: Database;
+  readonly options: EngineOptions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The insert statements' parameters after the rows and the clock: the defaults a lean row leaves out. */
+  readonly insertDefaults: readonly unknown[];
+  /**
+   * Queues this engine has seen committed (queues are never deleted), so that inserts into them
+   * skip the queue upsert. Bounded: past KNOWN_QUEUES_MAX names it starts again.
+   */
+  readonly knownQueues = new Set<string>();
+  /** Task row versions replaced by claims and settlements since `takeChurn` (see Maintenance's vacuum). */
+  churn = 0;
+  private readonly listeners = new Set<EngineEvents>();
+
+  constructor(db: Database, options: EngineOptions, clock: Clock, logger: Logger) {
+    this.db = db;
+    this.options = options;
+    this.clock = clock;
+    this.logger = logger;
+    this.insertDefaults = [options.defaultMaxAttempts, JSON.stringify(options.defaultBackoff), options.defaultTimeoutMs];
+  }
+
+  /** The time statements use: null for the database's `now()`. */
+  now(): Date | null {
+    return this.clock.now();
+  }
+
+  rememberQueue(queue: string): void {
+    if (this.knownQueues.has(queue)) return;
+    if (this.knownQueues.size >= KNOWN_QUEUES_MAX) this.knownQueues.clear();
+    this.knownQueues.add(queue);
+  }
+
+  /** Returns the churn since the last call and starts counting again. */
+  takeChurn(): number {
+    const n = this.churn;
+    this.churn = 0;
+    return n;
+  }
+
+  /** Subscribes to engine events; returns the unsubscribe function. */
+  on(events: EngineEvents): () => void {
+    this.listeners.add(events);
+    return () => this.listeners.delete(events);
+  }
+
+  /** Tells listeners which queues gained ready tasks and when scheduled ones fall due. */
+  announce(rows: readonly Row[]): void {
+    const ready = new Set<string>();
+    let soonest: number | undefined;
+    const now = (this.now() ?? new Date()).getTime();
+    for (const r of rows) {
+      if (r.state === 'queued') ready.add(r.queue);
+      else if ((r.state === 'scheduled' || r.state === 'retrying') && r.run_at) {
+        const inMs = new Date(r.run_at).getTime() - now;
+        soonest = soonest === undefined ? inMs : Math.min(soonest, inMs);
+      }
+    }
+    for (const l of this.listeners) {
+      try {
+        if (ready.size > 0) l.ready?.([...ready]);
+        if (soonest !== undefined) l.scheduled?.(Math.max(0, soonest));
+      } catch (err) {
+        this.logger.error({ err }, 'engine event listener threw');
+      }
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * What the background duties (Maintenance) ask of the engine: rescue of expired leases and
+ * lost workers, promotion of due tasks, vacuum. Each is safe on every node at once.
+ */
+import * as T from '../sql/tasks/index.ts';
+import * as W from '../sql/workers.ts';
+import type { EngineContext } from './context.ts';
+import type { Row } from './rows.ts';
+
+/** See Engine.vacuumTasks. */
+export async function vacuumTasks(ctx: EngineContext): Promise<void> {
+  await ctx.db.query(T.tasksVacuum);
+}
+
+/** See Engine.rescueExpired. */
+export async function rescueExpired(ctx: EngineContext, limit: number): Promise<number> {
+  const { rows } = await ctx.db.query(T.taskRescueExpired, [ctx.now(), ctx.options.poisonAfter, limit]);
+  ctx.announce(rows);
+  return rows.length;
+}
+
+/** See Engine.reapLostWorkers. */
+export async function reapLostWorkers(ctx: EngineContext, limit: number): Promise<{ workers: number; tasks: number }> {
+  const { workers, tasks } = await ctx.db.transaction(async (tx) => {
+    const lost = (await tx.query(W.workerMarkLost, [ctx.now(), limit])).rows.map((r) => r.id as string);
+    if (lost.length === 0) return { workers: 0, tasks: [] as Row[] };
+    const rescued = await tx.query(T.taskRescueLostWorkers, [ctx.now(), ctx.options.poisonAfter, lost]);
+    return { workers: lost.length, tasks: rescued.rows };
+  });
+  ctx.announce(tasks);
+  return { workers, tasks: tasks.length };
+}
+
+/** See Engine.promoteDue. */
+export async function promoteDue(ctx: EngineContext, limit: number): Promise<number> {
+  const { rows } = await ctx.db.query(T.taskPromoteDue, [ctx.now(), limit]);
+  ctx.announce(rows);
+  return rows.length;
+}
+
+/** See Engine.nextDueInMs. */
+export async function nextDueInMs(ctx: EngineContext): Promise<number | null> {
+  const { rows } = await ctx.db.query(T.taskNextDue, [ctx.now()]);
+  return rows[0]?.ms ?? null;
+}

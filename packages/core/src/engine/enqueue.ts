@@ -1,0 +1,203 @@
+/** Enqueue: a batch of tasks inserted in one statement, idempotency keys honoured. */
+import type { Executor } from '../db/types.ts';
+import { mapStorageError, TaskflowError } from '../errors.ts';
+import * as T from '../sql/tasks/index.ts';
+import type { EngineContext } from './context.ts';
+import type { EngineOptions } from './options.ts';
+import { toTask, type Row } from './rows.ts';
+import { insertColumns, type ResolvedInput } from './insertColumns.ts';
+import type { Task, TaskInput, TaskState } from './types.ts';
+
+export interface EnqueueResult {
+  /** The task (built on first read: a batch answer needs only `ref`). */
+  readonly task: Task;
+  /** What a batch answer tells a producer about its task. */
+  readonly ref: TaskRef;
+  /** false when an idempotency key matched an existing task, which is returned instead. */
+  readonly created: boolean;
+}
+
+/** A task as a submission's answer refers to it: enough to find it again. Times in RFC 3339. */
+export interface TaskRef {
+  id: string;
+  queue: string;
+  type: string;
+  state: TaskState;
+  priority: number;
+  runAt: string;
+  idempotencyKey: string | null;
+  createdAt: string;
+}
+
+/** See Engine.enqueue. */
+export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], executor: Executor): Promise<EnqueueResult[]> {
+  if (inputs.length === 0) return [];
+  const items = inputs.map((i) => withDefaults(ctx.options, i));
+  let inserted: Row[];
+  try {
+    const keyed = items.some((i) => i.idempotencyKey !== undefined);
+    const known = items.every((i) => ctx.knownQueues.has(i.queue));
+    const statement = known
+      ? (keyed ? T.taskInsertManyKnownQueues : T.taskInsertManyWithoutKeysKnownQueues)
+      : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
+    const answer = await executor.query(statement, [...insertColumns(items, ctx.options), ctx.now(), ...ctx.insertDefaults]);
+    inserted = keyed ? answer.rows : rowsOfOneRowAnswer(items, answer.rows[0]!);
+    // Known only once committed: inside a caller's transaction the row may still roll back.
+    if (executor === ctx.db) for (const i of items) ctx.rememberQueue(i.queue);
+  } catch (err) {
+    throw mapStorageError(err, 'tasks');
+  }
+  const results = await matchInserted(items, inserted, executor);
+  ctx.announce(inserted);
+  return results;
+}
+
+function withDefaults(o: EngineOptions, i: TaskInput): ResolvedInput {
+  return {
+    ...i,
+    queue: i.queue ?? o.defaultQueue,
+    priority: i.priority ?? 0,
+    maxAttempts: i.maxAttempts ?? o.defaultMaxAttempts,
+    backoff: i.backoff ?? o.defaultBackoff,
+    timeoutMs: i.timeoutMs ?? o.defaultTimeoutMs,
+    tags: i.tags ?? [],
+    contentType: i.payloadBase64 !== undefined ? (i.contentType ?? 'application/octet-stream') : null,
+  };
+}
+
+/**
+ * Pairs inserted rows with inputs. Rows come back in input order; keyed inputs are matched
+ * by key (a key repeated within the batch maps to the one row), the rest in order. Inputs
+ * whose key hit an existing task are read back.
+ */
+async function matchInserted(items: ResolvedInput[], inserted: Row[], executor: Executor): Promise<EnqueueResult[]> {
+  const byKey = new Map<string, Row>();
+  const unkeyed: Row[] = [];
+  for (const r of inserted) {
+    if (r.idempotency_key === null) unkeyed.push(r);
+    else byKey.set(keyOf(r.queue, r.idempotency_key), r);
+  }
+  const out: EnqueueResult[] = new Array(items.length);
+  const replayed: number[] = [];
+  const taken = new Set<string>();
+  items.forEach((item, idx) => {
+    if (item.idempotencyKey === undefined) {
+      out[idx] = new Inserted(item, unkeyed.shift()!);
+      return;
+    }
+    const key = keyOf(item.queue, item.idempotencyKey);
+    const row = byKey.get(key);
+    if (row && !taken.has(key)) {
+      taken.add(key);
+      out[idx] = new Inserted(item, row);
+    } else {
+      replayed.push(idx);
+    }
+  });
+  if (replayed.length === 0) return out;
+  const originals = await tasksByKeys(replayed.map((idx) => items[idx]!), executor);
+  for (const idx of replayed) {
+    const item = items[idx]!;
+    const task = originals.get(keyOf(item.queue, item.idempotencyKey!));
+    // Only if retention deleted the original between our insert and this read.
+    if (!task) throw new TaskflowError('idempotency_race', `the task holding idempotency key ${item.idempotencyKey} vanished during the enqueue; submit again`);
+    out[idx] = existing(task);
+  }
+  return out;
+}
+
+async function tasksByKeys(items: ResolvedInput[], executor: Executor): Promise<Map<string, Task>> {
+  const { rows } = await executor.query(T.taskGetByIdempotencyKeys, [items.map((i) => i.queue), items.map((i) => i.idempotencyKey)]);
+  return new Map(rows.map((r) => [keyOf(r.queue, r.idempotency_key), toTask(r)]));
+}
+
+/** An inserted task: its reference from the row as returned, the full task only when read. */
+class Inserted implements EnqueueResult {
+  readonly created = true;
+  readonly ref: TaskRef;
+  private readonly input: ResolvedInput;
+  private readonly row: Row;
+  private built: Task | undefined;
+  constructor(input: ResolvedInput, row: Row) {
+    this.input = input;
+    this.row = row;
+    this.ref = {
+      id: String(row.id), queue: input.queue, type: input.type, state: row.state, priority: input.priority,
+      runAt: row.run_at, idempotencyKey: input.idempotencyKey ?? null, createdAt: row.created_at,
+    };
+  }
+  get task(): Task {
+    this.built ??= insertedTask(this.input, this.row);
+    return this.built;
+  }
+}
+
+/** An existing task an idempotency key led to. */
+function existing(task: Task): EnqueueResult {
+  return {
+    created: false,
+    task,
+    ref: {
+      id: task.id, queue: task.queue, type: task.type, state: task.state, priority: task.priority,
+      runAt: task.runAt.toISOString(), idempotencyKey: task.idempotencyKey, createdAt: task.createdAt.toISOString(),
+    },
+  };
+}
+
+function keyOf(queue: string, key: string): string {
+  return `${queue}\u0000${key}`;
+}
+
+/**
+ * The rows a batch insert without keys answers in one row (see answeredInOneRow in
+ * sql/tasks.ts), one per input, in input order.
+ */
+function rowsOfOneRowAnswer(items: readonly ResolvedInput[], answer: Row): Row[] {
+  const ids: string[] = answer.ids ? answer.ids.split(',') : [];
+  if (ids.length !== items.length) throw new Error(`the insert answered ${ids.length} ids for ${items.length} tasks`);
+  const odd = new Map<string, string[]>();
+  if (answer.odd) {
+    for (const entry of (answer.odd as string).split(',')) {
+      const [id, state, runAt] = entry.split(' ');
+      odd.set(id!, [state!, runAt!]);
+    }
+  }
+  const now: string = answer.now;
+  return ids.map((id, k) => {
+    const o = odd.get(id);
+    return { id, queue: items[k]!.queue, state: o ? o[0] : 'queued', run_at: o ? o[1] : now, idempotency_key: null, created_at: now };
+  });
+}
+
+/** The task as inserted, built from the input and the columns the insert returned. */
+function insertedTask(i: ResolvedInput, r: Row): Task {
+  const bytes = i.payloadBase64 !== undefined;
+  return {
+    id: String(r.id),
+    queue: i.queue,
+    type: i.type,
+    state: r.state as TaskState,
+    priority: i.priority,
+    runAt: new Date(r.run_at),
+    payload: bytes ? null : (i.payload ?? null),
+    payloadBase64: bytes ? i.payloadBase64! : null,
+    contentType: i.contentType,
+    result: null,
+    attempt: 0,
+    attemptBase: 0,
+    maxAttempts: i.maxAttempts,
+    backoff: i.backoff,
+    timeoutMs: i.timeoutMs,
+    tags: i.tags,
+    idempotencyKey: i.idempotencyKey ?? null,
+    workerId: null,
+    leaseExpiresAt: null,
+    cancelRequested: false,
+    leaseLosses: 0,
+    lastError: null,
+    deadReason: null,
+    createdAt: new Date(r.created_at),
+    startedAt: null,
+    finishedAt: null,
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Settlement: a worker's results, each accepted only for the current attempt it holds (the
+ * fencing token), and the claim of its next tasks in as few round trips as possible.
+ */
+import { mapStorageError } from '../errors.ts';
+import * as T from '../sql/tasks/index.ts';
+import type { Statement } from '../db/types.ts';
+import type { EngineContext } from './context.ts';
+import { claimFrom } from './claim.ts';
+import { isTaskId, isUuid } from './ids.ts';
+import { toClaimedTask, type Row } from './rows.ts';
+import { weightedOrder } from './weights.ts';
+import type { ClaimedTask, QueueWeight, SettleOutcome, TaskResultReport } from './types.ts';
+
+/** See Engine.settle. */
+export async function settle(ctx: EngineContext, workerId: string, reports: readonly TaskResultReport[]): Promise<SettleOutcome[]> {
+  return (await settleAndClaim(ctx, workerId, reports, [], 0)).outcomes;
+}
+
+/** See Engine.settleAndClaim. */
+export async function settleAndClaim(
+  ctx: EngineContext, workerId: string, reports: readonly TaskResultReport[], queues: readonly QueueWeight[], max: number,
+): Promise<{ outcomes: SettleOutcome[]; tasks: ClaimedTask[] }> {
+  if (!isUuid(workerId)) return { outcomes: reports.map(() => 'stale'), tasks: [] };
+  const firstIndex = new Map<string, number>();
+  reports.forEach((r, i) => {
+    if (!firstIndex.has(r.id) && isTaskId(r.id)) firstIndex.set(r.id, i);
+  });
+  const unique = reports.filter((r, i) => firstIndex.get(r.id) === i);
+  const ok = unique.filter((r) => r.status === 'succeeded');
+  const failed = unique.filter((r) => r.status === 'failed');
+  const released = unique.filter((r) => r.status === 'released');
+  const order = max > 0 ? weightedOrder(queues) : [];
+  const carrier = ok.length > 0 ? order[0] : undefined;
+  const now = ctx.now();
+  // Failures and releases first (rare, and a task queued again at once may then be claimed
+  // in this very call).
+  const failedRows = [
+    ...(failed.length === 0 ? [] : await runSettle(ctx, T.taskFailMany, failed.map(toFailRow), workerId, now)),
+    ...(released.length === 0 ? [] : await releaseRows(ctx, workerId, released)),
+  ];
+  const okRows = ok.length === 0
+    ? []
+    : carrier
+      ? await runSettle(ctx, T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
+      : await runSettle(ctx, T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
+  const tasks = carrier ? okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask) : [];
+  ctx.churn += tasks.length;
+  // taskSucceedAndClaim lists the settled ids in one row; taskSucceedMany returns a row each.
+  const settledList: string | null | undefined = carrier ? okRows.find((r) => r.kind === 'settled')?.id : undefined;
+  const settledOk = carrier ? (settledList ? settledList.split(',') : []) : okRows.map((r) => String(r.id));
+  if (tasks.length < max) tasks.push(...(await claimFrom(ctx, workerId, carrier ? order.slice(1) : order, max - tasks.length)));
+  const accepted = new Set<string>([...settledOk, ...failedRows.map((r) => String(r.id))]);
+  ctx.churn += accepted.size;
+  ctx.announce(failedRows);
+  const refused = unique.filter((r) => !accepted.has(r.id));
+  const duplicates = refused.length === 0 ? new Set<string>() : await settledBy(ctx, workerId, refused);
+  const outcomes = reports.map((r, i): SettleOutcome => {
+    if (firstIndex.get(r.id) !== i) return 'stale';
+    return accepted.has(r.id) ? 'accepted' : duplicates.has(r.id) ? 'duplicate' : 'stale';
+  });
+  return { outcomes, tasks };
+}
+
+/** See Engine.releaseClaimed. */
+export async function releaseClaimed(ctx: EngineContext, workerId: string, tasks: readonly { id: string; attempt: number }[]): Promise<number> {
+  if (tasks.length === 0 || !isUuid(workerId)) return 0;
+  const rows = await releaseRows(ctx, workerId, tasks);
+  ctx.announce(rows);
+  return rows.length;
+}
+
+async function releaseRows(ctx: EngineContext, workerId: string, tasks: readonly { id: string; attempt: number }[]): Promise<Row[]> {
+  const { rows } = await ctx.db.query(T.taskReleaseClaimed, [
+    ctx.now(), ctx.options.poisonAfter, workerId, tasks.map((t) => t.id), tasks.map((t) => t.attempt),
+  ]);
+  return rows;
+}
+
+/** Of the refused reports, those this worker had already settled (retried reports). */
+async function settledBy(ctx: EngineContext, workerId: string, reports: readonly TaskResultReport[]): Promise<Set<string>> {
+  const { rows } = await ctx.db.query(T.taskSettledBy, [
+    reports.map((r) => r.id), reports.map((r) => r.attempt), workerId, reports.map((r) => r.status === 'released'),
+  ]);
+  return new Set(rows.map((r) => r.id as string));
+}
+
+async function runSettle(ctx: EngineContext, statement: Statement, rows: string[], workerId: string, now: Date | null, extra: unknown[] = []): Promise<Row[]> {
+  try {
+    return (await ctx.db.query(statement, [`[${rows.join(',')}]`, workerId, now, ...extra])).rows;
+  } catch (err) {
+    throw mapStorageError(err, 'results');
+  }
+}
+
+/**
+ * One row of a success batch, as JSON text (the result as the edge serialised it); result and
+ * logs only when there are some (see SUCCEED_INPUT in sql/tasks/settle.ts). The id goes as a JSON
+ * number: it is a checked decimal of at most 19 digits, which PostgreSQL reads into its bigint
+ * column exactly.
+ */
+function toSucceedRow(r: TaskResultReport & { status: 'succeeded' }): string {
+  const result = r.resultJson ?? (r.result === undefined ? undefined : JSON.stringify(r.result));
+  return `{"id":${r.id},"attempt":${r.attempt}${result === undefined ? '' : `,"rw":{"v":${result}}`}${r.logs ? `,"logs":${JSON.stringify(r.logs)}` : ''}}`;
+}
+
+/** One row of a failure batch, as JSON text. */
+function toFailRow(r: TaskResultReport & { status: 'failed' }): string {
+  return JSON.stringify({
+    id: r.id,
+    attempt: r.attempt,
+    message: r.error.message,
+    stack: r.error.stack ?? null,
+    retryable: r.retryable ?? true,
+    retry_after_ms: r.retryAfterMs ?? null,
+    logs: r.logs ?? null,
+  });
+}
