@@ -13,6 +13,7 @@ export { quoteIdent } from './db/ident.ts';
 export { migrate, loadMigrations, type Migration, type MigrateResult } from './migrate.ts';
 export { Engine, type EngineConfig, type EngineEvents, type EnqueueResult, type RequeueOutcome, type TaskRef } from './engine/engine.ts';
 export { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.ts';
+export { TASK_FIELDS, type TaskField, type TaskFieldKind } from './engine/taskFields.ts';
 export { EnqueueBatcher, type EnqueueBatcherOptions } from './engine/batcher.ts';
 export { isTaskId, isUuid } from './engine/ids.ts';
 export { weightedOrder } from './engine/weights.ts';

@@ -1,11 +1,15 @@
 /**
  * `@taskflow/core/internal`: the engine's statements and the builders of their parameters,
- * for the benchmarks that run a statement alone (bench/). Not a stable API: it follows the
- * engine's SQL, and nothing outside this repository should import it.
+ * for the benchmarks that run a statement alone (bench/), and its row mappings, for the tests
+ * that hold the HTTP contract to the engine's shapes (packages/server/test/taskShape.test.ts).
+ * Not a stable API: it follows the engine's SQL, and nothing outside this repository should
+ * import it.
  */
 import * as T from './sql/tasks/index.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.ts';
 import { insertColumns, type ResolvedInput } from './engine/insertColumns.ts';
+
+export { toClaimedTask, toTask } from './engine/rows.ts';
 
 export type { ResolvedInput };
 

@@ -6,6 +6,7 @@ import type { EngineContext } from './context.ts';
 import type { EngineOptions } from './options.ts';
 import { toTask, type Row } from './rows.ts';
 import { insertColumns, type ResolvedInput } from './insertColumns.ts';
+import { insertedTask } from './taskFields.ts';
 import type { Task, TaskInput, TaskState } from './types.ts';
 
 export interface EnqueueResult {
@@ -167,37 +168,4 @@ function rowsOfOneRowAnswer(items: readonly ResolvedInput[], answer: Row): Row[]
     const o = odd.get(id);
     return { id, queue: items[k]!.queue, state: o ? o[0] : 'queued', run_at: o ? o[1] : now, idempotency_key: null, created_at: now };
   });
-}
-
-/** The task as inserted, built from the input and the columns the insert returned. */
-function insertedTask(i: ResolvedInput, r: Row): Task {
-  const bytes = i.payloadBase64 !== undefined;
-  return {
-    id: String(r.id),
-    queue: i.queue,
-    type: i.type,
-    state: r.state as TaskState,
-    priority: i.priority,
-    runAt: new Date(r.run_at),
-    payload: bytes ? null : (i.payload ?? null),
-    payloadBase64: bytes ? i.payloadBase64! : null,
-    contentType: i.contentType,
-    result: null,
-    attempt: 0,
-    attemptBase: 0,
-    maxAttempts: i.maxAttempts,
-    backoff: i.backoff,
-    timeoutMs: i.timeoutMs,
-    tags: i.tags,
-    idempotencyKey: i.idempotencyKey ?? null,
-    workerId: null,
-    leaseExpiresAt: null,
-    cancelRequested: false,
-    leaseLosses: 0,
-    lastError: null,
-    deadReason: null,
-    createdAt: new Date(r.created_at),
-    startedAt: null,
-    finishedAt: null,
-  };
 }

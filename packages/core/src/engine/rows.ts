@@ -1,4 +1,8 @@
-/** Row → domain mapping, the one place column names meet the public types. */
+/**
+ * Row → domain mapping, where column names meet the public types: a task's by TASK_FIELDS
+ * (taskFields.ts), the others here.
+ */
+import { TASK_FIELD_LIST, type TaskField } from './taskFields.ts';
 import type { Attempt, ClaimedTask, QueueInfo, Task, WorkerInfo } from './types.ts';
 
 /** A row as a driver returns it. */
@@ -9,35 +13,27 @@ function base64(bytes: Uint8Array | null | undefined): string | null {
   return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') : null;
 }
 
+/** How a column of each kind is read into its field (see TaskFieldKind). */
+function readerOf(f: TaskField): (value: any) => unknown {
+  switch (f.kind) {
+    case 'id':
+      return String;
+    case 'bytes':
+      return base64;
+    case 'textList':
+      return (v) => v ?? [];
+    default:
+      return f.nullable ? (v) => v ?? null : (v) => v;
+  }
+}
+
+const TASK_READERS = TASK_FIELD_LIST.map((f) => ({ name: f.name, column: f.column, read: readerOf(f) }));
+
+/** A task read with TASK_COLUMNS, field by field as TASK_FIELDS says. */
 export function toTask(r: Row): Task {
-  return {
-    id: String(r.id),
-    queue: r.queue,
-    type: r.type,
-    state: r.state,
-    priority: r.priority,
-    runAt: r.run_at,
-    payload: r.payload ?? null,
-    payloadBase64: base64(r.payload_bytes),
-    contentType: r.content_type ?? null,
-    result: r.result ?? null,
-    attempt: r.attempt,
-    attemptBase: r.attempt_base,
-    maxAttempts: r.max_attempts,
-    backoff: r.backoff,
-    timeoutMs: r.timeout_ms,
-    tags: r.tags ?? [],
-    idempotencyKey: r.idempotency_key ?? null,
-    workerId: r.worker_id ?? null,
-    leaseExpiresAt: r.lease_expires_at ?? null,
-    cancelRequested: r.cancel_requested,
-    leaseLosses: r.lease_losses,
-    lastError: r.last_error ?? null,
-    deadReason: r.dead_reason ?? null,
-    createdAt: r.created_at,
-    startedAt: r.started_at ?? null,
-    finishedAt: r.finished_at ?? null,
-  };
+  const task: Record<string, unknown> = {};
+  for (const f of TASK_READERS) task[f.name] = f.read(r[f.column]);
+  return task as unknown as Task;
 }
 
 /**

@@ -1,12 +1,13 @@
 /** How task columns come back: the columns of a full read, and times as RFC 3339 text. */
+import { TASK_FIELD_LIST } from '../../engine/taskFields.ts';
 
 /**
- * Columns a task read returns (payload and result parsed by the driver; bytes as bytea, encoded
- * to base64 in Node: PostgreSQL's encode() wraps lines every 76 characters).
+ * Columns a task read returns: the column of every field of TASK_FIELDS, in order (`id, queue,
+ * type, state, priority, run_at, payload, payload_bytes, ...`). Payload and result are parsed
+ * by the driver; bytes come as bytea, encoded to base64 in Node (PostgreSQL's encode() wraps
+ * lines every 76 characters).
  */
-export const TASK_COLUMNS = `id, queue, type, state, priority, run_at, payload, payload_bytes, content_type, result, attempt, attempt_base,
-  max_attempts, backoff, timeout_ms, tags, idempotency_key, worker_id, lease_expires_at,
-  cancel_requested, lease_losses, last_error, dead_reason, created_at, started_at, finished_at`;
+export const TASK_COLUMNS = TASK_FIELD_LIST.map((f) => f.column).join(', ');
 
 /**
  * RFC 3339 text of a timestamptz, made by PostgreSQL (no Date parse and re-format in Node).
