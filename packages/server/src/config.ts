@@ -1,8 +1,10 @@
 /**
  * The service's configuration: read once, here, from the environment (and CLI flags, which
  * win), validated, and passed down. Nothing else in Taskflow reads process.env.
- * docs/operations.md lists every option; keep the two in step.
+ * docs/operations.md lists every option; keep the two in step. The engine's options default
+ * to core's DEFAULT_ENGINE_OPTIONS, the rescuer's interval to its DEFAULT_MAINTENANCE_OPTIONS.
  */
+import { DEFAULT_ENGINE_OPTIONS, DEFAULT_MAINTENANCE_OPTIONS } from '@taskflow/core';
 
 export interface Config {
   /** PostgreSQL connection string; unset = embedded PGlite in `dataDir`. Env DATABASE_URL. */
@@ -25,17 +27,17 @@ export interface Config {
   maxPayloadBytes: number;
   /** Largest request body, bytes. @defaultValue 16 MiB. Env TASKFLOW_MAX_BODY_BYTES. */
   maxBodyBytes: number;
-  /** A worker silent this long is lost; its tasks are requeued. @defaultValue 15000. Env TASKFLOW_WORKER_TTL_MS. */
+  /** A worker silent this long is lost; its tasks are requeued. @defaultValue DEFAULT_ENGINE_OPTIONS.workerTtlMs. Env TASKFLOW_WORKER_TTL_MS. */
   workerTtlMs: number;
-  /** Lease of a task that names no timeout, ms. @defaultValue 30000. Env TASKFLOW_DEFAULT_TIMEOUT_MS. */
+  /** Lease of a task that names no timeout, ms. @defaultValue DEFAULT_ENGINE_OPTIONS.defaultTimeoutMs. Env TASKFLOW_DEFAULT_TIMEOUT_MS. */
   defaultTimeoutMs: number;
-  /** @defaultValue 5. Env TASKFLOW_DEFAULT_MAX_ATTEMPTS. */
+  /** Attempts of a task that names none. @defaultValue DEFAULT_ENGINE_OPTIONS.defaultMaxAttempts. Env TASKFLOW_DEFAULT_MAX_ATTEMPTS. */
   defaultMaxAttempts: number;
-  /** Lease losses before a task is quarantined as poison. @defaultValue 3. Env TASKFLOW_POISON_AFTER. */
+  /** Lease losses before a task is quarantined as poison. @defaultValue DEFAULT_ENGINE_OPTIONS.poisonAfter. Env TASKFLOW_POISON_AFTER. */
   poisonAfter: number;
   /** A long-polling claim re-checks the database this often, whatever the wake-ups do. @defaultValue 1000. Env TASKFLOW_POLL_INTERVAL_MS. */
   pollIntervalMs: number;
-  /** How often expired leases and lost workers are looked for. @defaultValue 1000. Env TASKFLOW_RESCUE_INTERVAL_MS. */
+  /** How often expired leases and lost workers are looked for. @defaultValue DEFAULT_MAINTENANCE_OPTIONS.rescueIntervalMs. Env TASKFLOW_RESCUE_INTERVAL_MS. */
   rescueIntervalMs: number;
   /**
    * How long after start the rescuer waits before its first pass: after an outage of the whole
@@ -86,12 +88,12 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
     bootstrapApiKey: optional(env, 'TASKFLOW_BOOTSTRAP_API_KEY'),
     maxPayloadBytes: int(env, 'TASKFLOW_MAX_PAYLOAD_BYTES', 1024 * 1024, 1, 1024 * 1024 * 1024),
     maxBodyBytes: int(env, 'TASKFLOW_MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 2 * 1024 * 1024 * 1024 - 1),
-    workerTtlMs: int(env, 'TASKFLOW_WORKER_TTL_MS', 15_000, 100, 86_400_000),
-    defaultTimeoutMs: int(env, 'TASKFLOW_DEFAULT_TIMEOUT_MS', 30_000, 100, 604_800_000),
-    defaultMaxAttempts: int(env, 'TASKFLOW_DEFAULT_MAX_ATTEMPTS', 5, 1, 1000),
-    poisonAfter: int(env, 'TASKFLOW_POISON_AFTER', 3, 1, 1000),
+    workerTtlMs: int(env, 'TASKFLOW_WORKER_TTL_MS', DEFAULT_ENGINE_OPTIONS.workerTtlMs, 100, 86_400_000),
+    defaultTimeoutMs: int(env, 'TASKFLOW_DEFAULT_TIMEOUT_MS', DEFAULT_ENGINE_OPTIONS.defaultTimeoutMs, 100, 604_800_000),
+    defaultMaxAttempts: int(env, 'TASKFLOW_DEFAULT_MAX_ATTEMPTS', DEFAULT_ENGINE_OPTIONS.defaultMaxAttempts, 1, 1000),
+    poisonAfter: int(env, 'TASKFLOW_POISON_AFTER', DEFAULT_ENGINE_OPTIONS.poisonAfter, 1, 1000),
     pollIntervalMs: int(env, 'TASKFLOW_POLL_INTERVAL_MS', 1000, 10, 60_000),
-    rescueIntervalMs: int(env, 'TASKFLOW_RESCUE_INTERVAL_MS', 1000, 10, 60_000),
+    rescueIntervalMs: int(env, 'TASKFLOW_RESCUE_INTERVAL_MS', DEFAULT_MAINTENANCE_OPTIONS.rescueIntervalMs, 10, 60_000),
     rescueStartDelayMs: int(env, 'TASKFLOW_RESCUE_START_DELAY_MS', -1, 0, 86_400_000),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),

@@ -32,7 +32,7 @@ export interface BackoffPolicy {
 export interface TaskInput {
   /** Names the handler that runs the task (e.g. `email.send`). */
   type: string;
-  /** @defaultValue the engine's default queue (`default`) */
+  /** @defaultValue the engine's `defaultQueue` (EngineOptions) */
   queue?: string;
   /** Any JSON value. Mutually exclusive with `payloadBase64`. */
   payload?: unknown;
@@ -51,11 +51,11 @@ export interface TaskInput {
   runAt?: Date;
   /** Run this many milliseconds from now (database time). */
   delayMs?: number;
-  /** Attempts before the task goes to the dead-letter queue. @defaultValue 5 */
+  /** Attempts before the task goes to the dead-letter queue. @defaultValue the engine's `defaultMaxAttempts` */
   maxAttempts?: number;
-  /** @defaultValue exponential, 1 s base, factor 2, capped at 1 h, 20 % jitter */
+  /** @defaultValue the engine's `defaultBackoff` */
   backoff?: BackoffPolicy;
-  /** Lease per attempt in ms; heartbeats renew it. @defaultValue 30000 */
+  /** Lease per attempt in ms; heartbeats renew it. @defaultValue the engine's `defaultTimeoutMs` */
   timeoutMs?: number;
   tags?: string[];
   /** A repeat within the same queue returns the first task instead of creating another. */
