@@ -1,23 +1,21 @@
 /**
- * A batch of tasks as the insert statements take it (sql/tasks/insert.ts): one
- * PostgreSQL array literal per column, unpacked side by side in one `ROWS FROM`. A column no task of
- * the batch sets is sent as NULL, which the statement pads with NULLs at no cost, so a batch of
+ * A batch of tasks as the insert statements take it (sql/tasks/insert.ts): one PostgreSQL
+ * array literal per column, unpacked side by side in one `ROWS FROM`. A column no task of the
+ * batch sets is sent as NULL, which the statement pads with NULLs at no cost, so a batch of
  * plain tasks sends three parameters (queue, type, payloads) and the statement fills in the
  * rest. The payloads travel as one JSON array rather than as an array literal of JSON texts.
  *
- * Why arrays: the insert read one JSON array with `json_to_recordset`, which builds a hash
- * table of each row's fields; the JSON parse was about a quarter of PostgreSQL's instructions
- * for an inserted task. Arrays cost 19% fewer instructions per inserted task (85,642 → 69,373
- * for inserts of 1,000 plain tasks; `npm run pg-instructions` in bench/), and the payloads as
- * one JSON array instead of an array literal of JSON texts 3.4% fewer again (69,385 → 67,006),
- * with no escaping of payloads in Node. There is no join on the input, so the planner's guess of
- * 10 rows for `unnest` of a parameter (which ruled arrays out for the settle statement) changes
- * nothing here.
+ * Why arrays and not one JSON array read by `json_to_recordset`: that builds a hash table of
+ * each row's fields, and its JSON parse is a large part of PostgreSQL's work for an inserted
+ * task; arrays unpacked side by side skip both. The payloads, JSON already, go as one JSON
+ * array, spliced in without escaping. There is no join on the input, so the planner's guess
+ * of 10 rows for `unnest` of a parameter (which rules arrays out for the settle statement)
+ * changes nothing here.
  */
 import type { EngineOptions } from './options.ts';
 import type { TaskInput } from './types.ts';
 
-/** A task input with the engine's defaults applied (Engine.withDefaults). */
+/** A task input with the engine's defaults applied (withDefaults in enqueue.ts). */
 export interface ResolvedInput extends Omit<TaskInput, 'contentType'> {
   queue: string;
   priority: number;
@@ -30,7 +28,7 @@ export interface ResolvedInput extends Omit<TaskInput, 'contentType'> {
 
 /**
  * One element of an array literal: always quoted, so that no text reads as NULL or splits,
- * with `"` and `\` escaped (a scan, not a RegExp replace: two to three times faster here).
+ * with `"` and `\` escaped (by a scan, faster than a RegExp replace).
  */
 function element(s: string): string {
   let out = '"';
@@ -47,9 +45,8 @@ function element(s: string): string {
 
 /**
  * The payloads of a batch as one JSON array (`null` for a task whose payload is bytes), or null
- * when every payload is bytes. Each JSON payload is spliced in as it is: no escaping, which
- * as array-literal elements was a RegExp replace over every payload (7% of the server's CPU
- * for `submit`'s batches of 25, `npm run perf -- --workload submit` in bench/).
+ * when every payload is bytes. Each JSON payload is spliced in as it is, without the escaping
+ * that array-literal elements would need over every payload.
  */
 function payloads(items: readonly ResolvedInput[]): string | null {
   let out = '';

@@ -46,8 +46,9 @@ export function isoOfEpoch(seconds: number): string {
 }
 
 /**
- * isoOfEpoch keeping its last answer. Formatting costs ~0.6 µs, and runs repeat: the tasks of
- * one claim share the end of their lease, the tasks of one insert their creation time.
+ * isoOfEpoch keeping its last answer: formatting a Date is not free, and values come in runs
+ * (the tasks of one claim share the end of their lease, the tasks of one insert their
+ * creation time).
  */
 function lastIsoOfEpoch(): (seconds: number) => string {
   let last = NaN;

@@ -68,16 +68,13 @@ interface Waiter {
  * start and every `presenceIntervalMs`, and answers the hello of a node it did not know, so
  * two nodes know of each other within a round trip of the later one's start; a node not heard
  * from for `peerTtlMs` is forgotten. A lone node thus sends nothing per enqueue: on
- * PostgreSQL a `NOTIFY` per insert cost the server ~110 µs and the database ~100 µs of CPU
- * (a one-task insert request: server 395–400 → 270–295 µs, PostgreSQL 305–315 → 205–215 µs),
- * and its commit-time lock serialises commits. The price: a node started a moment ago may miss
- * a wake-up from a node that has not heard its hello yet, and waits one poll interval.
+ * PostgreSQL a `NOTIFY` per insert costs CPU on both sides, a large share of a one-task
+ * insert, and its commit-time lock serialises commits. The price: a node started a moment ago
+ * may miss a wake-up from a node that has not heard its hello yet, and waits one poll interval.
  *
  * A wake-up of a queue goes to **one** waiter of this node: the one that has waited longest.
- * Waking every waiter of a queue for each ready task made every parked long poll claim at
- * once: with the benchmark's one worker (two claim loops) and tasks arriving one at a time,
- * three claim statements and a worker-state check per task where one claim takes it; with
- * forty parked polls, forty claims per task. The waiter hands the wake-up on (`wakeLocal`
+ * Waking every waiter of a queue for each ready task would make every parked long poll claim
+ * at once: with forty parked polls, forty claim statements per task where one takes it. The waiter hands the wake-up on (`wakeLocal`
  * again) when it may have left work behind: its claim filled its batch, or it will not claim
  * after the wake-up at all (it is answering already, its worker hung up, it failed). A
  * waiter that claimed less than a full batch, or nothing, hands nothing on: the queue is

@@ -5,19 +5,23 @@ import type { Statement } from '../../db/types.ts';
  * The claim, as CTEs `picked` and `claimed` over a `clock` CTE, for `taskClaim` and
  * `taskSucceedAndClaim`. Parameters are named by the caller: queue, limit, worker id.
  *
- * Why this shape (see also bench/README.md): one statement, so a claim is atomic; SKIP
- * LOCKED, so concurrent claimers never wait on each other nor take the same row; equality
- * on one queue, so the partial index `tasks_ready` (queue, priority DESC, run_at, id) WHERE
- * state = 'queued' serves the ORDER BY ... LIMIT directly and the cost per claim does not grow
- * with the backlog (the scaling bench: the same drain rate with 10k and 1M tasks waiting), and
- * on Citus the claim stays on one shard. The paused-queue and worker checks are uncorrelated
- * sub-queries: evaluated once per statement, not per row. Alternatives considered: SELECT ...
- * FOR UPDATE then UPDATE in two statements (one more round trip per claim, on machines where
- * a round trip costs more than the statement), and advisory-lock claims (no index-ordered
- * scan, and locks to release). The update finds the picked rows by `id = ANY(ARRAY(...))`, an
- * index scan of the primary key whatever the planner guesses: joined `FROM picked`, it chose a
- * hash join over a sequential scan of the whole table for a claim of 250 from 20,000 (EXPLAIN
- * ANALYZE: 7.5 ms, 4 of them the scan; 3.1 ms with the index).
+ * Why this shape: one statement, so a claim is atomic; SKIP LOCKED, so concurrent claimers
+ * never wait on each other nor take the same row; equality on one queue, so the partial index
+ * `tasks_ready` (queue, priority DESC, run_at, id) WHERE state = 'queued' serves the ORDER BY
+ * ... LIMIT directly, the cost per claim does not grow with the backlog, and on Citus the
+ * claim stays on one shard. The paused-queue and worker checks are uncorrelated sub-queries:
+ * evaluated once per statement, not per row. The update finds the picked rows by
+ * `id = ANY(ARRAY(...))`, an index scan of the primary key whatever the planner guesses
+ * (joined `FROM picked`, it may choose a hash join over a sequential scan of the whole table).
+ *
+ * Strategies compared, by PostgreSQL's instructions for the claim and settlement of each of
+ * 20,000 tasks in statements of 250 (`cd bench && npm run pg-instructions -- --variants base`):
+ * - the answer sorted from the update's own RETURNING rows (the claim does not change the
+ *   order's columns) rather than by joining `picked` back: 1.2% fewer;
+ * - the lease and creation times as epoch seconds (`date_part`) formatted in Node, rather than
+ *   RFC 3339 text from to_char: 3.3% fewer.
+ * Ruled out by design: SELECT ... FOR UPDATE, then UPDATE, as two statements (a round trip
+ * more per claim), and advisory-lock claims (no index-ordered scan, and locks to release).
  */
 export function claimCtes(queue: string, limit: string, worker: string): string {
   return `picked AS (
@@ -45,9 +49,7 @@ claimed AS (
 
 /**
  * The claimed tasks in claim order (priority, run time, id), sorted from the update's own
- * output: the claim does not change the order's columns. (Joining `picked` back for them cost
- * a hash join, 1.2% of the database's instructions for a claim and settlement of each task:
- * `npm run pg-instructions` in bench/.)
+ * output (see claimCtes).
  */
 export const CLAIMED_COLUMNS = `queue, type, attempt, attempt_base, max_attempts, priority, payload_json, payload_bytes,
        content_type, timeout_ms, lease_expires_at, tags, created_at`;

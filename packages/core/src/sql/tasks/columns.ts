@@ -12,7 +12,7 @@ export const TASK_COLUMNS = TASK_FIELD_LIST.map((f) => f.column).join(', ');
 /**
  * RFC 3339 text of a timestamptz, made by PostgreSQL (no Date parse and re-format in Node).
  * Not on the claim, where each task has two times: there they come back as seconds since the
- * epoch (`date_part`, a float8) and Node formats them (engine/rows.ts, isoOfEpoch). to_char was
- * 3.3% of the database's instructions for a claim and settlement of each task.
+ * epoch (`date_part`, a float8) and Node formats them (engine/rows.ts, isoOfEpoch; see
+ * claimCtes for why).
  */
 export const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;

@@ -20,9 +20,8 @@ import { TASK_COLUMNS, iso } from './columns.ts';
  *    max_attempts, backoff, timeout_ms or tags takes the default ($15, $16, $17 for the three
  *    the engine's options set). A payload array with more elements than tasks cannot shift
  *    payloads onto other tasks: the extra row has no queue, and the NOT NULL refuses the
- *    statement. Arrays instead of one JSON array read by json_to_recordset: 19% fewer
- *    instructions per inserted task; the payloads as one JSON array rather than a text[] of
- *    JSON texts: no escaping in Node (see insertColumns.ts).
+ *    statement. Arrays rather than one JSON array read by json_to_recordset, and the payloads
+ *    as one JSON array rather than a text[] of JSON texts: see engine/insertColumns.ts.
  * $14 now, $15 default max_attempts, $16 default backoff (jsonb), $17 default timeout_ms
  */
 const INSERT_INPUT = `clock AS (SELECT coalesce($14::timestamptz, now()) AS t),
