@@ -7,6 +7,7 @@
 import type { Database } from '../db/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
+import { insertDefaults } from './insertColumns.ts';
 import type { EngineOptions } from './options.ts';
 import type { Row } from './rows.ts';
 
@@ -42,7 +43,7 @@ export class EngineContext {
     this.options = options;
     this.clock = clock;
     this.logger = logger;
-    this.insertDefaults = [options.defaultMaxAttempts, JSON.stringify(options.defaultBackoff), options.defaultTimeoutMs];
+    this.insertDefaults = insertDefaults(options);
   }
 
   /** The time statements use: null for the database's `now()`. */

@@ -74,6 +74,14 @@ function column(items: readonly ResolvedInput[], value: (i: ResolvedInput) => st
 }
 
 /**
+ * The insert statements' last three parameters ($15..$17, after the clock): the defaults a
+ * lean row leaves out (see insertColumns).
+ */
+export function insertDefaults(o: EngineOptions): unknown[] {
+  return [o.defaultMaxAttempts, JSON.stringify(o.defaultBackoff), o.defaultTimeoutMs];
+}
+
+/**
  * The first thirteen parameters of taskInsertMany, in its order: queue, type, payloads (one
  * JSON array), payload_b64, content_type, priority, run_at, delay_ms, max_attempts, backoff (JSON
  * text), timeout_ms, tags (each an array literal), idempotency_key. A value the statement would
