@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TaskflowClient, type Task } from '@taskflow/sdk';
-import { TEST_DATABASE_URL } from './support/env.ts';
-import { dropSchema, freshSchema } from './support/db.ts';
+import { TEST_DATABASE_URL, dropSchema, freshSchema } from '@taskflow/core/test-support';
 import { CLI, killAll, run, startServerProcess } from './support/processes.ts';
 
 const KEY = `tf_cli_${randomBytes(12).toString('hex')}`;

@@ -5,7 +5,7 @@
  * the attempts must record what happened. The survivors then stop on SIGTERM, gracefully.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestService, type TestService } from './support/service.ts';
+import { startTestService, type TestService } from '@taskflow/server/test-support';
 import { killAll, startWorkerProcess, type Proc } from './support/processes.ts';
 
 const TASKS = 5000;

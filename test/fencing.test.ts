@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimedTask } from '@taskflow/sdk';
-import { startTestService, type TestService } from './support/service.ts';
+import { startTestService, type TestService } from '@taskflow/server/test-support';
 
 describe('a late result from a worker whose lease was taken over (PostgreSQL)', () => {
   let tf: TestService;

@@ -9,8 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TaskflowClient, Worker, type ClaimedTask } from '@taskflow/sdk';
-import { TEST_DATABASE_URL } from './support/env.ts';
-import { dropSchema, freshSchema } from './support/db.ts';
+import { TEST_DATABASE_URL, dropSchema, freshSchema } from '@taskflow/core/test-support';
 import { freePort, killAll, startRedis, startServerProcess } from './support/processes.ts';
 
 const KEY = `tf_wake_${randomBytes(12).toString('hex')}`;

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from './env.ts';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '@taskflow/core/test-support';
 
 /**
  * The suite needs a real PostgreSQL and a real Redis. When one is missing the run fails here,

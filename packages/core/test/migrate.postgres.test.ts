@@ -4,8 +4,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadMigrations, migrate, openPostgres, silentLogger, type Database } from '@taskflow/core';
-import { TEST_DATABASE_URL } from '../../../test/support/env.ts';
-import { dropSchema, freshSchema } from '../../../test/support/db.ts';
+import { TEST_DATABASE_URL } from './support/env.ts';
+import { dropSchema, freshSchema } from './support/db.ts';
 
 describe('migrations (PostgreSQL)', () => {
   const schema = freshSchema('tfm');

@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine, Maintenance, type Logger } from '@taskflow/core';
-import { testDatabases } from '../../../test/support/db.ts';
+import { testDatabases } from './support/db.ts';
 
 function recordingLogger() {
   const infos: { obj: any; msg?: string }[] = [];

@@ -11,8 +11,8 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PgNotifyTransport, WakeHub, quoteIdent, silentLogger, type WakeMessage, type WakeTransport } from '@taskflow/core';
 import { RedisTransport } from '@taskflow/core/redis';
-import { testDatabases } from '../../../test/support/db.ts';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../../../test/support/env.ts';
+import { testDatabases } from './support/db.ts';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/env.ts';
 
 const OPTS = { presenceIntervalMs: 100, peerTtlMs: 500 };
 

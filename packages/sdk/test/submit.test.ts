@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, type Dispatcher } from 'undici';
 import { TaskflowApiError, TaskflowClient, TaskflowNetworkError, type SubmitOptions } from '@taskflow/sdk';
-import { startTestService, type TestService } from '../../../test/support/service.ts';
+import { startTestService, type TestService } from '@taskflow/server/test-support';
 
 /** An undici Agent that counts the requests it sends, by path. */
 class CountingAgent extends Agent {

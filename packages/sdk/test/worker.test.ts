@@ -9,7 +9,7 @@ import {
   type TaskContext, type TaskHandler, type TaskResult, type ClaimedTask,
 } from '@taskflow/sdk';
 import { expectEnqueued, runTaskOnce } from '@taskflow/sdk/testing';
-import { startTestService, type TestService } from '../../../test/support/service.ts';
+import { startTestService, type TestService } from '@taskflow/server/test-support';
 
 const quiet = { info() {}, warn() {}, error() {} };
 

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '@taskflow/contracts';
 import { TaskflowApiError, TaskflowClient } from '@taskflow/sdk';
-import { startTestService, type TestService } from '../../../test/support/service.ts';
+import { startTestService, type TestService } from './support/service.ts';
 
 /** No retry delay: a failed or released attempt goes straight back to `queued`. */
 const NOW_BACKOFF = { type: 'fixed', delayMs: 0 } as const;

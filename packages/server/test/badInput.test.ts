@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DriverName } from '@taskflow/core';
-import { startTestService, type TestService } from '../../../test/support/service.ts';
+import { startTestService, type TestService } from './support/service.ts';
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
 

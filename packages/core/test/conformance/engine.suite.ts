@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   Engine, InvalidStateError, ManualClock, NotFoundError, type DriverName, type EngineOptions,
 } from '@taskflow/core';
-import { testDatabases } from '../../../../test/support/db.ts';
+import { testDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 

@@ -3,8 +3,7 @@ import pino from 'pino';
 import { startService, loadConfig, type Config, type Service, type StartOptions } from '@taskflow/server';
 import { TaskflowClient } from '@taskflow/sdk';
 import type { DriverName } from '@taskflow/core';
-import { TEST_DATABASE_URL } from './env.ts';
-import { dropSchema, freshSchema } from './db.ts';
+import { TEST_DATABASE_URL, dropSchema, freshSchema } from '@taskflow/core/test-support';
 
 export interface TestService {
   service: Service;
