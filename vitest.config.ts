@@ -1,13 +1,12 @@
+/**
+ * `npm test`: every package's tests (packages/*\/vitest.config.ts) and the end-to-end tests
+ * in test/, each file once. `npm test -w @taskflow/core` runs one package's alone.
+ */
 import { defineConfig } from 'vitest/config';
+import { projectTest } from './vitest.shared.ts';
 
 export default defineConfig({
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-    globalSetup: ['test/support/globalSetup.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
-    pool: 'forks',
-    // No test may leave a focused or skipped test behind.
-    allowOnly: false,
+    projects: ['packages/*/vitest.config.ts', { test: projectTest('integration', { services: true }) }],
   },
 });

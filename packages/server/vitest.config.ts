@@ -1,0 +1,4 @@
+import { defineProject } from 'vitest/config';
+import { projectTest } from '../../vitest.shared.ts';
+
+export default defineProject({ test: projectTest('server', { services: true }) });
