@@ -19,6 +19,8 @@ export function projectTest(name: string, opts: { services: boolean }): ProjectT
     name,
     include: ['test/**/*.test.ts'],
     globalSetup: opts.services ? [harness('services.ts')] : [],
+    // Fails a test file that leaves a pool, a server, a worker, a process or a timer open.
+    setupFiles: [harness('leakCheck.ts')],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Child processes, a fresh one per test file (vitest isolates files by default).
