@@ -66,19 +66,8 @@ vi.mock('@taskflow/sdk', async (importOriginal) => {
   return mod;
 });
 
-/**
- * A leak in product code that this check found and this change may not fix (the file is being
- * restructured on another branch; reported to the lead in #14). packages/sdk/src/worker.ts,
- * Worker#shutdown races the in-flight tasks against `sleep(graceMs)`, a sleep without a signal:
- * when the tasks finish first its timer stays pending, and a stopped worker holds its process
- * up to graceMs (default 30 s) longer. Remove this allowance with the fix, so that the check
- * catches the leak if it comes back.
- */
-const sdkWorkerGraceTimer = (stack: string) =>
-  /at sleep \(.*packages\/sdk\/src\/worker\.ts/.test(stack) && /at (async )?Worker\.shutdown \(/.test(stack);
-
-/** Timers not counted as leaks, by their creation stack: see each one's comment. */
-const KNOWN_LEAKS: ((stack: string) => boolean)[] = [sdkWorkerGraceTimer];
+/** Timers not counted as leaks, by their creation stack; each needs a comment saying why. */
+const KNOWN_LEAKS: ((stack: string) => boolean)[] = [];
 
 trackTimers();
 

@@ -58,13 +58,25 @@ export function trapSignals(log: WorkerLogger, stop: () => void): () => void {
   };
 }
 
-/** Resolves once `idle()` holds (checked every 10 ms) or after `graceMs`, whichever comes first. */
-export function idleWithin(graceMs: number, idle: () => boolean): Promise<void> {
-  return Promise.race([
-    new Promise<void>((resolve) => {
-      const check = () => (idle() ? resolve() : setTimeout(check, 10).unref());
-      check();
-    }),
-    sleep(graceMs),
-  ]);
+/**
+ * Resolves once `idle()` holds (checked every 10 ms) or after `graceMs`, whichever comes first.
+ * The loser's timer is cleared: a stopped worker must not hold its process for the rest of the
+ * grace period.
+ */
+export async function idleWithin(graceMs: number, idle: () => boolean): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (idle()) resolve();
+          else if (!done.signal.aborted) setTimeout(check, 10).unref();
+        };
+        check();
+      }),
+      sleep(graceMs, done.signal),
+    ]);
+  } finally {
+    done.abort();
+  }
 }
