@@ -84,6 +84,8 @@ export const Task = Type.Object(
     createdAt: Timestamp,
     startedAt: Type.Union([Timestamp, Type.Null()]),
     finishedAt: Type.Union([Timestamp, Type.Null()]),
+    scheduleId: Type.Union([TaskId, Type.Null()], { description: 'The schedule whose fire created the task, else null.' }),
+    fireTime: Type.Union([Timestamp, Type.Null()], { description: 'The fire time of that schedule the task was created for, else null.' }),
   },
   {},
 );

@@ -17,7 +17,7 @@ function base64(bytes: Uint8Array | null | undefined): string | null {
 function readerOf(f: TaskField): (value: any) => unknown {
   switch (f.kind) {
     case 'id':
-      return String;
+      return f.nullable ? (v) => (v === null || v === undefined ? null : String(v)) : String;
     case 'bytes':
       return base64;
     case 'textList':

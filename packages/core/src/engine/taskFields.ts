@@ -62,6 +62,9 @@ export const TASK_FIELDS = {
   createdAt: { column: 'created_at', kind: 'time', nullable: false, inserted: (_, r) => new Date(r.created_at) },
   startedAt: { column: 'started_at', kind: 'time', nullable: true, inserted: () => null },
   finishedAt: { column: 'finished_at', kind: 'time', nullable: true, inserted: () => null },
+  // Set by the schedule fire that created the task (engine/firing.ts), in the same transaction.
+  scheduleId: { column: 'schedule_id', kind: 'id', nullable: true, inserted: () => null },
+  fireTime: { column: 'fire_time', kind: 'time', nullable: true, inserted: () => null },
 } as const satisfies { [K in keyof Task]: TaskField<K> };
 
 /** TASK_FIELDS as a list, each with its name. */

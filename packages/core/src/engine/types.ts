@@ -98,6 +98,10 @@ export interface Task {
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** The schedule whose fire created the task (docs/schedules.md), else null. */
+  scheduleId: string | null;
+  /** The fire time of that schedule the task was created for, else null. */
+  fireTime: Date | null;
 }
 
 export type AttemptOutcome =

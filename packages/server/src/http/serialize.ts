@@ -12,6 +12,7 @@ export function taskJson(t: Task): C.Task {
     createdAt: t.createdAt.toISOString(),
     startedAt: iso(t.startedAt),
     finishedAt: iso(t.finishedAt),
+    fireTime: iso(t.fireTime),
   };
 }
 
