@@ -32,6 +32,15 @@ export class InvalidStateError extends TaskflowError {
   }
 }
 
+/** An entity with this unique value exists already (a schedule's name). */
+export class AlreadyExistsError extends TaskflowError {
+  readonly field: string;
+  constructor(entity: string, field: string, value: string) {
+    super('already_exists', `a ${entity} with ${field} ${JSON.stringify(value)} exists already`);
+    this.field = field;
+  }
+}
+
 /** A result carried a fencing token (attempt) that is no longer current. */
 export class StaleAttemptError extends TaskflowError {
   constructor(taskId: string, attempt: number) {

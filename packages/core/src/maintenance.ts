@@ -25,6 +25,12 @@ export interface MaintenanceOptions {
   vacuumAfter: number;
   /** How often the embedded vacuum duty looks at that count, ms. @defaultValue 10000 */
   vacuumIntervalMs: number;
+  /**
+   * Longest sleep of the scheduler between looks for due schedules, ms: how soon a schedule
+   * created or resumed on another node is seen by this one. It wakes at the soonest fire it
+   * knows of, and at once when a schedule changes on this node. @defaultValue 1000
+   */
+  scheduleIntervalMs: number;
 }
 
 const LOST_WORKERS_PER_PASS = 100;
@@ -36,7 +42,17 @@ export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
   rescueStartDelayMs: 0,
   vacuumAfter: 20_000,
   vacuumIntervalMs: 10_000,
+  scheduleIntervalMs: 1000,
 };
+
+/** Schedules one pass of the scheduler fires at most; a full pass runs again at once. */
+const SCHEDULES_PER_PASS = 100;
+
+/**
+ * How long the scheduler waits when a schedule is due but it fired none: another node holds
+ * it (SKIP LOCKED) and is firing it right now, ms.
+ */
+const DUE_ELSEWHERE_WAIT_MS = 50;
 
 /**
  * The engine's background duties. Every node runs them; each statement locks its rows with
@@ -45,6 +61,8 @@ export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
  *   are marked lost and their tasks requeued at once.
  * - promoter: scheduled and retrying tasks become queued when due. It sleeps until the next
  *   due time it knows of, and is hurried when the engine schedules something sooner.
+ * - scheduler: fires due schedules, each fire exactly once across nodes (engine/firing.ts).
+ *   It sleeps until the soonest fire it knows of, and is hurried when a schedule changes.
  * - vacuum (PGlite only): VACUUMs the tasks table after `vacuumAfter` replaced row versions.
  *   Without it an embedded service never vacuums: every claim steps over the ready-index
  *   entries of all the tasks ever claimed from its queue.
@@ -52,6 +70,7 @@ export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
 export class Maintenance {
   private readonly rescuer: Loop;
   private readonly promoter: Loop;
+  private readonly scheduler: Loop;
   private readonly vacuum: Loop | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly engine: Engine;
@@ -85,6 +104,19 @@ export class Maintenance {
         return next === null ? undefined : Math.max(0, Math.ceil(next));
       },
     });
+    this.scheduler = new Loop({
+      name: 'scheduler',
+      intervalMs: opts.scheduleIntervalMs,
+      logger,
+      run: async () => {
+        const pass = await engine.fireDueSchedules(SCHEDULES_PER_PASS);
+        if (pass.schedules === SCHEDULES_PER_PASS) return 0;
+        if (pass.failed > 0) return undefined; // logged; not again before the interval
+        const next = await engine.nextScheduleDueInMs();
+        if (next === null) return undefined;
+        return next > 0 ? Math.ceil(next) : pass.schedules > 0 ? 0 : DUE_ELSEWHERE_WAIT_MS;
+      },
+    });
     if (engine.db.driver === 'pglite' && opts.vacuumAfter > 0) {
       let replaced = 0;
       this.vacuum = new Loop({
@@ -104,8 +136,12 @@ export class Maintenance {
   }
 
   start(): void {
-    this.unsubscribe = this.engine.on({ scheduled: (inMs) => this.promoter.soon(inMs) });
+    this.unsubscribe = this.engine.on({
+      scheduled: (inMs) => this.promoter.soon(inMs),
+      scheduleChanged: (inMs) => this.scheduler.soon(inMs),
+    });
     this.promoter.start();
+    this.scheduler.start();
     this.vacuum?.start();
     if (this.rescueStartDelayMs > 0) {
       this.delayTimer = setTimeout(() => this.rescuer.start(), this.rescueStartDelayMs);
@@ -118,6 +154,6 @@ export class Maintenance {
   async stop(): Promise<void> {
     clearTimeout(this.delayTimer);
     this.unsubscribe?.();
-    await Promise.all([this.rescuer.stop(), this.promoter.stop(), this.vacuum?.stop()]);
+    await Promise.all([this.rescuer.stop(), this.promoter.stop(), this.scheduler.stop(), this.vacuum?.stop()]);
   }
 }

@@ -17,6 +17,8 @@ export interface EngineEvents {
   ready?(queues: string[]): void;
   /** A task becomes due in `inMs` milliseconds (scheduled or retrying). */
   scheduled?(inMs: number): void;
+  /** A schedule was created or changed; it fires next in `inMs` milliseconds (the firing duty is hurried). */
+  scheduleChanged?(inMs: number): void;
 }
 
 /** Most queue names an engine remembers as existing (see EngineContext.knownQueues). */
@@ -68,6 +70,17 @@ export class EngineContext {
   on(events: EngineEvents): () => void {
     this.listeners.add(events);
     return () => this.listeners.delete(events);
+  }
+
+  /** Tells listeners a schedule fires next in `inMs` milliseconds. */
+  announceSchedule(inMs: number): void {
+    for (const l of this.listeners) {
+      try {
+        l.scheduleChanged?.(inMs);
+      } catch (err) {
+        this.logger.error({ err }, 'engine event listener threw');
+      }
+    }
   }
 
   /** Tells listeners which queues gained ready tasks and when scheduled ones fall due. */

@@ -19,6 +19,9 @@ import * as workers from './workers.ts';
 import * as duties from './duties.ts';
 import * as admin from './admin.ts';
 import { getQueue, listQueues, setQueuePaused } from './queues.ts';
+import * as schedules from './schedules.ts';
+import { fireDueSchedules, nextScheduleDueInMs, type FirePassResult } from './firing.ts';
+import type { Schedule, ScheduleFire, ScheduleInput, SchedulePatch } from './scheduleTypes.ts';
 import type {
   Attempt, ClaimedTask, HeartbeatResult, QueueInfo, QueueWeight, SettleOutcome, Task, TaskFilter,
   TaskInput, TaskResultReport, WorkerInfo, WorkerInput, WorkerState,
@@ -27,6 +30,7 @@ import type {
 export type { EngineEvents } from './context.ts';
 export type { EnqueueResult, TaskRef } from './enqueue.ts';
 export type { RequeueOutcome } from './admin.ts';
+export type { FirePassResult } from './firing.ts';
 
 export interface EngineConfig {
   db: Database;
@@ -255,5 +259,70 @@ export class Engine {
   /** Pauses (claims skip it) or resumes a queue; creates the queue if it does not exist yet. */
   setQueuePaused(name: string, paused: boolean): Promise<QueueInfo> {
     return setQueuePaused(this.ctx, name, paused);
+  }
+
+  // ---------------------------------------------------------------- schedules (docs/schedules.md)
+
+  /**
+   * Creates a schedule; its first fire is the first fire time after now (an interval schedule
+   * without `startsAt`: one interval from now). Throws InvalidInputError naming the field for
+   * an invalid expression, interval or time zone, AlreadyExistsError for a name taken.
+   */
+  createSchedule(input: ScheduleInput): Promise<Schedule> {
+    return schedules.createSchedule(this.ctx, input);
+  }
+
+  getSchedule(id: string): Promise<Schedule> {
+    return schedules.getSchedule(this.ctx, id);
+  }
+
+  getScheduleByName(name: string): Promise<Schedule> {
+    return schedules.getScheduleByName(this.ctx, name);
+  }
+
+  /** Schedules by id; `afterId` is the last schedule of the previous page. */
+  listSchedules(page: { afterId?: string; limit: number }): Promise<Schedule[]> {
+    return schedules.listSchedules(this.ctx, page);
+  }
+
+  /**
+   * Changes a schedule. A change of timing (cron, interval, time zone, start, end) restarts it
+   * from now; other changes keep its next fire time.
+   */
+  updateSchedule(id: string, patch: SchedulePatch): Promise<Schedule> {
+    return schedules.updateSchedule(this.ctx, id, patch);
+  }
+
+  /** Pauses or resumes a schedule. Fires passed while paused are misfires once resumed. */
+  setSchedulePaused(id: string, paused: boolean): Promise<Schedule> {
+    return schedules.setSchedulePaused(this.ctx, id, paused);
+  }
+
+  /** Deletes a schedule and its fire records; the tasks it created stay. Returns it as it was. */
+  deleteSchedule(id: string): Promise<Schedule> {
+    return schedules.deleteSchedule(this.ctx, id);
+  }
+
+  /** The next `count` fire times after the database's now. */
+  previewSchedule(id: string, count: number): Promise<{ now: Date; fireTimes: Date[] }> {
+    return schedules.previewSchedule(this.ctx, id, count);
+  }
+
+  /** A schedule's fires, newest first; `before` is the last fire time of the previous page. */
+  listScheduleFires(id: string, page: { before?: Date; limit: number }): Promise<ScheduleFire[]> {
+    return schedules.listScheduleFires(this.ctx, id, page);
+  }
+
+  /**
+   * Fires the due schedules, each in a transaction of its own, up to `limit` schedules. Safe on
+   * every node at once: each fire creates its task exactly once (see engine/firing.ts).
+   */
+  fireDueSchedules(limit = 100): Promise<FirePassResult> {
+    return fireDueSchedules(this.ctx, limit);
+  }
+
+  /** Milliseconds until the soonest fire of an active schedule, or null if none. */
+  nextScheduleDueInMs(): Promise<number | null> {
+    return nextScheduleDueInMs(this.ctx);
   }
 }

@@ -91,7 +91,7 @@ export const scheduleList: Statement = {
 /** scheduleDelete: a schedule and its fire records (ON DELETE CASCADE); its tasks stay. $1 id */
 export const scheduleDelete: Statement = {
   name: 'tf_schedule_delete',
-  text: `DELETE FROM schedules WHERE id = $1 RETURNING id`,
+  text: `DELETE FROM schedules s WHERE s.id = $1 RETURNING ${SCHEDULE_COLUMNS}`,
 };
 
 /**

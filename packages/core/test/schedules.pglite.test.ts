@@ -1,0 +1,3 @@
+import { describeScheduleConformance } from './conformance/schedules.suite.ts';
+
+describeScheduleConformance('pglite');
