@@ -7,5 +7,6 @@ export * from './tasks.ts';
 export * from './workers.ts';
 export * from './queues.ts';
 export * from './apiKeys.ts';
+export * from './schedules.ts';
 export * from './routes.ts';
 export type { Static, TSchema } from 'typebox';

@@ -15,6 +15,10 @@ import {
   WorkerPage, WorkerParams, Worker, WorkerRegistered, WorkerRegistration, WorkerTaskParams,
 } from './workers.ts';
 import { Queue, QueueList, QueueParams } from './queues.ts';
+import {
+  Schedule, ScheduleFirePage, ScheduleInput, ScheduleListQuery, SchedulePage, ScheduleParams, SchedulePatch, SchedulePreview,
+  SchedulePreviewQuery,
+} from './schedules.ts';
 import { ApiKey, ApiKeyCreated, ApiKeyInput, ApiKeyList, ApiKeyParams, type Scope } from './apiKeys.ts';
 
 export interface RouteDef {
@@ -149,6 +153,50 @@ export const routes = {
   deregisterWorker: route({
     method: 'DELETE', path: '/api/v1/workers/:id', scope: 'worker', tag: 'workers', summary: 'Deregister; held tasks are requeued at once',
     params: WorkerParams, response: { 200: Deregistered },
+  }),
+
+  // ------------------------------------------------------------------ schedules
+  // An operator's act: creating a schedule makes tasks on its own, without a producer, so
+  // every schedule route needs the admin scope (docs/schedules.md).
+  createSchedule: route({
+    method: 'POST', path: '/api/v1/schedules', scope: 'admin', tag: 'schedules', summary: 'Create a cron or interval schedule',
+    description: 'Fires exactly once per fire time across all nodes, each fire creating a task from `template` that carries the schedule id and the fire time. 400 naming the field for an invalid expression, interval, time zone or template (nothing is stored); 409 `already_exists` for a name taken.',
+    body: ScheduleInput, response: { 201: Schedule },
+  }),
+  listSchedules: route({
+    method: 'GET', path: '/api/v1/schedules', scope: 'admin', tag: 'schedules', summary: 'List schedules, oldest first',
+    querystring: ScheduleListQuery, response: { 200: SchedulePage },
+  }),
+  getSchedule: route({
+    method: 'GET', path: '/api/v1/schedules/:id', scope: 'admin', tag: 'schedules', summary: 'Get a schedule',
+    params: ScheduleParams, response: { 200: Schedule },
+  }),
+  updateSchedule: route({
+    method: 'PATCH', path: '/api/v1/schedules/:id', scope: 'admin', tag: 'schedules', summary: 'Change a schedule',
+    params: ScheduleParams, body: SchedulePatch, response: { 200: Schedule },
+  }),
+  deleteSchedule: route({
+    method: 'DELETE', path: '/api/v1/schedules/:id', scope: 'admin', tag: 'schedules', summary: 'Delete a schedule and its fire records',
+    description: 'The tasks it created stay. Answers the schedule as it was.',
+    params: ScheduleParams, response: { 200: Schedule },
+  }),
+  pauseSchedule: route({
+    method: 'POST', path: '/api/v1/schedules/:id/pause', scope: 'admin', tag: 'schedules', summary: 'Pause a schedule',
+    description: 'Fires that pass while paused are missed fires: once resumed, the misfire policy decides about those more than misfireGraceMs late.',
+    params: ScheduleParams, response: { 200: Schedule },
+  }),
+  resumeSchedule: route({
+    method: 'POST', path: '/api/v1/schedules/:id/resume', scope: 'admin', tag: 'schedules', summary: 'Resume a paused schedule',
+    params: ScheduleParams, response: { 200: Schedule },
+  }),
+  previewSchedule: route({
+    method: 'GET', path: '/api/v1/schedules/:id/preview', scope: 'admin', tag: 'schedules', summary: 'The next fire times, by the database\'s clock',
+    params: ScheduleParams, querystring: SchedulePreviewQuery, response: { 200: SchedulePreview },
+  }),
+  listScheduleFires: route({
+    method: 'GET', path: '/api/v1/schedules/:id/fires', scope: 'admin', tag: 'schedules', summary: 'Fires of a schedule, newest first',
+    description: 'Every fire: its time, the task it created, or why it created none.',
+    params: ScheduleParams, querystring: ScheduleListQuery, response: { 200: ScheduleFirePage },
   }),
 
   // ------------------------------------------------------------------ API keys

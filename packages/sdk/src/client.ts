@@ -193,6 +193,37 @@ export class TaskflowClient {
     return this.call('resumeQueue', { params: { name } });
   }
 
+  // ---------------------------------------------------------------- schedules (admin scope)
+  createSchedule(input: C.ScheduleInput): Promise<C.Schedule> {
+    return this.call('createSchedule', { body: input });
+  }
+  listSchedules(query: C.ScheduleListQuery = {}): Promise<C.SchedulePage> {
+    return this.call('listSchedules', { query });
+  }
+  getSchedule(id: string): Promise<C.Schedule> {
+    return this.call('getSchedule', { params: { id } });
+  }
+  updateSchedule(id: string, patch: C.SchedulePatch): Promise<C.Schedule> {
+    return this.call('updateSchedule', { params: { id }, body: patch });
+  }
+  deleteSchedule(id: string): Promise<C.Schedule> {
+    return this.call('deleteSchedule', { params: { id } });
+  }
+  pauseSchedule(id: string): Promise<C.Schedule> {
+    return this.call('pauseSchedule', { params: { id } });
+  }
+  resumeSchedule(id: string): Promise<C.Schedule> {
+    return this.call('resumeSchedule', { params: { id } });
+  }
+  /** The next `count` fire times (default 10, at most 100), by the database's clock. */
+  previewSchedule(id: string, count?: number): Promise<C.SchedulePreview> {
+    return this.call('previewSchedule', { params: { id }, query: count === undefined ? {} : { count } });
+  }
+  /** A schedule's fires, newest first: each fire's time, its task, or why it made none. */
+  listScheduleFires(id: string, query: C.ScheduleListQuery = {}): Promise<C.ScheduleFirePage> {
+    return this.call('listScheduleFires', { params: { id }, query });
+  }
+
   // ---------------------------------------------------------------- workers
   registerWorker(input: C.WorkerRegistration): Promise<C.WorkerRegistered> {
     return this.call('registerWorker', { body: input });

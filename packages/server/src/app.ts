@@ -17,6 +17,7 @@ import { Authenticator } from './http/auth.ts';
 import { taskHandlers } from './routes/tasks.ts';
 import { dlqHandlers } from './routes/dlq.ts';
 import { queueHandlers } from './routes/queues.ts';
+import { scheduleHandlers } from './routes/schedules.ts';
 import { workerHandlers } from './routes/workers.ts';
 import { apiKeyHandlers } from './routes/apiKeys.ts';
 import { healthHandlers } from './routes/health.ts';
@@ -110,6 +111,7 @@ function handlersOf(deps: AppDeps, auth: Authenticator): Handlers {
     ...taskHandlers({ engine, batcher: new EnqueueBatcher(engine), maxPayloadBytes: config.maxPayloadBytes }),
     ...dlqHandlers(engine),
     ...queueHandlers(engine),
+    ...scheduleHandlers({ engine, maxPayloadBytes: config.maxPayloadBytes }),
     ...workerHandlers({
       engine, hub: deps.hub, shutdown: deps.shutdown, pollIntervalMs: config.pollIntervalMs, workerTtlMs: config.workerTtlMs, maxPayloadBytes: config.maxPayloadBytes,
     }),

@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
-import { InvalidInputError, InvalidStateError, mapStorageError, NotFoundError, StaleAttemptError } from '@taskflow/core';
+import { AlreadyExistsError, InvalidInputError, InvalidStateError, mapStorageError, NotFoundError, StaleAttemptError } from '@taskflow/core';
 import { WorkerNotActiveError } from '../claims/longPoll.ts';
 
 export interface FieldError {
@@ -110,6 +110,10 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
   if (err instanceof HttpProblem) return problem(err.status, err.code, err.title, err.message, err.errors);
   if (err instanceof NotFoundError) return problem(404, 'not_found', 'Not found', err.message);
   if (err instanceof StaleAttemptError) return problem(409, 'stale_attempt', 'Stale attempt', err.message);
+  if (err instanceof AlreadyExistsError) {
+    const field = `/body/${err.field}`;
+    return problem(409, 'already_exists', 'Already exists', `${field} is taken: ${err.message}`, [{ field, message: 'is taken' }]);
+  }
   if (err instanceof InvalidStateError) return problem(409, 'invalid_state', 'Conflict with the current state', err.message);
   if (err instanceof WorkerNotActiveError) return problem(409, 'worker_not_active', 'Worker not active', err.message);
   if (err instanceof InvalidInputError) return problem(400, 'invalid_input', 'Invalid input', err.message, [{ field: `/${err.field}`, message: err.message }]);
