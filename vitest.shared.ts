@@ -11,6 +11,17 @@ const harness = (file: string) => fileURLToPath(new URL(`./test/harness/${file}`
 type ProjectTestOptions = NonNullable<TestProjectInlineConfiguration['test']>;
 
 /**
+ * Resolution of the @taskflow packages to their TypeScript sources (the `taskflow-source`
+ * condition of their exports), not to the dist/ that only a build makes: the tests run what is
+ * in the tree, with no build step. The condition is added to every Vite environment (the test
+ * files', and vitest's own, which loads the global setup), and vitest starts its workers with
+ * it as `--conditions`. Spread this into each project's config beside `test`.
+ */
+export const sourceResolution = {
+  plugins: [{ name: 'taskflow-source', configEnvironment: () => ({ resolve: { conditions: ['taskflow-source'] } }) }],
+} satisfies Omit<TestProjectInlineConfiguration, 'test'>;
+
+/**
  * The test options of one project. `services`: the project talks to the real PostgreSQL and
  * Redis, so the run first checks they answer and fails with the command that starts them.
  */

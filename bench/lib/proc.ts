@@ -52,7 +52,9 @@ export interface SpawnOptions {
 export function spawnChild(script: string, opts: SpawnOptions = {}): Child {
   const proc = fork(script, opts.args ?? [], {
     execPath: process.execPath,
-    execArgv: opts.execArgv ?? [],
+    // The @taskflow packages resolve to their sources (src/), as in the repository's `npm start`;
+    // a checkout from before the condition existed ignores it.
+    execArgv: ['--conditions=taskflow-source', ...(opts.execArgv ?? [])],
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });

@@ -15,14 +15,17 @@ import { adminQuery } from '../lib/pg.ts';
 
 const SERVER = fileURLToPath(new URL('../lib/taskflow-server.ts', import.meta.url));
 
-/** As in the root package.json's `start` script and the shebang of packages/server/src/cli.ts. */
+/** As in the root package.json's `start` script and packages/server/bin/taskflow.js. */
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
 
-/** The Node flags of the `start` script of the checkout at `root` (undefined: no such script). */
+/**
+ * The Node flags of the `start` script of the checkout at `root` (undefined: no such script),
+ * but its `--conditions`: how it resolves its packages, which lib/proc.ts gives every child.
+ */
 function startFlagsOf(root: string): string[] | undefined {
   const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts?.start;
   const m = typeof start === 'string' ? /^node((?:\s+--\S+)*)\s/.exec(start) : null;
-  return m ? m[1]!.split(/\s+/).filter(Boolean) : undefined;
+  return m ? m[1]!.split(/\s+/).filter((flag) => flag && !flag.startsWith('--conditions')) : undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
 import { defineProject } from 'vitest/config';
-import { projectTest } from '../../vitest.shared.ts';
+import { projectTest, sourceResolution } from '../../vitest.shared.ts';
 
-export default defineProject({ test: projectTest('contracts', { services: false }) });
+export default defineProject({ ...sourceResolution, test: projectTest('contracts', { services: false }) });

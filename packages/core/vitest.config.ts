@@ -1,4 +1,4 @@
 import { defineProject } from 'vitest/config';
-import { projectTest } from '../../vitest.shared.ts';
+import { projectTest, sourceResolution } from '../../vitest.shared.ts';
 
-export default defineProject({ test: projectTest('core', { services: true }) });
+export default defineProject({ ...sourceResolution, test: projectTest('core', { services: true }) });

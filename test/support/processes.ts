@@ -9,8 +9,11 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = fileURLToPath(new URL('../../packages/server/src/cli.ts', import.meta.url));
+/** The `taskflow` command as npm links it; in the repository it runs the sources. */
+export const CLI = fileURLToPath(new URL('../../packages/server/bin/taskflow.js', import.meta.url));
 const WORKER = fileURLToPath(new URL('./workerProcess.ts', import.meta.url));
+/** Node's flag for a script of the repository: @taskflow packages resolve to their src/, not dist/. */
+export const SOURCE_CONDITION = '--conditions=taskflow-source';
 
 const started = new Set<ChildProcess>();
 
@@ -91,7 +94,7 @@ export async function startServerProcess(env: Record<string, string>): Promise<{
 
 /** An SDK worker in its own process (test/support/workerProcess.ts); resolves once registered. */
 export async function startWorkerProcess(env: Record<string, string>): Promise<{ proc: Proc; workerId: string }> {
-  const proc = run(process.execPath, [WORKER], env);
+  const proc = run(process.execPath, [SOURCE_CONDITION, WORKER], env);
   const m = await proc.waitForLine(/^\{"e":"registered","worker":"([0-9a-f-]+)"/);
   return { proc, workerId: m[1]! };
 }

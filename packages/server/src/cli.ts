@@ -1,10 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=50
 /**
  * The `taskflow` command: start (the service), migrate, worker <module>, demo.
  * This is an entry point: it alone reads the environment (through loadConfig) and argv.
  *
- * Node runs it with --max-semi-space-size=8 --heap-growing-percent=50 (here and in `npm
- * start`). The first: V8's default young generation reserves tens of MB that a service like this
+ * Node runs it with --max-semi-space-size=8 --heap-growing-percent=50 (`npm start` and
+ * bin/taskflow.js). The first: V8's default young generation reserves tens of MB that a service like this
  * does not need. Measured with bench/run.ts and bench/diagnose.ts: peak RSS about 198 MiB by
  * default, 150 with 4 (but four to six times the young collections, ~10% more CPU per
  * submission), 155-158 with 8 (half of those collections). The second: the old generation may
