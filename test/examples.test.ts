@@ -1,7 +1,8 @@
 /**
  * The examples in examples/ (the README shows them) run as their comments say against a live
  * service, on the repository's sources: examples/worker.ts and examples/producer.ts under Node,
- * examples/handlers.mjs under `taskflow worker`.
+ * examples/handlers.mjs under `taskflow worker`. test/packaging.test.ts runs them again in a
+ * project of their own, on the packed packages, on Node 22 and 24.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startTestService, type TestService } from '@taskflow/server/test-support';

@@ -1,6 +1,7 @@
 /**
  * Runs the examples of examples/ as their comments say, against a live service, and checks what
- * they print.
+ * they print: test/examples.test.ts on the repository's sources, test/packaging.test.ts in a
+ * project of their own on the packed packages.
  */
 import { expect } from 'vitest';
 import type { Proc } from './processes.ts';
