@@ -22,6 +22,18 @@ export const Problem = Type.Object(
 );
 export type Problem = Static<typeof Problem>;
 
+/**
+ * A problem whose `code` is one of `codes`: what a route answers with a given status, stated
+ * in the contract so that a client branches on a code the route can give (`worker_lost`,
+ * `worker_stopped`), not on the text of `detail`.
+ */
+export function ProblemOf<const C extends string[]>(codes: [...C], description: string) {
+  return Type.Object(
+    { ...Problem.properties, code: Type.Enum(codes, { description: 'The stable machine-readable code (the last part of `type`): branch on it.' }) },
+    { description },
+  );
+}
+
 export const TaskId = Type.String({
   pattern: '^[1-9][0-9]{0,18}$',
   description: 'Task id: a positive integer, as a string.',

@@ -11,8 +11,9 @@ import {
   TaskInput, TaskListQuery, TaskPage, TaskParams, TaskPatch, TaskWithAttempts,
 } from './tasks.ts';
 import {
-  ClaimInput, ClaimOutput, Deregistered, Heartbeat, HeartbeatInput, ResultOutcome, ResultsInput, ResultsOutput, SingleResult, WorkerListQuery,
-  WorkerPage, WorkerParams, Worker, WorkerRegistered, WorkerRegistration, WorkerTaskParams,
+  ClaimConflict, ClaimInput, ClaimOutput, DeregisterInput, Deregistered, Heartbeat, HeartbeatConflict, HeartbeatInput, ResultConflict,
+  ResultOutcome, ResultsInput, ResultsOutput, SingleResult, WorkerListQuery, WorkerPage, WorkerParams, Worker, WorkerRegistered,
+  WorkerRegistration, WorkerTaskParams,
 } from './workers.ts';
 import { Queue, QueueList, QueueParams } from './queues.ts';
 import {
@@ -37,6 +38,11 @@ export interface RouteDef {
   headers?: TSchema;
   /** Success responses by status. Problem responses are added for every route. */
   response: Record<number, TSchema>;
+  /**
+   * Problem responses of this route's own, by status, with their codes enumerated (a client
+   * branches on them). Any route may also answer the generic problems (400, 401, 403, 404, 5xx).
+   */
+  problems?: Record<number, TSchema>;
 }
 
 function route<const R extends RouteDef>(r: R): R {
@@ -132,13 +138,13 @@ export const routes = {
   }),
   heartbeat: route({
     method: 'POST', path: '/api/v1/workers/:id/heartbeat', scope: 'worker', tag: 'workers', summary: 'Stay alive; renew the leases of the tasks being run',
-    description: 'The body (optional) lists the tasks the worker is running; only their leases are renewed, so a task whose claim response was lost is not kept alive. 404 for an unknown worker, 409 for a deregistered one (register again).',
-    params: WorkerParams, body: HeartbeatInput, response: { 200: Heartbeat },
+    description: 'The body (optional) lists the tasks the worker is running; only their leases are renewed, so a task whose claim response was lost is not kept alive. A lost worker becomes active again (holding nothing). 404 for an unknown worker; 409 `worker_stopped` for a deregistered one (register again).',
+    params: WorkerParams, body: HeartbeatInput, response: { 200: Heartbeat }, problems: { 409: HeartbeatConflict },
   }),
   claim: route({
     method: 'POST', path: '/api/v1/workers/:id/claim', scope: 'worker', tag: 'workers', summary: 'Claim tasks (long-poll), optionally reporting results first',
-    description: 'Returns up to `max` tasks, each leased to this worker until `leaseExpiresAt` with its fencing token `attempt`. With `waitMs`, waits for work when none is ready and returns within milliseconds of new work; an empty list after the wait. 409 `worker_not_active` when the worker is stopped or lost (heartbeat to come back).',
-    params: WorkerParams, body: ClaimInput, response: { 200: ClaimOutput },
+    description: 'Returns up to `max` tasks, each leased to this worker until `leaseExpiresAt` with its fencing token `attempt`. With `waitMs`, waits for work when none is ready and returns within milliseconds of new work; an empty list after the wait. Results sent with the claim are committed before it looks or waits. 409 `worker_lost` (heartbeat, then claim again) or `worker_stopped` (register again) when the worker is not active.',
+    params: WorkerParams, body: ClaimInput, response: { 200: ClaimOutput }, problems: { 409: ClaimConflict },
   }),
   reportResults: route({
     method: 'POST', path: '/api/v1/workers/:id/results', scope: 'worker', tag: 'workers', summary: 'Report results in batch',
@@ -148,11 +154,12 @@ export const routes = {
   reportResult: route({
     method: 'POST', path: '/api/v1/workers/:id/tasks/:taskId/result', scope: 'worker', tag: 'workers', summary: 'Report one result',
     description: '409 `stale_attempt` when the attempt is not the current one held by this worker; nothing changes.',
-    params: WorkerTaskParams, body: SingleResult, response: { 200: ResultOutcome },
+    params: WorkerTaskParams, body: SingleResult, response: { 200: ResultOutcome }, problems: { 409: ResultConflict },
   }),
   deregisterWorker: route({
     method: 'DELETE', path: '/api/v1/workers/:id', scope: 'worker', tag: 'workers', summary: 'Deregister; held tasks are requeued at once',
-    params: WorkerParams, response: { 200: Deregistered },
+    description: 'Takes no body (an empty object is accepted; any field is refused). The worker becomes `stopped` for good; deregistering again answers `{"released":0}`.',
+    params: WorkerParams, body: DeregisterInput, response: { 200: Deregistered },
   }),
 
   // ------------------------------------------------------------------ schedules

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Cursor, Limit, Page, QueueName, TaskId, Timestamp, WorkerId } from './common.ts';
+import { Cursor, Limit, Page, ProblemOf, QueueName, TaskId, Timestamp, WorkerId } from './common.ts';
 import { LogLine } from './tasks.ts';
 
 export const QueueWeight = Type.Object(
@@ -212,6 +212,27 @@ export type WorkerListQuery = Static<typeof WorkerListQuery>;
 export const WorkerPage = Page(Worker);
 export type WorkerPage = Static<typeof WorkerPage>;
 
+/** Deregister's body: it has no fields, so one with any is refused (400), as unknown fields are on every route. */
+export const DeregisterInput = Type.Object({}, { additionalProperties: false, description: 'No fields: send no body, or `{}`.' });
+
 export const Deregistered = Type.Object({ released: Type.Integer({ description: 'Tasks handed back for another attempt.' }) });
+
+/**
+ * The codes that tell a worker the service no longer counts it active, and what to do:
+ * `worker_lost` (it missed its heartbeat deadline and its tasks were taken back: heartbeat,
+ * which makes it active again holding nothing, then claim again) and `worker_stopped` (it was
+ * deregistered: register again, for a new id).
+ */
+export const WORKER_LOST = 'worker_lost';
+export const WORKER_STOPPED = 'worker_stopped';
+
+/** 409 to a claim: the worker is lost or stopped. */
+export const ClaimConflict = ProblemOf([WORKER_LOST, WORKER_STOPPED], '`worker_lost`: heartbeat, then claim again. `worker_stopped`: register again.');
+
+/** 409 to a heartbeat: the worker was deregistered (a lost worker's heartbeat brings it back instead). */
+export const HeartbeatConflict = ProblemOf([WORKER_STOPPED], '`worker_stopped`: register again.');
+
+/** 409 to a single result: not the current attempt held by this worker. */
+export const ResultConflict = ProblemOf(['stale_attempt'], '`stale_attempt`: the task was taken over (or never was this worker\'s); drop the result.');
 
 export const WorkerTaskParams = Type.Object({ id: WorkerId, taskId: TaskId });

@@ -247,7 +247,7 @@ export class TaskflowClient {
     return this.call('reportResult', { params: { id, taskId }, body: result });
   }
   deregisterWorker(id: string): Promise<{ released: number }> {
-    return this.call('deregisterWorker', { params: { id } });
+    return this.call('deregisterWorker', { params: { id }, body: {} });
   }
 
   // ---------------------------------------------------------------- API keys, health

@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import type { ClaimedTask, TaskResult } from '@taskflow/contracts';
+import { WORKER_LOST, WORKER_STOPPED, type ClaimedTask, type TaskResult } from '@taskflow/contracts';
 import { TaskflowClient } from './client.ts';
 import { LeaseLostError, TaskflowApiError, UnrecoverableError, WorkerShutdownError } from './errors.ts';
 import { abandonTask, CreatedAtCache, TaskRunContext, type InFlight, type TaskContext } from './context.ts';
@@ -214,8 +214,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
    */
   private recoverFrom(err: unknown, usedId = this.session.id): Promise<boolean> {
     if (!(err instanceof TaskflowApiError)) return Promise.resolve(false);
-    const lost = err.code === 'worker_not_active' && /lost/.test(err.message);
-    const gone = !lost && (err.code === 'worker_not_active' || (err.status === 404 && err.code === 'not_found') || (err.status === 409 && err.code === 'invalid_state'));
+    const lost = err.code === WORKER_LOST;
+    const gone = err.code === WORKER_STOPPED || (err.status === 404 && err.code === 'not_found');
     if (!lost && !gone) return Promise.resolve(false);
     if (usedId !== this.session.id) return Promise.resolve(true); // already registered again meanwhile
     this.recovery ??= (lost ? this.heartbeat.beat() : this.registerAgain()).then(() => true).finally(() => {

@@ -50,8 +50,9 @@ function validators() {
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = createFastify(deps.config, deps.logger);
-  // A POST without a body is an empty object where every field is optional (claim, heartbeat).
-  const optionalBody = new Set<RouteName>(['claim', 'heartbeat']);
+  // A request without a body is an empty object where every field is optional (claim, heartbeat).
+  // Deregister takes no fields, but refuses unknown ones like every other route.
+  const optionalBody = new Set<RouteName>(['claim', 'heartbeat', 'deregisterWorker']);
   await registerOpenApi(app, optionalBody);
   const auth = new Authenticator(deps.apiKeys, { logger: deps.logger, cacheMs: deps.authCacheMs });
   registerRoutes(app, { config: deps.config, handlers: handlersOf(deps, auth), auth, optionalBody });
@@ -149,7 +150,7 @@ function registerRoutes(app: FastifyInstance, { config, handlers, auth, optional
         ...('querystring' in def ? { querystring: def.querystring } : {}),
         ...('body' in def ? { body: def.body } : {}),
         ...('headers' in def ? { headers: def.headers } : {}),
-        response: { ...def.response, '4xx': Problem, '5xx': Problem },
+        response: { ...def.response, ...('problems' in def ? def.problems : {}), '4xx': Problem, '5xx': Problem },
         security: scope ? [{ apiKey: [] }] : [],
       },
       preValidation: optionalBody.has(name)

@@ -840,6 +840,6 @@ describe('long-polling claims and wake-ups (postgres)', () => {
     // Not an empty answer after the wait: the node forgot what it had seen of this worker.
     const err = await apiError(worker.claim(w.id, { max: 5, waitMs: 20_000 }));
     expect(err.status).toBe(409);
-    expect(err.problem?.code).toBe('worker_not_active');
+    expect(err.problem?.code).toBe('worker_stopped');
   });
 });

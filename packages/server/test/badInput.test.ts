@@ -238,8 +238,8 @@ const cases: Case[] = [
   { name: 'cancel a finished task', method: 'POST', path: (f) => `${T}/${f.doneId}/cancel`, auth: 'producer', status: 409, code: 'invalid_state' },
   { name: 'retry a running task', method: 'POST', path: (f) => `${T}/${f.running.id}/retry`, auth: 'producer', status: 409, code: 'invalid_state' },
   { name: 'requeue a task that is not dead', method: 'POST', path: (f) => `/api/v1/dlq/${f.doneId}/requeue`, auth: 'admin', status: 409, code: 'invalid_state' },
-  { name: 'heartbeat of a deregistered worker', method: 'POST', path: (f) => `/api/v1/workers/${f.stoppedWorkerId}/heartbeat`, auth: 'worker', status: 409, code: 'invalid_state' },
-  { name: 'claim by a deregistered worker', method: 'POST', path: (f) => `/api/v1/workers/${f.stoppedWorkerId}/claim`, auth: 'worker', body: { waitMs: 0 }, status: 409, code: 'worker_not_active' },
+  { name: 'heartbeat of a deregistered worker', method: 'POST', path: (f) => `/api/v1/workers/${f.stoppedWorkerId}/heartbeat`, auth: 'worker', status: 409, code: 'worker_stopped', detailIncludes: 'register again' },
+  { name: 'claim by a deregistered worker', method: 'POST', path: (f) => `/api/v1/workers/${f.stoppedWorkerId}/claim`, auth: 'worker', body: { waitMs: 0 }, status: 409, code: 'worker_stopped', detailIncludes: 'register again' },
 
   // ---- the DLQ's bulk requeue
   { name: 'DLQ requeue naming nothing', method: 'POST', path: '/api/v1/dlq/requeue', auth: 'admin', body: {}, status: 400, code: 'validation_failed', field: '/body' },
@@ -251,6 +251,8 @@ const cases: Case[] = [
   { name: 'register with no queues', method: 'POST', path: '/api/v1/workers', auth: 'worker', body: { name: 'w', queues: [] }, status: 400, code: 'validation_failed', field: '/body/queues' },
   { name: 'register a queue twice', method: 'POST', path: '/api/v1/workers', auth: 'worker', body: { name: 'w', queues: ['q', { name: 'q', weight: 2 }] }, status: 400, code: 'validation_failed', field: '/body/queues/1' },
   { name: 'register with weight 0', method: 'POST', path: '/api/v1/workers', auth: 'worker', body: { name: 'w', queues: [{ name: 'q', weight: 0 }] }, status: 400, code: 'validation_failed', field: '/body/queues/0' },
+  { name: 'deregister with a field', method: 'DELETE', path: (f) => `/api/v1/workers/${f.workerId}`, auth: 'worker', body: { force: true }, status: 400, code: 'validation_failed', field: '/body/force' },
+  { name: 'deregister with a body that is not an object', method: 'DELETE', path: (f) => `/api/v1/workers/${f.workerId}`, auth: 'worker', body: [], status: 400, code: 'validation_failed', field: '/body' },
   { name: 'claim max 0', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/claim`, auth: 'worker', body: { max: 0 }, status: 400, code: 'validation_failed', field: '/body/max' },
   { name: 'claim waitMs over a minute', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/claim`, auth: 'worker', body: { waitMs: 60_001 }, status: 400, code: 'validation_failed', field: '/body/waitMs' },
   { name: 'claim a queue not registered', method: 'POST', path: (f) => `/api/v1/workers/${f.workerId}/claim`, auth: 'worker', body: { queues: ['bad.elsewhere'] }, status: 400, code: 'validation_failed', field: '/body/queues/0' },

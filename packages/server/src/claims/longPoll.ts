@@ -8,13 +8,23 @@ import type {
 } from '@taskflow/core';
 import type { WorkerDirectory } from './workerDirectory.ts';
 
-/** A claim by a worker that is not active (lost: heartbeat to resume; stopped: register again). */
+/**
+ * A call by a worker that is not active, with the code that says what to do: `worker_lost`
+ * (heartbeat, which makes it active again, then claim again) or `worker_stopped` (deregistered:
+ * register again). The code, not the detail, is what a worker branches on.
+ */
 export class WorkerNotActiveError extends Error {
-  readonly state: WorkerState;
-  constructor(workerId: string, state: WorkerState) {
-    super(`worker ${workerId} is ${state}; ${state === 'lost' ? 'heartbeat to resume' : 'register again'}`);
+  readonly state: Exclude<WorkerState, 'active'>;
+  readonly code: 'worker_lost' | 'worker_stopped';
+  readonly title: string;
+  constructor(workerId: string, state: Exclude<WorkerState, 'active'>, options?: ErrorOptions) {
+    super(state === 'lost'
+      ? `worker ${workerId} is lost (it missed its heartbeat deadline and its tasks were taken back); heartbeat, then claim again`
+      : `worker ${workerId} is stopped (deregistered); register again`, options);
     this.name = 'WorkerNotActiveError';
     this.state = state;
+    this.code = state === 'lost' ? 'worker_lost' : 'worker_stopped';
+    this.title = state === 'lost' ? 'Worker lost' : 'Worker stopped';
   }
 }
 

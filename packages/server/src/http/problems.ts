@@ -115,7 +115,7 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
     return problem(409, 'already_exists', 'Already exists', `${field} is taken: ${err.message}`, [{ field, message: 'is taken' }]);
   }
   if (err instanceof InvalidStateError) return problem(409, 'invalid_state', 'Conflict with the current state', err.message);
-  if (err instanceof WorkerNotActiveError) return problem(409, 'worker_not_active', 'Worker not active', err.message);
+  if (err instanceof WorkerNotActiveError) return problem(409, err.code, err.title, err.message);
   if (err instanceof InvalidInputError) return problem(400, 'invalid_input', 'Invalid input', err.message, [{ field: `/${err.field}`, message: err.message }]);
   const fe = err as FastifyError & { validationContext?: string };
   if (fe.validation) {

@@ -4,7 +4,8 @@
  */
 import type { FastifyReply } from 'fastify';
 import {
-  isUuid, StaleAttemptError, type ClaimedTask, type Engine, type QueueWeight, type SettleOutcome, type TaskResultReport, type WakeHub,
+  InvalidStateError, isUuid, StaleAttemptError, type ClaimedTask, type Engine, type QueueWeight, type SettleOutcome, type TaskResultReport,
+  type WakeHub,
 } from '@taskflow/core';
 import type { TaskResult } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
@@ -13,7 +14,7 @@ import { claimedTaskJson, workerJson } from '../http/serialize.ts';
 import { assertStorable } from '../http/storable.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { compactReports, outcomesOf, reportsOf } from '../http/reports.ts';
-import { LongPoll } from '../claims/longPoll.ts';
+import { LongPoll, WorkerNotActiveError } from '../claims/longPoll.ts';
 import { WorkerDirectory } from '../claims/workerDirectory.ts';
 
 export interface WorkerRouteDeps {
@@ -148,7 +149,13 @@ function registryHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pi
     },
 
     async heartbeat(req) {
-      return engine.heartbeat(req.params.id, req.body?.running);
+      try {
+        return await engine.heartbeat(req.params.id, req.body?.running);
+      } catch (err) {
+        // The claim's code for the same state: a worker branches on one code, whichever call met it.
+        if (err instanceof InvalidStateError && err.state === 'stopped') throw new WorkerNotActiveError(req.params.id, 'stopped', { cause: err });
+        throw err;
+      }
     },
 
     async deregisterWorker(req) {
