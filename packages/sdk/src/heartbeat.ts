@@ -23,8 +23,8 @@ export interface HeartbeatDeps {
   log: WorkerLogger;
   /** Where `error` is emitted. */
   events: EventEmitter<WorkerEvents>;
-  /** Comes back from an error that says the worker is gone; true if it did (see Worker.recoverFrom). */
-  recover: (err: unknown) => Promise<boolean>;
+  /** Comes back from an error that says the worker is not active (see recovery.ts); true if it did. */
+  recover: (err: unknown, usedId: string) => Promise<boolean>;
 }
 
 /**
@@ -72,26 +72,37 @@ export class Heartbeat {
     return delay;
   }
 
-  /** Renews leases; aborts tasks that were cancelled or are no longer ours. */
+  /** The timer's heartbeat: sends one, and comes back (recovery.ts) if the service says the worker is not active. */
   async beat(): Promise<void> {
+    const { session } = this.#deps;
+    const usedId = session.id;
+    if (!usedId) return;
+    try {
+      await this.send();
+    } catch (err) {
+      if (session.state === 'running' && (await this.#deps.recover(err, usedId))) return;
+      this.#deps.log.warn({ err: String(err) }, 'heartbeat failed');
+      this.#deps.events.emit('error', err);
+    }
+  }
+
+  /**
+   * One heartbeat: renews leases; aborts tasks that were cancelled or are no longer ours.
+   * Throws what the service answered, and never recovers: the recovery sends it.
+   */
+  async send(): Promise<void> {
     const { client, session, held } = this.#deps;
     if (!session.id) return;
     const sentAt = Date.now();
     const running = [...held.values()].filter((e) => !e.abandoned).map((e) => e.task.id);
-    try {
-      const hb = await client.heartbeat(session.id, { running });
-      for (const id of hb.cancel) {
-        const e = held.get(id);
-        if (e) abortTask(e, new TaskCancelledError(id));
-      }
-      const kept = new Set(hb.held);
-      for (const e of held.values()) {
-        if (!kept.has(e.task.id) && e.receivedAt < sentAt && !e.abandoned) abandonTask(held, e, new LeaseLostError(e.task.id));
-      }
-    } catch (err) {
-      if (session.state === 'running' && (await this.#deps.recover(err))) return;
-      this.#deps.log.warn({ err: String(err) }, 'heartbeat failed');
-      this.#deps.events.emit('error', err);
+    const hb = await client.heartbeat(session.id, { running });
+    for (const id of hb.cancel) {
+      const e = held.get(id);
+      if (e) abortTask(e, new TaskCancelledError(id));
+    }
+    const kept = new Set(hb.held);
+    for (const e of held.values()) {
+      if (!kept.has(e.task.id) && e.receivedAt < sentAt && !e.abandoned) abandonTask(held, e, new LeaseLostError(e.task.id));
     }
   }
 }

@@ -5,16 +5,18 @@
  *
  * This module is the front: the claim loops, the slots and the prefetch buffer. Its parts:
  * context.ts (a held task and its handler's context), results.ts (results on their way to the
- * service), heartbeat.ts (lease renewal, cancellations), lifecycle.ts (state, signals, stop).
+ * service), heartbeat.ts (lease renewal, cancellations), recovery.ts (coming back when the
+ * service says the worker is lost or stopped), lifecycle.ts (state, signals, stop).
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { WORKER_LOST, WORKER_STOPPED, type ClaimedTask, type TaskResult } from '@taskflow/contracts';
+import type { ClaimedTask, TaskResult } from '@taskflow/contracts';
 import { TaskflowClient } from './client.ts';
-import { LeaseLostError, TaskflowApiError, UnrecoverableError, WorkerShutdownError } from './errors.ts';
+import { LeaseLostError, UnrecoverableError, WorkerShutdownError } from './errors.ts';
 import { abandonTask, CreatedAtCache, TaskRunContext, type InFlight, type TaskContext } from './context.ts';
 import { failure, reportBody, ResultQueue } from './results.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { Recovery } from './recovery.ts';
 import { idleWithin, sleep, trapSignals, WorkerSession } from './lifecycle.ts';
 import { resolveOptions, stderrLogger, type ResolvedOptions, type WorkerLogger, type WorkerOptions } from './options.ts';
 
@@ -97,8 +99,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly results: ResultQueue;
   private readonly heartbeat: Heartbeat;
   private readonly createdAt = new CreatedAtCache();
+  private readonly recovery: Recovery;
   private readonly claimCtrls = new Set<AbortController>();
-  private recovery: Promise<boolean> | undefined;
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private removeSignalHandlers: (() => void) | undefined;
@@ -113,7 +115,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.slots = new Slots(this.opts.concurrency, this.opts.prefetch);
     const { client, session, log } = this;
     this.results = new ResultQueue({ client, session, log, events: this });
-    this.heartbeat = new Heartbeat({ client, session, log, events: this, held: this.slots.held, recover: (err) => this.recoverFrom(err) });
+    this.recovery = new Recovery({ session, log, heartbeat: () => this.heartbeat.send(), register: () => this.registerAgain() });
+    this.heartbeat = new Heartbeat({ client, session, log, events: this, held: this.slots.held, recover: (err, usedId) => this.recovery.recover(err, usedId) });
     // An 'error' event without listeners would throw; errors are logged in any case.
     this.on('error', () => undefined);
   }
@@ -196,7 +199,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         slots.reserved -= want;
         results.restore(err, batch, report.fullIndex);
         if (session.state !== 'running') break;
-        if (await this.recoverFrom(err, usedId)) continue;
+        if (await this.recovery.recover(err, usedId)) continue;
         backoff = Math.min(Math.max(backoff * 2, 100), 5000);
         this.log.warn({ err: String(err), retryInMs: backoff }, 'claim failed; retrying');
         this.emit('error', err);
@@ -207,33 +210,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  /**
-   * After an error that says this worker is gone (deregistered, lost, unknown): come back.
-   * `usedId` is the id the failed request was made with; one recovery at a time, shared by
-   * the claim loops and the heartbeat, and none for a request made before the last one.
-   */
-  private recoverFrom(err: unknown, usedId = this.session.id): Promise<boolean> {
-    if (!(err instanceof TaskflowApiError)) return Promise.resolve(false);
-    const lost = err.code === WORKER_LOST;
-    const gone = err.code === WORKER_STOPPED || (err.status === 404 && err.code === 'not_found');
-    if (!lost && !gone) return Promise.resolve(false);
-    if (usedId !== this.session.id) return Promise.resolve(true); // already registered again meanwhile
-    this.recovery ??= (lost ? this.heartbeat.beat() : this.registerAgain()).then(() => true).finally(() => {
-      this.recovery = undefined;
-    });
-    return this.recovery;
-  }
-
+  /** The recovery's last step (recovery.ts): give up what the old id held, and register under a new one. */
   private async registerAgain(): Promise<void> {
-    this.log.warn({ workerId: this.session.id }, 'the service no longer knows this worker; registering again');
     for (const e of this.slots.held.values()) abandonTask(this.slots.held, e, new LeaseLostError(e.task.id));
     this.results.clear();
-    try {
-      await this.register();
-    } catch (regErr) {
-      this.log.error({ err: String(regErr) }, 'could not register again');
-      await sleep(1000, this.session.stopSignal);
-    }
+    await this.register();
   }
 
   // ------------------------------------------------------------------ running tasks
