@@ -25,6 +25,11 @@
  *   of tasks_leases and tasks_running_worker (one index entry less per claim);
  * - queue-hash-ready: tasks_ready keyed by hashtext(queue) instead of queue (a fixed-width
  *   first column). The claim statement cannot use that index, so only its insert is measured.
+ * - keyed: no schema change; every task has an idempotency key (`sdk:` and a UUID, as the SDK
+ *   makes up), inserted by the statement for batches with keys (`statements.insert`: ON
+ *   CONFLICT, and the queue upsert, one row per 1,000 tasks). Its RETURNING rows (one per task)
+ *   are counted in a CTE rather than printed: a client connection pays their output, which this
+ *   leaves out. The claim and the settlement then also write the tasks_idempotency entries.
  *
  * Needs valgrind and PostgreSQL's server binaries (`initdb`, `postgres`; found under
  * /usr/lib/postgresql/<version>/bin, or --pg-bin), and to run as root or as the `postgres` OS
@@ -54,8 +59,9 @@ const N = Number(args.n);
 const BATCH = 250;
 if (!Number.isInteger(N) || N <= 0 || N % 1000 !== 0) throw new Error('--n: a positive multiple of 1000');
 
-const VARIANTS: Record<string, { sql: string[]; cycle: boolean }> = {
+const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean }> = {
   base: { sql: [], cycle: true },
+  keyed: { sql: [], cycle: true, keyed: true },
   fillfactor40: { sql: ['ALTER TABLE tasks SET (fillfactor = 40)'], cycle: true },
   'merged-running': {
     sql: ['DROP INDEX tasks_leases', 'DROP INDEX tasks_running_worker', "CREATE INDEX tasks_running ON tasks (worker_id, lease_expires_at) WHERE state = 'running'"],
@@ -96,13 +102,16 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
   s.push(...VARIANTS[variant]!.sql);
   s.push(`INSERT INTO workers (id, name, queues, concurrency, state, expires_at) VALUES ('${WORKER}', 'pgi', '[{"name":"work"}]', 50, 'active', now() + interval '1 day')`);
   s.push("INSERT INTO queues (name) VALUES ('work')");
-  s.push(`PREPARE ins(${INSERT_TYPES}) AS ${oneLine(S.insertWithoutKeysKnownQueues.text)}`);
+  const keyed = VARIANTS[variant]!.keyed === true;
+  s.push(keyed
+    ? `PREPARE ins(${INSERT_TYPES}) AS ${oneLine(S.insert.text).replace(/\)\s*INSERT INTO tasks/, '), inserted AS (INSERT INTO tasks')}) SELECT count(*) FROM inserted`
+    : `PREPARE ins(${INSERT_TYPES}) AS ${oneLine(S.insertWithoutKeysKnownQueues.text)}`);
   s.push(`PREPARE claim(text, integer, uuid, timestamptz) AS ${oneLine(S.claim.text)}`);
   s.push(`PREPARE sac(json, uuid, timestamptz, text, integer) AS ${oneLine(S.succeedAndClaim.text)}`);
   if (kind !== 'zero') {
     for (let b = 0; b < N / 1000; b++) {
       // As the engine writes tasks that take every default (insertColumns in the engine).
-      const params = noopInsertParams(b * 1000, 1000).map((p) => (p === null ? 'NULL' : quote(String(p))));
+      const params = noopInsertParams(b * 1000, 1000, 'work', keyed).map((p) => (p === null ? 'NULL' : quote(String(p))));
       s.push(`EXECUTE ins(${params.join(', ')})`);
     }
   }

@@ -7,7 +7,23 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { routes, type RouteDef, type RouteName, type Routes, type Static, type TSchema } from '@taskflow/contracts';
 import type * as C from '@taskflow/contracts';
 import { TaskflowApiError, TaskflowNetworkError } from './errors.ts';
+import { mayHaveBeenSent, nextWait, parseRetryAfter, retryPolicy, type RetryMode, type RetryOptions, type RetryPolicy } from './retry.ts';
+import { generateKey, withKey } from './keys.ts';
 import { Submitter, type SubmitOptions, type Submitted } from './submitter.ts';
+
+/**
+ * Which submissions get an idempotency key made up by the client when the caller gave none,
+ * so that a retry after a failure whose outcome is unknown answers the first task instead of
+ * making a second one:
+ * - `none`: never (the default): a submission without a key retries only what certainly did
+ *   not reach the service, and fails on the rest, saying it was not retried;
+ * - `single`: `enqueue` and `submit`;
+ * - `all`: `enqueueMany` and `enqueueManyIds` too.
+ * A key made up is `sdk:` and a random UUID; a task keeps it (`idempotencyKey`) like any key.
+ * Not the default because a keyed task costs the service more, at its insert and again at its
+ * claim and settlement (`cd bench && npm run keys`; the SDK's README has the figures).
+ */
+export type GeneratedKeys = 'single' | 'all' | 'none';
 
 export interface ClientOptions {
   /** Base URL of the service, e.g. `http://127.0.0.1:7700`. */
@@ -20,6 +36,13 @@ export interface ClientOptions {
   dispatcher?: Dispatcher;
   /** How `submit` coalesces concurrent submissions into batch requests. */
   submit?: SubmitOptions;
+  /**
+   * How submissions and reads retry after a failure (see retry.ts and the SDK's README for
+   * which calls retry on what); `false`: never. @defaultValue 6 attempts within 30 s, waits from 100 ms doubling to 5 s, or the answer's Retry-After
+   */
+  retry?: RetryOptions | false;
+  /** Which submissions get a generated idempotency key (see GeneratedKeys). @defaultValue 'none' */
+  idempotencyKeys?: GeneratedKeys;
 }
 
 type Part<S> = S extends TSchema ? Static<S> : undefined;
@@ -47,6 +70,8 @@ export class TaskflowClient {
   private readonly headers: Record<string, string>;
   private readonly jsonHeaders: Record<string, string>;
   private readonly submitter: Submitter;
+  private readonly retry: RetryPolicy;
+  private readonly generatedKeys: GeneratedKeys;
 
   constructor(opts: ClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
@@ -57,7 +82,12 @@ export class TaskflowClient {
     this.jsonHeaders = { ...this.headers, 'content-type': 'application/json' };
     // No timeouts on the agent: each request sets undici's own (see `send`), long polls included.
     this.dispatcher = opts.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
-    this.submitter = new Submitter((body) => this.send('createTasks', routes.createTasks.path, body) as Promise<C.TaskBatchResult>, opts.submit);
+    this.retry = retryPolicy(opts.retry);
+    this.generatedKeys = opts.idempotencyKeys ?? 'none';
+    this.submitter = new Submitter(
+      (body, idempotent) => this.send('createTasks', routes.createTasks.path, body, undefined, idempotent ? 'idempotent' : 'unsent') as Promise<C.TaskBatchResult>,
+      { ...opts.submit, generateKeys: this.generatedKeys !== 'none' },
+    );
   }
 
   /**
@@ -69,57 +99,77 @@ export class TaskflowClient {
     if (this.ownDispatcher) await this.dispatcher.close();
   }
 
-  /** Calls any route of the contract. Non-2xx answers throw TaskflowApiError. */
+  /**
+   * Calls any route of the contract. Non-2xx answers throw TaskflowApiError. Reads (GET) retry
+   * as `retry` says; other routes do not (the typed methods below retry what is safe).
+   */
   async call<K extends RouteName>(name: K, input: CallInput<Routes[K]>, opts: CallOptions = {}): Promise<Success<Routes[K]>> {
     const def: RouteDef = routes[name];
     const { params, query, body } = input as { params?: Record<string, string>; query?: Record<string, unknown>; body?: unknown };
     let path = params ? fillPath(def.path, params) : def.path;
     const qs = query ? toQuery(query) : '';
     if (qs) path += `?${qs}`;
-    return this.send(name, path, body === undefined ? undefined : JSON.stringify(body), opts);
+    return this.send(name, path, body === undefined ? undefined : JSON.stringify(body), opts, def.method === 'GET' ? 'idempotent' : 'none');
   }
 
-  /** One exchange: `body` is the JSON text of the request body, if any. */
-  private async send<K extends RouteName>(name: K, path: string, body: string | undefined, opts: CallOptions = {}): Promise<Success<Routes[K]>> {
+  /**
+   * One call: `body` is the JSON text of the request body, if any. Sent again after a failure
+   * that `retry` (retry.ts) says is safe to repeat in this mode; the error that ends the call
+   * says why it was not retried, or how many attempts it made.
+   */
+  private async send<K extends RouteName>(
+    name: K, path: string, body: string | undefined, opts: CallOptions = {}, retry: RetryMode = 'none',
+  ): Promise<Success<Routes[K]>> {
     const def: RouteDef = routes[name];
     // Timeouts are undici's own (no timer and signal objects per call: on the hot path they
     // cost more than the request); a long poll extends the wait for the answer's headers.
     const base = body === undefined ? this.headers : this.jsonHeaders;
     const headers = opts.headers ? { ...base, ...opts.headers } : base;
-    let status: number;
-    let text: string;
-    try {
-      const res = await request(this.url + path, {
-        method: def.method,
-        headers,
-        body,
-        signal: opts.signal,
-        headersTimeout: this.timeoutMs + (opts.waitMs ?? 0),
-        bodyTimeout: this.timeoutMs,
-        dispatcher: this.dispatcher,
-      });
-      status = res.statusCode;
-      text = await res.body.text();
-    } catch (err) {
-      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
-      throw new TaskflowNetworkError(`${def.method} ${path}: ${(err as Error).message}`, { cause: err });
-    }
-    if (status < 200 || status >= 300) {
-      let problem: C.Problem | undefined;
+    const startedAt = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      let status = 0;
+      let text = '';
+      let failure: TaskflowApiError | TaskflowNetworkError | undefined;
       try {
-        problem = JSON.parse(text) as C.Problem;
-      } catch {
-        problem = undefined;
+        const res = await request(this.url + path, {
+          method: def.method,
+          headers,
+          body,
+          signal: opts.signal,
+          headersTimeout: this.timeoutMs + (opts.waitMs ?? 0),
+          bodyTimeout: this.timeoutMs,
+          dispatcher: this.dispatcher,
+        });
+        status = res.statusCode;
+        text = await res.body.text();
+        if (status < 200 || status >= 300) failure = apiError(def.method, path, status, text, res.headers['retry-after']);
+      } catch (err) {
+        if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+        failure = new TaskflowNetworkError(`${def.method} ${path}: ${(err as Error).message}`, { cause: err, requestSent: mayHaveBeenSent(err) });
       }
-      throw new TaskflowApiError(status, problem?.code ? problem : undefined, `${def.method} ${path}: HTTP ${status} ${text.slice(0, 200)}`);
+      if (!failure) return (text ? JSON.parse(text) : undefined) as Success<Routes[K]>;
+      const wait = nextWait(this.retry, retry, failure, attempt, performance.now() - startedAt);
+      if (typeof wait !== 'number') {
+        failure.attempts = attempt;
+        if (wait) failure.message += `; ${wait}`;
+        throw failure;
+      }
+      await sleep(wait, opts.signal);
+      if (opts.signal?.aborted) throw opts.signal.reason ?? failure;
     }
-    return (text ? JSON.parse(text) : undefined) as Success<Routes[K]>;
   }
 
   // ---------------------------------------------------------------- tasks
-  /** Submits one task in a request of its own; answers the whole task. */
-  enqueue(task: C.TaskInput): Promise<C.Task> {
-    return this.call('createTask', { body: task });
+  /**
+   * Submits one task in a request of its own; answers the whole task. Retried after any
+   * failure `retry` allows when the task has an idempotency key (given, or made up with
+   * `idempotencyKeys: 'single'`), else only after one that says the request did not reach the
+   * service.
+   */
+  async enqueue(task: C.TaskInput): Promise<C.Task> {
+    const given = task.idempotencyKey != null;
+    const json = given || this.generatedKeys === 'none' ? JSON.stringify(task) : withKey(JSON.stringify(task), generateKey());
+    return this.send('createTask', routes.createTask.path, json, undefined, given || this.generatedKeys !== 'none' ? 'idempotent' : 'unsent');
   }
   /**
    * Submits one task, coalesced with the other `submit` calls of the same event-loop turn into
@@ -130,9 +180,18 @@ export class TaskflowClient {
   submit(task: C.TaskInput): Promise<Submitted> {
     return this.submitter.submit(task);
   }
-  /** Submits up to 1,000 tasks in one request (all or nothing); answers a reference to each. */
+  /**
+   * Submits up to 1,000 tasks in one request (all or nothing); answers a reference to each.
+   * Retried after any failure `retry` allows when every task has an idempotency key (given, or
+   * made up with `idempotencyKeys: 'all'`), else only after one that says the request did not
+   * reach the service.
+   */
   async enqueueMany(tasks: C.TaskInput[]): Promise<C.TaskBatchResult> {
-    return (await this.call('createTasks', { body: { tasks } })) as C.TaskBatchResult;
+    const { body, generated, retry } = this.batchBody(tasks);
+    const out = (await this.send('createTasks', routes.createTasks.path, body, undefined, retry)) as C.TaskBatchResult;
+    // A made-up key that matched a task can only be this call's own first attempt.
+    if (generated) for (const k of generated) if (out.items[k]) out.items[k].created = true;
+    return out;
   }
   /**
    * Submits up to 1,000 tasks in one request (all or nothing) and answers their ids only, in
@@ -142,12 +201,31 @@ export class TaskflowClient {
    * parses in a fraction of the time (bench/README.md: the bulk enqueue).
    */
   async enqueueManyIds(tasks: C.TaskInput[]): Promise<{ ids: string[]; existing: number[] }> {
-    const out = await this.call('createTasks', { body: { tasks } }, { headers: { prefer: 'return=minimal' } });
-    if ('items' in out) {
-      // A server that does not honour the preference answers in full.
-      return { ids: out.items.map((i) => i.task.id), existing: out.items.flatMap((i, k) => (i.created ? [] : [k])) };
+    const { body, generated, retry } = this.batchBody(tasks);
+    const out = await this.send('createTasks', routes.createTasks.path, body, { headers: { prefer: 'return=minimal' } }, retry);
+    // A server that does not honour the preference answers in full.
+    const found = 'items' in out
+      ? { ids: out.items.map((i) => i.task.id), existing: out.items.flatMap((i, k) => (i.created ? [] : [k])) }
+      : { ids: out.ids.split(','), existing: out.existing };
+    // A made-up key that matched a task can only be this call's own first attempt.
+    if (generated && found.existing.length > 0) found.existing = found.existing.filter((k) => !generated.has(k));
+    return found;
+  }
+
+  /** A batch's request body, the positions whose keys were made up, and how it may retry. */
+  private batchBody(tasks: C.TaskInput[]): { body: string; generated: Set<number> | undefined; retry: RetryMode } {
+    if (this.generatedKeys !== 'all') {
+      const keyed = tasks.every((t) => t.idempotencyKey != null);
+      return { body: JSON.stringify({ tasks }), generated: undefined, retry: keyed ? 'idempotent' : 'unsent' };
     }
-    return { ids: out.ids.split(','), existing: out.existing };
+    const generated = new Set<number>();
+    const parts = tasks.map((t, k) => {
+      const json = JSON.stringify(t);
+      if (t.idempotencyKey != null) return json;
+      generated.add(k);
+      return withKey(json, generateKey());
+    });
+    return { body: `{"tasks":[${parts.join(',')}]}`, generated, retry: 'idempotent' };
   }
   listTasks(query: C.TaskListQuery = {}): Promise<C.TaskPage> {
     return this.call('listTasks', { query });
@@ -263,6 +341,33 @@ export class TaskflowClient {
   healthz(): Promise<{ status: string }> {
     return this.call('healthz', {});
   }
+}
+
+/** The problem an error answer carries (or a plain error for a body that is not one). */
+function apiError(method: string, path: string, status: number, text: string, retryAfter: string | string[] | undefined): TaskflowApiError {
+  let problem: C.Problem | undefined;
+  try {
+    problem = JSON.parse(text) as C.Problem;
+  } catch {
+    problem = undefined;
+  }
+  return new TaskflowApiError(status, problem?.code ? problem : undefined, `${method} ${path}: HTTP ${status} ${text.slice(0, 200)}`, {
+    retryAfterMs: parseRetryAfter(retryAfter),
+  });
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** `/api/v1/tasks/:id` with `{id: '7'}` → `/api/v1/tasks/7` (each value URL-encoded). */

@@ -7,20 +7,34 @@ export class TaskflowApiError extends Error {
   /** The stable problem code (`validation_failed`, `stale_attempt`, ...). */
   readonly code: string;
   readonly problem: Problem | undefined;
-  constructor(status: number, problem: Problem | undefined, fallback: string, options?: ErrorOptions) {
+  /** The answer's `Retry-After` (seconds or an HTTP date), in ms from when it arrived; undefined without one. */
+  readonly retryAfterMs: number | undefined;
+  /** Requests the call made, retries included. @defaultValue 1 */
+  attempts = 1;
+  constructor(status: number, problem: Problem | undefined, fallback: string, options?: ErrorOptions & { retryAfterMs?: number }) {
     super(problem ? `${problem.title}: ${problem.detail}` : fallback, options);
     this.name = 'TaskflowApiError';
     this.status = status;
     this.code = problem?.code ?? `http_${status}`;
     this.problem = problem;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
-/** The service could not be reached (network, timeout). Safe to retry. */
+/**
+ * The service could not be reached, or the connection failed before its answer came
+ * (refused, reset, timed out). `requestSent` says whether the request may have reached the
+ * service: false only when it certainly did not (the connection was refused or the name did not
+ * resolve), so that nothing can have happened.
+ */
 export class TaskflowNetworkError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  readonly requestSent: boolean;
+  /** Requests the call made, retries included. @defaultValue 1 */
+  attempts = 1;
+  constructor(message: string, options?: ErrorOptions & { requestSent?: boolean }) {
     super(message, options);
     this.name = 'TaskflowNetworkError';
+    this.requestSent = options?.requestSent ?? true;
   }
 }
 

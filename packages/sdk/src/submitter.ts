@@ -12,11 +12,18 @@
  * - each call gets its own answer: when the server refuses a batch as a whole for something an
  *   item may have caused (400 validation, 409, 413 too large, 422), the batch is sent again one
  *   task per request, so one bad task fails only its own call;
- * - an error of the request itself (network, 401/403, 5xx) rejects every call of that batch;
- * - no call waits more than one event-loop turn plus the requests already in flight.
+ * - an error of the request itself (network, 401/403, 5xx) rejects every call of that batch,
+ *   once the client's retries (client.ts, retry.ts) are spent: a batch whose every task has an
+ *   idempotency key (the caller's, or made up here with `idempotencyKeys: 'single'`) is sent
+ *   again after any failure they allow, the same keys answering the tasks a lost answer had
+ *   committed, so that each call resolves once, with one task; a batch without keys only after
+ *   a failure that says it never reached the service;
+ * - no call waits more than one event-loop turn plus the requests already in flight (and
+ *   their retries).
  */
 import type * as C from '@taskflow/contracts';
 import { TaskflowApiError } from './errors.ts';
+import { generateKey, withKey } from './keys.ts';
 
 export interface SubmitOptions {
   /** Most tasks in one request (the server accepts up to 1,000). @defaultValue 1000 */
@@ -31,17 +38,30 @@ export interface SubmitOptions {
   maxInFlight?: number;
 }
 
+/** What the client adds to SubmitOptions. */
+interface SubmitterOptions extends SubmitOptions {
+  /** Give a task without an idempotency key one made up (see ClientOptions.idempotencyKeys). */
+  generateKeys: boolean;
+}
+
 /** What a submission resolves with: whether it created a task (false: its idempotency key matched one), and the task. */
 export type Submitted = C.TaskBatchResult['items'][number];
 
 interface Pending {
   json: string;
+  /** Its idempotency key was made up here: a match is this call's own earlier attempt. */
+  generated: boolean;
+  /** It has an idempotency key, given or made up. */
+  keyed: boolean;
   resolve: (item: Submitted) => void;
   reject: (err: unknown) => void;
 }
 
-/** Sends `{"tasks":[…]}` (already serialised) and returns the batch answer. */
-export type SendBatch = (body: string) => Promise<C.TaskBatchResult>;
+/**
+ * Sends `{"tasks":[…]}` (already serialised) and returns the batch answer; `idempotent`: every
+ * task has a key, so the request may be repeated after any failure.
+ */
+export type SendBatch = (body: string, idempotent: boolean) => Promise<C.TaskBatchResult>;
 
 /** Statuses for which a batch is retried one task at a time: an item may be the cause. */
 const ITEM_STATUSES = new Set([400, 409, 413, 422]);
@@ -54,10 +74,12 @@ export class Submitter {
   private scheduled = false;
   private inFlight = 0;
   private readonly send: SendBatch;
+  private readonly generateKeys: boolean;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(send: SendBatch, opts: SubmitOptions = {}) {
+  constructor(send: SendBatch, opts: SubmitterOptions) {
     this.send = send;
+    this.generateKeys = opts.generateKeys;
     this.maxItems = Math.max(1, Math.min(1000, opts.maxItems ?? 1000));
     this.maxBytes = Math.max(1, opts.maxBytes ?? 4 * 1024 * 1024);
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
@@ -71,8 +93,11 @@ export class Submitter {
     } catch (err) {
       return Promise.reject(err);
     }
+    const given = task.idempotencyKey != null;
+    const generated = !given && this.generateKeys;
+    if (generated) json = withKey(json, generateKey());
     return new Promise<Submitted>((resolve, reject) => {
-      this.queue.push({ json, resolve, reject });
+      this.queue.push({ json, generated, keyed: given || generated, resolve, reject });
       this.schedule();
     });
   }
@@ -117,7 +142,7 @@ export class Submitter {
   private async deliver(batch: Pending[]): Promise<void> {
     let answer: C.TaskBatchResult;
     try {
-      answer = await this.send(`{"tasks":[${batch.map((p) => p.json).join(',')}]}`);
+      answer = await this.send(`{"tasks":[${batch.map((p) => p.json).join(',')}]}`, batch.every((p) => p.keyed));
     } catch (err) {
       if (batch.length > 1 && err instanceof TaskflowApiError && ITEM_STATUSES.has(err.status)) {
         // One task per request, one after another: each caller gets its own answer.
@@ -129,8 +154,10 @@ export class Submitter {
     }
     batch.forEach((p, i) => {
       const item = answer.items[i];
-      if (item) p.resolve(item);
-      else p.reject(new Error(`the batch answer has ${answer.items.length} items for ${batch.length} tasks`));
+      if (!item) return p.reject(new Error(`the batch answer has ${answer.items.length} items for ${batch.length} tasks`));
+      // A made-up key that matched a task can only be this call's own earlier attempt.
+      if (p.generated && !item.created) item.created = true;
+      p.resolve(item);
     });
   }
 }

@@ -133,10 +133,12 @@ describe('SDK submit (coalesced single submissions)', () => {
     const denied = await Promise.allSettled([1, 2, 3].map((i) => wrongKey.submit({ type: 'send', queue: 'sub6', payload: i })));
     expect(denied.every((r) => r.status === 'rejected' && (r.reason as TaskflowApiError).status === 401)).toBe(true);
 
-    const down = new TaskflowClient({ url: 'http://127.0.0.1:9', apiKey: tf.adminKey });
+    // Nothing listens there: refused, retried within a small budget, then given up.
+    const down = new TaskflowClient({ url: 'http://127.0.0.1:9', apiKey: tf.adminKey, retry: { maxAttempts: 2, baseDelayMs: 1 } });
     clients.push(down);
     const lost = await Promise.allSettled([1, 2].map((i) => down.submit({ type: 'send', queue: 'sub6', payload: i })));
-    expect(lost.every((r) => r.status === 'rejected' && r.reason instanceof TaskflowNetworkError)).toBe(true);
+    expect(lost.every((r) => r.status === 'rejected' && r.reason instanceof TaskflowNetworkError && !r.reason.requestSent)).toBe(true);
+    expect((lost[0] as PromiseRejectedResult).reason.message).toMatch(/ECONNREFUSED 127.0.0.1:9; gave up after 2 attempts/);
 
     expect((await c.submit({ type: 'send', queue: 'sub6', payload: 'after' })).created).toBe(true);
     expect((await tf.admin.listTasks({ queue: 'sub6', limit: 10 })).items.map((t) => t.payload)).toEqual(['after']);

@@ -39,8 +39,8 @@ export interface ProxyHooks {
 export interface TestProxy {
   url: string;
   hooks: ProxyHooks;
-  /** Every request the proxy received, in order, with what became of it. */
-  readonly log: { req: ProxiedRequest; outcome: 'forwarded' | 'answered' | 'hung up' | 'dropped' | 'failed'; status?: number }[];
+  /** Every request the proxy received, in order, when (Date.now()), and what became of it. */
+  readonly log: { req: ProxiedRequest; at: number; outcome: 'forwarded' | 'answered' | 'hung up' | 'dropped' | 'failed'; status?: number }[];
   close(): Promise<void>;
 }
 
@@ -65,7 +65,7 @@ async function handle(proxy: TestProxy, upstream: URL, req: IncomingMessage, res
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   const seen: ProxiedRequest = { method: req.method!, path: req.url!, body: Buffer.concat(chunks) };
-  const entry: TestProxy['log'][number] = { req: seen, outcome: 'forwarded' };
+  const entry: TestProxy['log'][number] = { req: seen, at: Date.now(), outcome: 'forwarded' };
   proxy.log.push(entry);
   const action = (await proxy.hooks.onRequest?.(seen)) ?? { kind: 'forward' };
   if (action.kind === 'hangUp') {

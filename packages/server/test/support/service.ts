@@ -14,6 +14,11 @@ export interface TestService {
   config: Config;
   /** A client with a new key of these scopes. */
   clientWith(scopes: ('producer' | 'worker' | 'admin')[]): Promise<TaskflowClient>;
+  /**
+   * An outage: stops the node (keeping its database), runs `gap`, then starts a new node on
+   * the same port and database, which `service` then refers to. `url` and the keys stay valid.
+   */
+  restart(gap?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,17 +45,25 @@ export async function startTestService(
     schema,
     bootstrapApiKey: adminKey,
   });
-  const service = await startService(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), ...opts });
+  const start = (cfg: Config) => startService(cfg, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), ...opts });
+  const service = await start(config);
   const admin = new TaskflowClient({ url: service.url, apiKey: adminKey });
-  return {
+  const test: TestService = {
     service, url: service.url, adminKey, admin, config,
     async clientWith(scopes) {
       const { secret } = await admin.createApiKey({ name: `test ${scopes.join('+')}`, scopes });
-      return new TaskflowClient({ url: service.url, apiKey: secret });
+      return new TaskflowClient({ url: test.url, apiKey: secret });
+    },
+    async restart(gap) {
+      if (driver !== 'postgres') throw new Error('restart keeps the database: PostgreSQL only (PGlite in memory dies with its node)');
+      await test.service.stop();
+      await gap?.();
+      test.service = await start({ ...config, port: Number(new URL(test.url).port) });
     },
     async stop() {
-      await service.stop();
+      await test.service.stop();
       if (driver === 'postgres' && ownSchema) await dropSchema(schema);
     },
   };
+  return test;
 }
