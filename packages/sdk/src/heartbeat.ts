@@ -3,12 +3,16 @@
  * abort (cancelled, or no longer this worker's).
  */
 import type { EventEmitter } from 'node:events';
+import type { TaskResult } from '@taskflow/contracts';
 import type { TaskflowClient } from './client.ts';
 import { LeaseLostError, TaskCancelledError } from './errors.ts';
 import { abandonTask, abortTask, type InFlight } from './context.ts';
 import type { WorkerSession } from './lifecycle.ts';
 import type { WorkerLogger } from './options.ts';
 import type { WorkerEvents } from './worker.ts';
+
+/** Most task ids one heartbeat lists (the service's limit). */
+const MAX_RUNNING = 10_000;
 
 /** How often a task's lease must be renewed: a third of its timeout (at least every 50 ms). */
 function leaseCadence(timeoutMs: number): number {
@@ -20,6 +24,8 @@ export interface HeartbeatDeps {
   session: WorkerSession;
   /** Every task the worker holds, by id (shared with the worker, which adds and removes them). */
   held: Map<string, InFlight>;
+  /** Results not yet accepted by the service: their tasks' leases must last until they are. */
+  unreported: () => readonly TaskResult[];
   log: WorkerLogger;
   /** Where `error` is emitted. */
   events: EventEmitter<WorkerEvents>;
@@ -95,6 +101,10 @@ export class Heartbeat {
     if (!session.id) return;
     const sentAt = Date.now();
     const running = [...held.values()].filter((e) => !e.abandoned).map((e) => e.task.id);
+    for (const r of this.#deps.unreported()) {
+      if (running.length >= MAX_RUNNING) break;
+      if (r.status !== 'released') running.push(r.id);
+    }
     const hb = await client.heartbeat(session.id, { running });
     for (const id of hb.cancel) {
       const e = held.get(id);

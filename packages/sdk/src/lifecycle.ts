@@ -29,6 +29,18 @@ export class WorkerSession {
   }
 }
 
+/** The longest a worker waits on a service's Retry-After before trying again, ms. */
+export const MAX_SERVICE_WAIT_MS = 60_000;
+
+/**
+ * How long a worker's loop waits before trying the service again after `err`: its own
+ * `backoff`, or longer if the service said so (Retry-After), at most MAX_SERVICE_WAIT_MS.
+ */
+export function serviceWait(err: unknown, backoff: number): number {
+  const asked = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  return typeof asked === 'number' ? Math.min(Math.max(asked, backoff), MAX_SERVICE_WAIT_MS) : backoff;
+}
+
 export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);

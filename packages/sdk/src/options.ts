@@ -42,6 +42,12 @@ export interface WorkerOptions {
   maxBatch?: number;
   /** On stop, how long in-flight tasks may take to finish before they are aborted, ms. @defaultValue 30000 */
   shutdownGraceMs?: number;
+  /**
+   * On stop, how long to keep trying to report results while the service does not take them
+   * (down, unreachable, 503), ms. Past it the worker stops anyway, logging how many it could not
+   * report; the service runs those tasks again. @defaultValue 10000
+   */
+  shutdownReportMs?: number;
   /** Stop gracefully on SIGTERM and SIGINT (a second signal exits at once). @defaultValue true */
   handleSignals?: boolean;
   /** @defaultValue warnings and errors to stderr */
@@ -49,7 +55,7 @@ export interface WorkerOptions {
 }
 
 /** The options with every default filled in. */
-export type ResolvedOptions = Required<Pick<WorkerOptions, 'concurrency' | 'waitMs' | 'pipeline' | 'prefetch' | 'maxBatch' | 'shutdownGraceMs' | 'handleSignals'>> & WorkerOptions;
+export type ResolvedOptions = Required<Pick<WorkerOptions, 'concurrency' | 'waitMs' | 'pipeline' | 'prefetch' | 'maxBatch' | 'shutdownGraceMs' | 'shutdownReportMs' | 'handleSignals'>> & WorkerOptions;
 
 export function resolveOptions(opts: WorkerOptions): ResolvedOptions {
   const concurrency = opts.concurrency ?? 10;
@@ -63,6 +69,7 @@ export function resolveOptions(opts: WorkerOptions): ResolvedOptions {
     waitMs: opts.waitMs ?? 30_000,
     maxBatch: Math.min(opts.maxBatch ?? Math.ceil((concurrency + prefetch) / pipeline), 1000),
     shutdownGraceMs: opts.shutdownGraceMs ?? 30_000,
+    shutdownReportMs: opts.shutdownReportMs ?? 10_000,
     handleSignals: opts.handleSignals ?? true,
   };
 }

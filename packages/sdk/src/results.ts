@@ -3,12 +3,19 @@
  * about to be sent (the common case under load, when a finished task frees the slot that
  * triggers the claim); otherwise they are flushed on their own, coalesced while a flush is in
  * flight.
+ *
+ * A result the service could not take (unreachable, 5xx, 429) is kept, with its fencing token,
+ * and sent again until it is: in order, after the service's Retry-After or a backoff. They are
+ * bounded by the worker's capacity (concurrency + prefetch): a claim that carries results
+ * either settles them or brings no task, so no task comes while results wait. On stop, `drain`
+ * keeps trying for a bounded time, then gives up on what is left (the service re-runs those
+ * tasks once their leases run out or the worker is marked lost).
  */
 import type { EventEmitter } from 'node:events';
 import type { ResultOutcome, ResultsInput, SucceededOutcomes, TaskResult } from '@taskflow/contracts';
 import type { TaskflowClient } from './client.ts';
 import { RetryAfterError, TaskflowApiError, UnrecoverableError } from './errors.ts';
-import { sleep, type WorkerSession } from './lifecycle.ts';
+import { serviceWait, type WorkerSession } from './lifecycle.ts';
 import type { WorkerLogger } from './options.ts';
 import type { WorkerEvents } from './worker.ts';
 
@@ -66,6 +73,10 @@ export class ResultQueue {
   #pending: TaskResult[] = [];
   #flushing: Promise<void> | undefined;
   #flushQueued = false;
+  /** Set by `drain` (the worker stops): when to give up on an unreachable service. */
+  #until: number | undefined;
+  /** Ends the wait before the next try at once (`drain` sets a deadline the wait may pass). */
+  #wake: (() => void) | undefined;
   readonly #deps: ResultQueueDeps;
 
   constructor(deps: ResultQueueDeps) {
@@ -85,8 +96,14 @@ export class ResultQueue {
     return this.#pending.splice(0, MAX_BATCH);
   }
 
+  /** The results waiting to be sent, oldest first (the heartbeat renews their tasks' leases). */
+  get waiting(): readonly TaskResult[] {
+    return this.#pending;
+  }
+
   /** Drops every result (the worker registered again: they would be stale). */
   clear(): void {
+    if (this.#pending.length > 0) this.#deps.log.warn({ count: this.#pending.length }, 'results of the old registration dropped: they would be stale');
     this.#pending = [];
   }
 
@@ -131,31 +148,63 @@ export class ResultQueue {
     return this.#flushing;
   }
 
+  /**
+   * The worker stops: sends every pending result, trying an unreachable service for up to
+   * `withinMs`. Resolves with how many results it could not report.
+   */
+  async drain(withinMs: number): Promise<number> {
+    this.#until = Date.now() + withinMs;
+    this.#wake?.();
+    // The flush in flight first (its batch is not in #pending); one begun while running stops
+    // after a batch: go on until done or out of time.
+    do await this.flush();
+    while (this.#pending.length > 0 && this.#deps.session.id && Date.now() < this.#until);
+    return this.#pending.length;
+  }
+
   async #sendAll(): Promise<void> {
     const { client, session, log } = this.#deps;
-    let backoff = 100;
+    let backoff = 0;
     while (this.#pending.length > 0) {
       const batch = this.#pending.splice(0, MAX_BATCH);
       const report = reportBody(batch);
       try {
         const out = await client.call('reportResults', { params: { id: session.id! }, body: report.body });
         this.noteOutcomes(out);
-        backoff = 100;
+        backoff = 0;
         // While running, what finished meanwhile goes with a claim or the next queued flush.
         if (session.state === 'running') break;
       } catch (err) {
         if (this.#fixRefused(err, batch, report.fullIndex)) continue;
-        if (err instanceof TaskflowApiError && err.status < 500) {
+        if (!worthKeeping(err)) {
+          // 404: the service no longer knows this worker, so they are stale; 401/403: this key may not report.
           log.error({ err: String(err), count: batch.length }, 'results refused; the service will re-run those tasks');
           continue;
         }
         this.#pending.unshift(...batch);
-        if (session.state === 'stopped') break;
-        log.warn({ err: String(err), retryInMs: backoff }, 'reporting results failed; retrying');
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
+        backoff = Math.min(Math.max(backoff * 2, 100), 5000);
+        let wait = serviceWait(err, backoff);
+        if (this.#until !== undefined) {
+          if (Date.now() >= this.#until) break;
+          wait = Math.min(wait, this.#until - Date.now());
+        }
+        log.warn({ err: String(err), count: this.#pending.length, retryInMs: wait }, 'reporting results failed; keeping them to retry');
+        await this.#pause(wait);
       }
     }
+  }
+
+  /** Waits `ms` before the next try, or until `drain` cuts it short. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
   }
 
   /**
@@ -189,6 +238,12 @@ export class ResultQueue {
       this.#deps.events.emit('stale', stale);
     }
   }
+}
+
+/** Whether a result that failed to go is kept to go again: the service was away or busy, not refusing it. */
+function worthKeeping(err: unknown): boolean {
+  if (!(err instanceof TaskflowApiError)) return true; // the network: unreachable, reset, timed out
+  return err.status >= 500 || err.status === 429 || err.status === 408;
 }
 
 /** The failure report for whatever a handler threw. */

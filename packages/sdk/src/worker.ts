@@ -17,7 +17,7 @@ import { abandonTask, CreatedAtCache, TaskRunContext, type InFlight, type TaskCo
 import { failure, reportBody, ResultQueue } from './results.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { Recovery } from './recovery.ts';
-import { idleWithin, sleep, trapSignals, WorkerSession } from './lifecycle.ts';
+import { idleWithin, serviceWait, sleep, trapSignals, WorkerSession } from './lifecycle.ts';
 import { resolveOptions, stderrLogger, type ResolvedOptions, type WorkerLogger, type WorkerOptions } from './options.ts';
 
 export type { TaskContext, TaskHandler } from './context.ts';
@@ -116,7 +116,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const { client, session, log } = this;
     this.results = new ResultQueue({ client, session, log, events: this });
     this.recovery = new Recovery({ session, log, heartbeat: () => this.heartbeat.send(), register: () => this.registerAgain() });
-    this.heartbeat = new Heartbeat({ client, session, log, events: this, held: this.slots.held, recover: (err, usedId) => this.recovery.recover(err, usedId) });
+    this.heartbeat = new Heartbeat({
+      client, session, log, events: this, held: this.slots.held, unreported: () => this.results.waiting,
+      recover: (err, usedId) => this.recovery.recover(err, usedId),
+    });
     // An 'error' event without listeners would throw; errors are logged in any case.
     this.on('error', () => undefined);
   }
@@ -201,9 +204,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
         if (session.state !== 'running') break;
         if (await this.recovery.recover(err, usedId)) continue;
         backoff = Math.min(Math.max(backoff * 2, 100), 5000);
-        this.log.warn({ err: String(err), retryInMs: backoff }, 'claim failed; retrying');
+        const wait = serviceWait(err, backoff);
+        this.log.warn({ err: String(err), retryInMs: wait }, 'claim failed; retrying');
         this.emit('error', err);
-        await sleep(backoff, session.stopSignal);
+        await sleep(wait, session.stopSignal);
       } finally {
         this.claimCtrls.delete(ctrl);
       }
@@ -312,7 +316,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await idleWithin(graceMs, () => slots.running === 0);
       for (const e of slots.held.values()) abandonTask(slots.held, e, new WorkerShutdownError());
     }
-    await this.results.flush();
+    // Heartbeats go on meanwhile: they keep the leases of the tasks whose results wait.
+    const unreported = await this.results.drain(this.opts.shutdownReportMs);
+    if (unreported > 0) {
+      this.log.error({ count: unreported, waitedMs: this.opts.shutdownReportMs }, `${unreported} results not reported: the service did not take them in time and will run those tasks again`);
+    }
     this.heartbeat.stop();
     session.state = 'stopped';
     if (session.id) {
