@@ -18,11 +18,17 @@ import { Command } from 'commander';
 import pino from 'pino';
 import { migrate, openDatabase } from '@taskflow/core';
 import type { TaskHandler } from '@taskflow/sdk';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, loadConfig, logLevelOf, type Config } from './config.ts';
 import { startService } from './service.ts';
 import { runDemo } from './demo.ts';
+import { explainFailure, fullStack, type FailureContext } from './startupErrors.ts';
 
-const program = new Command('taskflow').description('Taskflow: a distributed task queue service on PostgreSQL');
+const program = new Command('taskflow')
+  .description('Taskflow: a distributed task queue service on PostgreSQL')
+  .option('--verbose', 'on failure, print the stack too (as LOG_LEVEL=debug does)');
+
+/** What the running command knows, for the message if it fails. */
+const failure: FailureContext = {};
 
 /** Flags override the environment variables of the same options, and are validated with them. */
 function serviceConfig(opts: { port?: string; host?: string; dataDir?: string; databaseUrl?: string }): Config {
@@ -32,7 +38,9 @@ function serviceConfig(opts: { port?: string; host?: string; dataDir?: string; d
     TASKFLOW_DATA_DIR: opts.dataDir,
     DATABASE_URL: opts.databaseUrl,
   };
-  return loadConfig({ ...process.env, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) });
+  const config = loadConfig({ ...process.env, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) });
+  Object.assign(failure, { databaseUrl: config.databaseUrl, host: config.host, port: config.port });
+  return config;
 }
 
 program
@@ -84,8 +92,13 @@ program
   .option('-c, --concurrency <n>', 'tasks at once (default: the module\'s `concurrency`, else 10)')
   .option('--name <name>', 'worker name shown in the dashboard')
   .action(async (modulePath: string, opts) => {
-    if (!opts.apiKey) throw new ConfigError('an API key is needed: --api-key or TASKFLOW_API_KEY');
-    const mod = (await import(pathToFileURL(resolve(modulePath)).href)) as {
+    if (!opts.apiKey) throw new ConfigError('the worker needs an API key with scope "worker": set TASKFLOW_API_KEY (or --api-key)');
+    const mod = (await import(pathToFileURL(resolve(modulePath)).href).catch((err: unknown) => {
+      // The module itself missing is the user's argument; an error inside it keeps its stack.
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(resolve(modulePath))) throw new ConfigError(`${modulePath}: no such module`);
+      throw err;
+    })) as {
       handlers?: Record<string, TaskHandler>;
       default?: Record<string, TaskHandler>;
       queues?: string[];
@@ -93,9 +106,10 @@ program
     };
     const handlers = mod.handlers ?? mod.default;
     if (!handlers || typeof handlers !== 'object') throw new ConfigError(`${modulePath} exports no handlers (export const handlers = {...})`);
-    const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+    const logger = pino({ level: logLevelOf(process.env) });
     // Only this command (and `demo`) needs the SDK and its HTTP client: `start` does not load them.
-    const { Worker } = await import('@taskflow/sdk');
+    const { Worker, TaskflowApiError, TaskflowNetworkError } = await import('@taskflow/sdk');
+    Object.assign(failure, { url: opts.url, sdk: { TaskflowApiError, TaskflowNetworkError } });
     const worker = new Worker({
       url: opts.url,
       apiKey: opts.apiKey,
@@ -121,7 +135,8 @@ program
   });
 
 function printBanner(url: string, config: Config, createdAdminKey: string | undefined): void {
-  const where = config.databaseUrl ? 'PostgreSQL' : `embedded PostgreSQL (PGlite) in ${resolve(config.dataDir)}`;
+  const where = config.databaseUrl ? 'PostgreSQL'
+    : config.dataDir.startsWith('memory://') ? 'embedded PostgreSQL (PGlite) in memory' : `embedded PostgreSQL (PGlite) in ${resolve(config.dataDir)}`;
   const lines = [
     '',
     `  Taskflow is running at ${url}  (${where})`,
@@ -145,10 +160,9 @@ function printBanner(url: string, config: Config, createdAdminKey: string | unde
 }
 
 program.parseAsync().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    console.error(`taskflow: ${err.message}`);
-    process.exit(2);
-  }
-  console.error('taskflow:', err);
-  process.exit(1);
+  const { exitCode, message, showStack } = explainFailure(err, failure);
+  const verbose = program.opts().verbose === true || ['debug', 'trace'].includes(process.env.LOG_LEVEL ?? '');
+  console.error(`taskflow: ${message}`);
+  if (showStack || verbose) console.error(fullStack(err));
+  process.exit(exitCode);
 });

@@ -75,6 +75,16 @@ function int(src: Source, name: string, fallback: number, min: number, max: numb
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+function checkLogLevel(level: string): string {
+  if (!LEVELS.includes(level)) throw new ConfigError(`LOG_LEVEL=${JSON.stringify(level)} is not valid: expected one of ${LEVELS.join(', ')}`);
+  return level;
+}
+
+/** LOG_LEVEL alone, validated (`taskflow worker` reads no other part of the service's configuration). */
+export function logLevelOf(env: Source = process.env): string {
+  return checkLogLevel(str(env, 'LOG_LEVEL', 'info'));
+}
+
 /** Reads and validates the configuration. Throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Source = process.env, overrides: Partial<Config> = {}): Config {
   const config: Config = {
@@ -102,9 +112,7 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(config.schema)) {
     throw new ConfigError(`TASKFLOW_SCHEMA=${JSON.stringify(config.schema)} is not valid: expected lower-case letters, digits and _ (at most 63)`);
   }
-  if (!LEVELS.includes(config.logLevel)) {
-    throw new ConfigError(`LOG_LEVEL=${JSON.stringify(config.logLevel)} is not valid: expected one of ${LEVELS.join(', ')}`);
-  }
+  checkLogLevel(config.logLevel);
   if (config.bootstrapApiKey !== undefined && config.bootstrapApiKey.length < 20) {
     throw new ConfigError('TASKFLOW_BOOTSTRAP_API_KEY is too short: use at least 20 random characters');
   }

@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Database } from './types.ts';
 import type { Logger } from '../logger.ts';
 import { openPostgres } from './postgres.ts';
+import { DataDirError, ensureDirectory } from './dataDir.ts';
 
 export interface OpenDatabaseOptions {
   /** PostgreSQL connection string; without it, PGlite in `dataDir`. */
@@ -16,7 +16,11 @@ export interface OpenDatabaseOptions {
   logger: Logger;
 }
 
-/** Opens the database the configuration names: PostgreSQL with a URL, else embedded PGlite. */
+/**
+ * Opens the database the configuration names: PostgreSQL with a URL, else embedded PGlite. A
+ * data directory on disk is created if missing (dataDir.ts); the database itself is in its
+ * `pgdata` directory.
+ */
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   const schema = opts.schema ?? 'taskflow';
   if (opts.databaseUrl) {
@@ -25,9 +29,19 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   // Loaded only when used: PGlite's module costs memory a PostgreSQL node does not need.
   const { openPglite } = await import('./pglite.ts');
   const dataDir = opts.dataDir ?? './.taskflow';
-  if (!dataDir.startsWith('memory://')) {
-    mkdirSync(resolve(dataDir), { recursive: true });
-    return openPglite({ dataDir: resolve(dataDir, 'pgdata'), schema });
-  }
-  return openPglite({ dataDir, schema });
+  if (dataDir.startsWith('memory://')) return openPglite({ dataDir, schema });
+  const dir = resolve(dataDir);
+  ensureDirectory(dir);
+  const pgdata = resolve(dir, 'pgdata');
+  ensureDirectory(pgdata);
+  return openPglite({ dataDir: pgdata, schema }).catch((err: unknown) => {
+    throw new DataDirError(pgdata, 'cannot_open', `PGlite could not open the database in ${pgdata} (${describe(err)})`, { cause: err });
+  });
+}
+
+/** PGlite's file-system errors carry an errno and no message. */
+function describe(err: unknown): string {
+  const e = err as { message?: string; name?: string; errno?: number };
+  if (e?.message) return e.message;
+  return e?.errno !== undefined ? `${e.name ?? 'error'} errno ${e.errno}` : String(err);
 }
