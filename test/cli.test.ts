@@ -5,7 +5,7 @@
  * the SDK; these two commands load it when they run.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -84,4 +84,27 @@ describe('taskflow demo', () => {
     expect(Number(dead)).toBe(1);
     expect((await demo.exited).code).toBe(0);
   }, 90_000);
+});
+
+describe('taskflow --version and the environment', () => {
+  it('--version and -V print the version of the package', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../packages/server/package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const proc = run(process.execPath, [CLI, flag], {});
+      const [line] = await proc.waitForLine(/^.+$/);
+      expect(line).toBe(version);
+      expect((await proc.exited).code).toBe(0);
+    }
+  });
+
+  it('warns, one line each, of TASKFLOW_* variables it does not know, with the nearest known name', async () => {
+    // An invalid PORT ends the start right after the warnings.
+    const proc = run(process.execPath, [CLI, 'start', '--port', 'abc'], { TASKFLOW_POOL_SIZE: '3', TASKFLOW_FROBNICATE: '1' });
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.stderr().trim().split('\n')).toEqual([
+      'taskflow: warning: TASKFLOW_FROBNICATE is not a Taskflow setting; it is ignored',
+      'taskflow: warning: TASKFLOW_POOL_SIZE is not a Taskflow setting (did you mean DATABASE_POOL_SIZE?); it is ignored',
+      'taskflow: PORT="abc" is not valid: expected an integer from 0 to 65535',
+    ]);
+  });
 });

@@ -12,20 +12,30 @@
  * Measured with bench/scaling.ts --hot 100000: peak RSS 168-175 MiB without it, 155-157 MiB with
  * it, the same server CPU (docs/operations.md).
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import pino from 'pino';
 import { migrate, openDatabase } from '@taskflow/core';
 import type { TaskHandler } from '@taskflow/sdk';
-import { ConfigError, loadConfig, logLevelOf, type Config } from './config.ts';
+import { ConfigError, loadConfig, logLevelOf, unknownVariables, type Config } from './config.ts';
 import { startService } from './service.ts';
 import { runDemo } from './demo.ts';
 import { explainFailure, fullStack, type FailureContext } from './startupErrors.ts';
 
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('taskflow')
   .description('Taskflow: a distributed task queue service on PostgreSQL')
-  .option('--verbose', 'on failure, print the stack too (as LOG_LEVEL=debug does)');
+  .version(version, '-V, --version', 'print the version')
+  .option('--verbose', 'on failure, print the stack too (as LOG_LEVEL=debug does)')
+  .hook('preAction', () => {
+    // A typo in a variable's name would otherwise do nothing, silently.
+    for (const { name, suggestion } of unknownVariables(process.env)) {
+      console.error(`taskflow: warning: ${name} is not a Taskflow setting${suggestion ? ` (did you mean ${suggestion}?)` : ''}; it is ignored`);
+    }
+  });
 
 /** What the running command knows, for the message if it fails. */
 const failure: FailureContext = {};

@@ -85,6 +85,70 @@ export function logLevelOf(env: Source = process.env): string {
   return checkLogLevel(str(env, 'LOG_LEVEL', 'info'));
 }
 
+/**
+ * Every variable Taskflow reads: the service's (loadConfig, above) and those of the `worker` and
+ * `demo` commands. Any other TASKFLOW_* variable is a typo or a setting that does not exist.
+ */
+export const KNOWN_VARIABLES = [
+  'DATABASE_URL', 'TASKFLOW_DATA_DIR', 'TASKFLOW_SCHEMA', 'DATABASE_POOL_SIZE', 'HOST', 'PORT', 'REDIS_URL',
+  'TASKFLOW_BOOTSTRAP_API_KEY', 'TASKFLOW_MAX_PAYLOAD_BYTES', 'TASKFLOW_MAX_BODY_BYTES', 'TASKFLOW_WORKER_TTL_MS',
+  'TASKFLOW_DEFAULT_TIMEOUT_MS', 'TASKFLOW_DEFAULT_MAX_ATTEMPTS', 'TASKFLOW_POISON_AFTER', 'TASKFLOW_POLL_INTERVAL_MS',
+  'TASKFLOW_RESCUE_INTERVAL_MS', 'TASKFLOW_RESCUE_START_DELAY_MS', 'LOG_LEVEL',
+  'TASKFLOW_URL', 'TASKFLOW_API_KEY',
+] as const;
+
+export interface UnknownVariable {
+  name: string;
+  /** The known variable it most likely meant, if one is close. */
+  suggestion: string | undefined;
+}
+
+/**
+ * The TASKFLOW_* variables of `env` that Taskflow does not read, each with the nearest known
+ * name. The test suite's own (TASKFLOW_TEST_*) are not Taskflow's settings and are left alone.
+ */
+export function unknownVariables(env: Source = process.env): UnknownVariable[] {
+  const known = new Set<string>(KNOWN_VARIABLES);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('TASKFLOW_') && !name.startsWith('TASKFLOW_TEST_') && !known.has(name))
+    .sort()
+    .map((name) => ({ name, suggestion: nearestVariable(name) }));
+}
+
+/**
+ * The known variable closest to `name`, compared without the TASKFLOW_ prefix (so that
+ * TASKFLOW_PORT finds PORT): the fewest edits, or the one whose words contain all of the
+ * name's in order (TASKFLOW_POOL_SIZE finds DATABASE_POOL_SIZE). Undefined when none is close:
+ * at most a third of the name's letters changed.
+ */
+export function nearestVariable(name: string): string | undefined {
+  const bare = (n: string) => n.replace(/^TASKFLOW_/, '');
+  const wanted = bare(name);
+  let best: { name: string; cost: number } | undefined;
+  for (const k of KNOWN_VARIABLES) {
+    const cost = containsWords(bare(k), wanted) ? 1 : editDistance(wanted, bare(k));
+    if (!best || cost < best.cost) best = { name: k, cost };
+  }
+  return best && best.cost <= Math.max(1, Math.floor(wanted.length / 3)) ? best.name : undefined;
+}
+
+function containsWords(haystack: string, needle: string): boolean {
+  return `_${haystack}_`.includes(`_${needle}_`);
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions, one each. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
 /** Reads and validates the configuration. Throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Source = process.env, overrides: Partial<Config> = {}): Config {
   const config: Config = {
