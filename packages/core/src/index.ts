@@ -9,6 +9,7 @@
 export type { Database, Executor, Statement, QueryResult, DriverName } from './db/types.ts';
 export { openDatabase, type OpenDatabaseOptions } from './db/open.ts';
 export { DataDirError, ensureDirectory, type DataDirProblem } from './db/dataDir.ts';
+export { DataDirLockedError, lockDataDir, type DataDirLock, type LockHolder, type LockRefusal } from './db/dataDirLock.ts';
 export { openPostgres, type PostgresOptions } from './db/postgres.ts';
 export { quoteIdent } from './db/ident.ts';
 export { migrate, loadMigrations, type Migration, type MigrateResult } from './migrate.ts';

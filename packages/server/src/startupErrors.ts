@@ -4,7 +4,7 @@
  * (docs/operations.md, "Exit codes"). The stack is for `--verbose` (or LOG_LEVEL=debug);
  * only a failure no class describes, a bug, prints it always.
  */
-import { DataDirError, SchemaTooNewError, sqlState } from '@taskflow/core';
+import { DataDirError, DataDirLockedError, SchemaTooNewError, sqlState } from '@taskflow/core';
 import type { TaskflowApiError, TaskflowNetworkError } from '@taskflow/sdk';
 import { ConfigError } from './config.ts';
 
@@ -23,6 +23,8 @@ export const EXIT = {
   listen: 5,
   /** The data directory is a file, cannot be created or written, or PGlite cannot open it. */
   dataDir: 6,
+  /** Another live process holds the data directory (or its lock cannot be judged). */
+  dataDirLocked: 7,
   /** The database was migrated by a newer build. */
   schemaTooNew: 8,
 } as const;
@@ -56,6 +58,10 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMED
 export function explainFailure(err: unknown, ctx: FailureContext = {}): Explained {
   const known = (exitCode: ExitCode, message: string): Explained => ({ exitCode, message, showStack: false });
   if (err instanceof ConfigError) return known(EXIT.config, err.message);
+  if (err instanceof DataDirLockedError) {
+    const fix = err.reason === 'held' ? 'stop that process, or use another TASKFLOW_DATA_DIR (or --data-dir)' : 'check TASKFLOW_DATA_DIR (or --data-dir)';
+    return known(EXIT.dataDirLocked, `${err.message}; ${fix}`);
+  }
   if (err instanceof DataDirError) return known(EXIT.dataDir, `the data directory cannot be used: ${err.message}; check TASKFLOW_DATA_DIR (or --data-dir)`);
   if (err instanceof SchemaTooNewError) return known(EXIT.schemaTooNew, err.message);
   const listen = listenFailure(err, ctx);

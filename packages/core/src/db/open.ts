@@ -3,6 +3,7 @@ import type { Database } from './types.ts';
 import type { Logger } from '../logger.ts';
 import { openPostgres } from './postgres.ts';
 import { DataDirError, ensureDirectory } from './dataDir.ts';
+import { lockDataDir } from './dataDirLock.ts';
 
 export interface OpenDatabaseOptions {
   /** PostgreSQL connection string; without it, PGlite in `dataDir`. */
@@ -18,8 +19,8 @@ export interface OpenDatabaseOptions {
 
 /**
  * Opens the database the configuration names: PostgreSQL with a URL, else embedded PGlite. A
- * data directory on disk is created if missing (dataDir.ts); the database itself is in its
- * `pgdata` directory.
+ * data directory on disk is created if missing (dataDir.ts) and held by this process until
+ * `close()` (dataDirLock.ts); the database itself is in its `pgdata` directory.
  */
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   const schema = opts.schema ?? 'taskflow';
@@ -32,11 +33,31 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   if (dataDir.startsWith('memory://')) return openPglite({ dataDir, schema });
   const dir = resolve(dataDir);
   ensureDirectory(dir);
-  const pgdata = resolve(dir, 'pgdata');
-  ensureDirectory(pgdata);
-  return openPglite({ dataDir: pgdata, schema }).catch((err: unknown) => {
-    throw new DataDirError(pgdata, 'cannot_open', `PGlite could not open the database in ${pgdata} (${describe(err)})`, { cause: err });
-  });
+  const lock = lockDataDir(dir);
+  if (lock.tookOverFrom) {
+    const h = lock.tookOverFrom;
+    opts.logger.warn({ dataDir: dir, stalePid: h.pid, staleStartedAt: h.startedAt }, 'took over the lock of a Taskflow process that is gone');
+  }
+  try {
+    const pgdata = resolve(dir, 'pgdata');
+    ensureDirectory(pgdata);
+    const db = await openPglite({ dataDir: pgdata, schema }).catch((err: unknown) => {
+      throw new DataDirError(pgdata, 'cannot_open', `PGlite could not open the database in ${pgdata} (${describe(err)})`, { cause: err });
+    });
+    return {
+      ...db,
+      async close() {
+        try {
+          await db.close();
+        } finally {
+          lock.release();
+        }
+      },
+    };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
 }
 
 /** PGlite's file-system errors carry an errno and no message. */
