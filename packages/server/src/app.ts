@@ -12,7 +12,8 @@ import { routes, Problem, type RouteName } from '@taskflow/contracts';
 import { EnqueueBatcher, type ApiKeyStore, type Database, type Engine, type WakeHub } from '@taskflow/core';
 import type { Config } from './config.ts';
 import type { Handlers, RouteOptions } from './http/route.ts';
-import { HttpProblem, sendProblem, toProblem } from './http/problems.ts';
+import { sendProblem, toProblem } from './http/problems.ts';
+import { frameworkOptions, registerFrameworkProblems } from './http/frameworkProblems.ts';
 import { Authenticator } from './http/auth.ts';
 import { taskHandlers } from './routes/tasks.ts';
 import { dlqHandlers } from './routes/dlq.ts';
@@ -67,11 +68,13 @@ function createFastify(config: Config, logger: PinoLogger): FastifyInstance {
     bodyLimit: config.maxBodyBytes,
     // Per-request log lines cost more than the request on the hot path; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
     // On close, idle keep-alive connections go at once; requests in flight finish (waiting
     // claims return empty as soon as the service's shutdown signal aborts them).
     forceCloseConnections: 'idle',
+    // Fastify's and Node's own answers (router errors, parser errors, 503 while closing) as problems.
+    ...frameworkOptions(config.maxBodyBytes),
   });
+  registerFrameworkProblems(app, config.maxBodyBytes);
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.query).compile(schema));
 
@@ -82,9 +85,6 @@ function createFastify(config: Config, logger: PinoLogger): FastifyInstance {
     if (body.status >= 500) request.log.error({ err, url: request.url }, 'request failed');
     return sendProblem(request, reply, body);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, toProblem(new HttpProblem(404, 'route_not_found', 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`), config.maxBodyBytes)),
-  );
   return app;
 }
 

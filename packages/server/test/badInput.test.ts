@@ -229,7 +229,7 @@ const cases: Case[] = [
   // ---- unknown routes
   { name: 'unknown route', method: 'GET', path: '/api/v1/nope', auth: 'admin', status: 404, code: 'route_not_found' },
   { name: 'unknown route without a key', method: 'GET', path: '/api/v2/tasks', auth: 'none', status: 404, code: 'route_not_found' },
-  { name: 'unknown method on a known path', method: 'PUT', path: T, auth: 'admin', body: { type: 'a' }, status: 404, code: 'route_not_found' },
+  { name: 'unknown method on a known path', method: 'PUT', path: T, auth: 'admin', body: { type: 'a' }, status: 405, code: 'method_not_allowed' },
 
   // ---- state conflicts
   { name: 'PATCH a running task', method: 'PATCH', path: (f) => `${T}/${f.running.id}`, auth: 'producer', body: { priority: 5 }, status: 409, code: 'invalid_state' },

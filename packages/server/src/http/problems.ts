@@ -3,6 +3,7 @@
  * errors become responses: validation failures name each field and what was expected; engine
  * errors map by class; anything unexpected is a 500 that is logged with its stack.
  */
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
 import { AlreadyExistsError, InvalidInputError, InvalidStateError, mapStorageError, NotFoundError, StaleAttemptError } from '@taskflow/core';
@@ -83,7 +84,7 @@ function dedupe(errors: FieldError[]): FieldError[] {
   });
 }
 
-interface ProblemBody {
+export interface ProblemBody {
   type: string;
   title: string;
   status: number;
@@ -97,13 +98,38 @@ function problem(status: number, code: string, title: string, detail: string, er
   return { type: `urn:taskflow:problem:${code}`, title, status, detail, code, ...(errors && errors.length ? { errors } : {}) };
 }
 
+/**
+ * The longest path parameter the router accepts, characters as sent (percent-encoded). Three
+ * times the contract's longest (a queue name of 100): a parameter within that is checked by
+ * the contract, which names the field; a longer one is a 414.
+ */
+export const MAX_PARAM_LENGTH = 300;
+
 const FASTIFY_CODES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large', 'Payload too large'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'Unsupported media type'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_content_length', 'Invalid Content-Length'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json', 'Invalid JSON'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json', 'Invalid JSON'],
+  // Answered by the router before any route (the `frameworkErrors` option sends them here).
+  FST_ERR_BAD_URL: [400, 'invalid_url', 'Invalid URL'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'uri_too_long', 'URI too long'],
 };
+
+function fastifyDetail(code: string, fe: FastifyError, maxBodyBytes: number): string {
+  switch (code) {
+    case 'payload_too_large':
+      return `the request body is larger than the limit of ${maxBodyBytes} bytes for this endpoint`;
+    case 'invalid_json':
+      return `the request body is not valid JSON: ${fe.message}`;
+    case 'invalid_url':
+      return 'the path is not a valid URL: a percent-encoded sequence (%XX) does not decode to UTF-8';
+    case 'uri_too_long':
+      return `a segment of the path is longer than ${MAX_PARAM_LENGTH} characters`;
+    default:
+      return fe.message;
+  }
+}
 
 /** The problem for an error thrown anywhere in a request. */
 export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
@@ -126,10 +152,7 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
   const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (known) {
     const [status, code, title] = known;
-    const detail = code === 'payload_too_large'
-      ? `the request body is larger than the limit of ${maxBodyBytes} bytes for this endpoint`
-      : code === 'invalid_json' ? `the request body is not valid JSON: ${fe.message}` : fe.message;
-    return problem(status, code, title, detail);
+    return problem(status, code, title, fastifyDetail(code, fe, maxBodyBytes));
   }
   if (err instanceof SyntaxError) return problem(400, 'invalid_json', 'Invalid JSON', `the request body is not valid JSON: ${err.message}`);
   // A value the database refused as data that no edge check caught is still the caller's input.
@@ -139,6 +162,69 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
     return problem(fe.statusCode, 'bad_request', 'Bad request', fe.message);
   }
   return problem(500, 'internal_error', 'Internal error', 'the server failed to handle this request; it has been logged');
+}
+
+/** The methods a path allows, for a 405 (`Allow`). */
+export function methodNotAllowed(method: string, path: string, allowed: string[]): HttpProblem {
+  return new HttpProblem(405, 'method_not_allowed', 'Method not allowed', `${method} is not allowed on ${path}; it allows ${allowed.join(', ')}`);
+}
+
+/** A request's query string has more parameters than any route takes. */
+export function tooManyParameters(count: number, limit: number): HttpProblem {
+  return new HttpProblem(400, 'too_many_parameters', 'Too many parameters', `the query string has ${count} parameters; at most ${limit} are accepted`);
+}
+
+/** A node that is stopping: the client should retry, on this node once it is back or on another. */
+export function shuttingDown(): HttpProblem {
+  return new HttpProblem(503, 'shutting_down', 'Service shutting down', 'this node is stopping; retry the request (on another node, or on this one once it is back)');
+}
+
+/** An HTTP/1.1 request without a Host header (RFC 9112 section 3.2), which Node would answer with an empty 400. */
+export function missingHost(): HttpProblem {
+  return new HttpProblem(400, 'missing_host', 'Missing Host header', 'an HTTP/1.1 request must carry a Host header');
+}
+
+type ParserError = NodeJS.ErrnoException & { rawPacket?: Buffer; reason?: string };
+
+/**
+ * The problem for a request Node's HTTP parser refused before Fastify saw it (the server's
+ * `clientError`): a malformed request line or header, a bad Content-Length or chunk, headers
+ * over the size limit, a request that took too long. Undefined when there is nobody to answer
+ * (the connection was reset).
+ */
+export function parserProblem(err: ParserError): ProblemBody | undefined {
+  const code = err.code ?? '';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return undefined;
+  const reason = err.reason ?? err.message;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return problem(408, 'request_timeout', 'Request timeout', 'the request was not received in time');
+  }
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    // Node counts the request line in the header size: a request line that never ended is a URL over the limit.
+    const raw = err.rawPacket?.subarray(0, 65_536).toString('latin1') ?? '';
+    const lineEnd = raw.indexOf('\r\n');
+    if (/^[A-Z]+ \S/.test(raw) && (lineEnd === -1 || lineEnd > 8192)) {
+      return problem(414, 'uri_too_long', 'URI too long', 'the request line (method and URL) is longer than the server accepts');
+    }
+    return problem(431, 'headers_too_large', 'Request header fields too large', 'the request line and headers are larger than the server accepts (16 KiB)');
+  }
+  if (code === 'HPE_INVALID_CONTENT_LENGTH' || code === 'HPE_UNEXPECTED_CONTENT_LENGTH') {
+    return problem(400, 'invalid_content_length', 'Invalid Content-Length', `the Content-Length header is not valid (${reason})`);
+  }
+  return problem(400, 'malformed_request', 'Malformed request', `the request is not valid HTTP/1.1 (${code ? `${code}: ` : ''}${reason})`);
+}
+
+/** A whole HTTP response carrying `body`, for a socket Fastify never turned into a request. */
+export function rawProblemResponse(body: ProblemBody): string {
+  const json = JSON.stringify(body);
+  return [
+    `HTTP/1.1 ${body.status} ${STATUS_CODES[body.status] ?? 'Error'}`,
+    'Content-Type: application/problem+json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(json)}`,
+    'Connection: close',
+    '',
+    json,
+  ].join('\r\n');
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, body: ProblemBody): FastifyReply {
