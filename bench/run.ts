@@ -5,7 +5,7 @@
  *   npm run bench -- [--n 20000] [--quick] [--only taskflow,pglite,bullmq,bullmq-aof,pgboss,graphile]
  *                    [--rounds 1] [--concurrency 50] [--latency-count 500] [--rate 100]
  *                    [--database-url postgres://...] [--redis-url redis://...] [--aof-redis-port 6390]
- *                    [--worker-node-flags "…"] [--baseline <dir>]
+ *                    [--worker-node-flags "…"] [--baseline <dir>] [--pglite-memory]
  *
  * Workloads (see README.md): single enqueue (50 in flight), bulk enqueue (batches of 1,000),
  * drain (N pre-loaded no-op tasks, concurrency 50), enqueue→start latency (500 at 100/s to
@@ -18,6 +18,9 @@
  * `--worker-node-flags` runs every system's worker process on these Node flags (default: none,
  * Node's defaults), e.g. "--max-semi-space-size=8", which docs/operations.md recommends for
  * busy SDK workers: the same flags for every system, so the ratios stay like for like.
+ *
+ * `--pglite-memory` runs the PGlite row on `memory://` instead of a fresh data directory on
+ * disk (the embedded default, which `npm start` runs).
  *
  * `--baseline <dir>` adds the row "Taskflow@baseline (PostgreSQL)": the server and the worker
  * of another checkout of the repository at <dir> (a git worktree of an earlier commit, with
@@ -58,6 +61,7 @@ const { values: args } = parseArgs({
     'aof-redis-port': { type: 'string', default: '6390' },
     'worker-node-flags': { type: 'string', default: '' },
     baseline: { type: 'string' },
+    'pglite-memory': { type: 'boolean', default: false },
   },
 });
 
@@ -90,7 +94,7 @@ function makeSystem(key: string, round: number): SystemUnderTest {
   switch (key) {
     case 'taskflow': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tf_${id}` });
     case 'baseline': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tfb_${id}`, checkout: BASELINE, label: 'Taskflow@baseline (PostgreSQL)' });
-    case 'pglite': return new TaskflowSystem({ driver: 'pglite', databaseUrl: DB, schema: 'taskflow' });
+    case 'pglite': return new TaskflowSystem({ driver: 'pglite', databaseUrl: DB, schema: 'taskflow', pgliteInMemory: args['pglite-memory'] });
     case 'bullmq': return new BullmqSystem({ redisUrl: REDIS, prefix: `tfbench_${id}` });
     // BullMQ on a Redis of its own that fsyncs every write (AOF, appendfsync always).
     case 'bullmq-aof': return new BullmqSystem({ redisUrl: REDIS, prefix: `tfbench_${id}`, aofPort: AOF_PORT });

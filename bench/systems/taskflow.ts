@@ -1,11 +1,12 @@
 /**
  * Taskflow: a server node in its own process (lib/taskflow-server.ts) on PostgreSQL or on
- * in-process PGlite; the producer is the SDK client in the harness; the worker is the SDK
+ * in-process PGlite (a fresh data directory on disk, as `npm start` runs; or memory://); the producer is the SDK client in the harness; the worker is the SDK
  * Worker in the worker process. Every call goes over HTTP, as in production. With `checkout`,
  * the server and the worker are those of another checkout of the repository (run.ts
  * --baseline): each side runs its own code, the producer stays this tree's client.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TaskflowClient, Worker } from '@taskflow/sdk';
@@ -16,7 +17,7 @@ import { adminQuery } from '../lib/pg.ts';
 const SERVER = fileURLToPath(new URL('../lib/taskflow-server.ts', import.meta.url));
 
 /** As in the root package.json's `start` script and packages/server/bin/taskflow.js. */
-export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'];
 
 /**
  * The Node flags of the `start` script of the checkout at `root` (undefined: no such script),
@@ -47,8 +48,13 @@ export function checkoutRoot(dir: string): string {
 export interface TaskflowBenchOptions {
   driver: 'postgres' | 'pglite';
   databaseUrl: string;
-  /** Schema (PostgreSQL); PGlite runs in memory in the server process. */
+  /** Schema (PostgreSQL). */
   schema: string;
+  /**
+   * PGlite: `memory://` instead of the default, a data directory on disk (made fresh in the
+   * system's temporary directory and removed after), as `npm start` runs.
+   */
+  pgliteInMemory?: boolean;
   /** Node flags for the server process (e.g. --cpu-prof), after the service's own. */
   serverExecArgv?: string[];
   /** The service's own Node flags (default: those of `npm start`, SERVICE_NODE_FLAGS). */
@@ -95,6 +101,8 @@ export class TaskflowSystem implements SystemUnderTest {
   url = '';
   client!: TaskflowClient;
   private readonly opts: TaskflowBenchOptions;
+  /** PGlite on disk: its data directory. */
+  private dataDir: string | undefined;
   private readonly serverScript: string;
   private readonly serviceNodeFlags: string[];
 
@@ -109,10 +117,11 @@ export class TaskflowSystem implements SystemUnderTest {
   }
 
   async setup(): Promise<void> {
+    if (this.opts.driver === 'pglite' && !this.opts.pgliteInMemory) this.dataDir = mkdtempSync(join(tmpdir(), 'taskflow-bench-pglite-'));
     const config = {
       schema: this.opts.schema,
       bootstrapApiKey: this.apiKey,
-      ...(this.opts.driver === 'postgres' ? { databaseUrl: this.opts.databaseUrl } : { dataDir: 'memory://' }),
+      ...(this.opts.driver === 'postgres' ? { databaseUrl: this.opts.databaseUrl } : { dataDir: this.dataDir ?? 'memory://' }),
       ...this.opts.serverConfig,
     };
     let ready: (url: string) => void;
@@ -198,6 +207,7 @@ export class TaskflowSystem implements SystemUnderTest {
 
   async teardown(): Promise<void> {
     await this.server?.stop();
+    if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
     if (this.opts.driver === 'postgres') {
       await adminQuery(this.opts.databaseUrl, `DROP SCHEMA IF EXISTS "${this.opts.schema}" CASCADE`);
     }

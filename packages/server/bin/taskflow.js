@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-const MEMORY_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
+const MEMORY_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'];
 
 const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
 const missing = MEMORY_FLAGS.filter((flag) => !given.some((g) => g.startsWith(flag.split('=')[0])));

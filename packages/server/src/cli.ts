@@ -2,15 +2,21 @@
  * The `taskflow` command: start (the service), migrate, worker <module>, demo.
  * This is an entry point: it alone reads the environment (through loadConfig) and argv.
  *
- * Node runs it with --max-semi-space-size=8 --heap-growing-percent=50 (`npm start` and
- * bin/taskflow.js). The first: V8's default young generation reserves tens of MB that a service like this
+ * Node runs it with --max-semi-space-size=8 --heap-growing-percent=50 --liftoff-only (`npm start`
+ * and bin/taskflow.js). The first: V8's default young generation reserves tens of MB that a service like this
  * does not need. Measured with bench/run.ts and bench/diagnose.ts: peak RSS about 198 MiB by
  * default, 150 with 4 (but four to six times the young collections, ~10% more CPU per
  * submission), 155-158 with 8 (half of those collections). The second: the old generation may
  * grow by half its live size between full collections, where V8 by default lets it grow to
  * several times that under sustained load (live heap ~30 MB, ~90 MB before a full collection).
  * Measured with bench/scaling.ts --hot 100000: peak RSS 168-175 MiB without it, 155-157 MiB with
- * it, the same server CPU (docs/operations.md).
+ * it, the same server CPU (docs/operations.md). The third concerns WebAssembly only, that is the
+ * embedded PGlite (and undici's HTTP parser in `worker`): V8 compiles it with its baseline
+ * compiler only. Its optimizing compiler, once the SQL parser (one 105 KB function) runs hot,
+ * takes 640 MB and several seconds of a core to compile it; that compile was the embedded
+ * server's memory peak. Measured with `npm run bench -- --only pglite` in bench/, three
+ * alternating rounds (N = 20,000): peak RSS 248-255 MiB with it, 783-807 without, and drains
+ * no slower (docs/operations.md, "Memory of the embedded mode").
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
