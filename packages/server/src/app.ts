@@ -8,7 +8,7 @@ import addFormatsModule from 'ajv-formats';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger as PinoLogger } from 'pino';
-import { routes, Problem, type RouteName } from '@taskflow/contracts';
+import { routes, Problem, type RouteDef, type RouteName } from '@taskflow/contracts';
 import { EnqueueBatcher, type ApiKeyStore, type Database, type Engine, type WakeHub } from '@taskflow/core';
 import type { Config } from './config.ts';
 import type { Handlers, RouteOptions } from './http/route.ts';
@@ -51,9 +51,10 @@ function validators() {
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = createFastify(deps.config, deps.logger);
-  // A request without a body is an empty object where every field is optional (claim, heartbeat).
-  // Deregister takes no fields, but refuses unknown ones like every other route.
-  const optionalBody = new Set<RouteName>(['claim', 'heartbeat', 'deregisterWorker']);
+  // A request without a body is an empty object where every field is optional (claim, heartbeat),
+  // or where the route takes no fields (deregister, and every POST or DELETE the table gives no
+  // body): those refuse any field, like every other route refuses unknown ones.
+  const optionalBody = new Set<RouteName>(['claim', 'heartbeat', 'deregisterWorker', ...bodylessRoutes()]);
   await registerOpenApi(app, optionalBody);
   const auth = new Authenticator(deps.apiKeys, { logger: deps.logger, cacheMs: deps.authCacheMs });
   registerRoutes(app, { config: deps.config, handlers: handlersOf(deps, auth), auth, optionalBody });
@@ -121,6 +122,14 @@ function handlersOf(deps: AppDeps, auth: Authenticator): Handlers {
   };
 }
 
+/** An empty object: the body of a route that takes none, when a client sends one anyway. */
+const NoFields = { type: 'object', additionalProperties: false, properties: {}, description: 'No fields: send no body, or `{}`.' } as const;
+
+/** The routes other than GET whose table entry has no body: they take none. */
+function bodylessRoutes(): RouteName[] {
+  return (Object.entries(routes) as [RouteName, RouteDef][]).filter(([, def]) => def.method !== 'GET' && def.body === undefined).map(([name]) => name);
+}
+
 interface RouteSetup {
   config: Config;
   handlers: Handlers;
@@ -148,7 +157,7 @@ function registerRoutes(app: FastifyInstance, { config, handlers, auth, optional
         description: 'description' in def ? def.description : undefined,
         ...('params' in def ? { params: def.params } : {}),
         ...('querystring' in def ? { querystring: def.querystring } : {}),
-        ...('body' in def ? { body: def.body } : {}),
+        ...('body' in def ? { body: def.body } : optionalBody.has(name) ? { body: NoFields } : {}),
         ...('headers' in def ? { headers: def.headers } : {}),
         response: { ...def.response, ...('problems' in def ? def.problems : {}), '4xx': Problem, '5xx': Problem },
         security: scope ? [{ apiKey: [] }] : [],

@@ -241,6 +241,14 @@ const cases: Case[] = [
   { name: 'heartbeat of a deregistered worker', method: 'POST', path: (f) => `/api/v1/workers/${f.stoppedWorkerId}/heartbeat`, auth: 'worker', status: 409, code: 'worker_stopped', detailIncludes: 'register again' },
   { name: 'claim by a deregistered worker', method: 'POST', path: (f) => `/api/v1/workers/${f.stoppedWorkerId}/claim`, auth: 'worker', body: { waitMs: 0 }, status: 409, code: 'worker_stopped', detailIncludes: 'register again' },
 
+  // ---- routes that take no body refuse any field (validated before the handler: nothing happens)
+  { name: 'cancel with a field', method: 'POST', path: (f) => `${T}/${f.queuedId}/cancel`, auth: 'producer', body: { reason: 'x' }, status: 400, code: 'validation_failed', field: '/body/reason' },
+  { name: 'retry with a field', method: 'POST', path: (f) => `${T}/${f.doneId}/retry`, auth: 'producer', body: { delayMs: 5 }, status: 400, code: 'validation_failed', field: '/body/delayMs' },
+  { name: 'requeue one dead task with a field', method: 'POST', path: (f) => `/api/v1/dlq/${f.doneId}/requeue`, auth: 'admin', body: { queue: 'q' }, status: 400, code: 'validation_failed', field: '/body/queue' },
+  { name: 'purge the DLQ with a body field', method: 'DELETE', path: '/api/v1/dlq', auth: 'admin', body: { queue: 'bad.queued' }, status: 400, code: 'validation_failed', field: '/body/queue' },
+  { name: 'pause a queue with a field', method: 'POST', path: '/api/v1/queues/bad.queued/pause', auth: 'admin', body: { forMs: 10 }, status: 400, code: 'validation_failed', field: '/body/forMs' },
+  { name: 'resume a queue with a body that is not an object', method: 'POST', path: '/api/v1/queues/bad.queued/resume', auth: 'admin', body: [], status: 400, code: 'validation_failed', field: '/body' },
+  { name: 'revoke an API key with a field', method: 'DELETE', path: `/api/v1/api-keys/${UNKNOWN_UUID}`, auth: 'admin', body: { force: true }, status: 400, code: 'validation_failed', field: '/body/force' },
   // ---- the DLQ's bulk requeue
   { name: 'DLQ requeue naming nothing', method: 'POST', path: '/api/v1/dlq/requeue', auth: 'admin', body: {}, status: 400, code: 'validation_failed', field: '/body' },
   { name: 'DLQ requeue ids with a queue', method: 'POST', path: '/api/v1/dlq/requeue', auth: 'admin', body: { ids: ['1'], queue: 'q' }, status: 400, code: 'validation_failed', field: '/body/ids' },
