@@ -38,21 +38,45 @@ export class TaskflowNetworkError extends Error {
   }
 }
 
+/*
+ * The errors a handler throws are recognised by a brand in the global symbol registry, not by
+ * their class alone: a handlers file run by `taskflow worker` imports its own copy of the SDK,
+ * whose classes are not the CLI's, and `instanceof` must still hold across the two copies.
+ */
+const UNRECOVERABLE = Symbol.for('@taskflow/sdk:UnrecoverableError');
+const RETRY_AFTER = Symbol.for('@taskflow/sdk:RetryAfterError');
+
+/** `value instanceof cls`: by the brand for the base class itself, by the prototype chain for subclasses. */
+function branded(cls: Function, base: Function, brand: symbol, value: unknown): boolean {
+  if (cls !== base) return Function.prototype[Symbol.hasInstance].call(cls, value);
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
+
 /** Thrown by a handler: the task must not be retried; it goes to the dead-letter queue now. */
 export class UnrecoverableError extends Error {
+  /** @internal The brand `instanceof` checks (see `branded`). */
+  readonly [UNRECOVERABLE] = true;
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'UnrecoverableError';
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(this, UnrecoverableError, UNRECOVERABLE, value);
   }
 }
 
 /** Thrown by a handler: retry after `delayMs` instead of the backoff (counts as an attempt). */
 export class RetryAfterError extends Error {
+  /** @internal The brand `instanceof` checks (see `branded`). */
+  readonly [RETRY_AFTER] = true;
   readonly delayMs: number;
   constructor(delayMs: number, message = `retry after ${delayMs} ms`, options?: ErrorOptions) {
     super(message, options);
     this.name = 'RetryAfterError';
     this.delayMs = Math.max(0, Math.round(delayMs));
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(this, RetryAfterError, RETRY_AFTER, value);
   }
 }
 
