@@ -150,8 +150,8 @@ function keyOf(queue: string, key: string): string {
 }
 
 /**
- * The rows a batch insert without keys answers in one row (see answeredInOneRow in
- * sql/tasks.ts), one per input, in input order.
+ * The rows a batch insert without keys answers in one row (see ONE_ROW_ANSWER in
+ * sql/tasks/insert.ts), one per input, in input order.
  */
 function rowsOfOneRowAnswer(items: readonly ResolvedInput[], answer: Row): Row[] {
   const ids: string[] = answer.ids ? answer.ids.split(',') : [];
