@@ -68,6 +68,27 @@ export class SchemaTooNewError extends TaskflowError {
   }
 }
 
+/**
+ * The database cannot answer now: unreachable, shutting down or starting up, out of
+ * connections, a statement that timed out, or a race lost more often than the engine retries.
+ * Nothing the caller did is wrong; the same request may pass in a moment (HTTP: 503 with
+ * Retry-After). Whether a write that failed so was committed is unknown.
+ */
+export class DatabaseUnavailableError extends TaskflowError {
+  /** The SQLSTATE, or the driver's error code (ECONNREFUSED), when there is one. */
+  readonly sqlState: string | undefined;
+  /** The named statement that failed, when known. */
+  readonly statement: string | undefined;
+  /** How long a client should wait before trying again, seconds. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, opts: { cause?: unknown; sqlState?: string; statement?: string; retryAfterSeconds?: number } = {}) {
+    super('database_unavailable', message, { cause: opts.cause });
+    this.sqlState = opts.sqlState;
+    this.statement = opts.statement;
+    this.retryAfterSeconds = opts.retryAfterSeconds ?? 1;
+  }
+}
+
 /** PostgreSQL error codes the engine reacts to (SQLSTATE). */
 export const PG_ERROR = {
   uniqueViolation: '23505',
@@ -81,6 +102,8 @@ export const PG_ERROR = {
   stringDataRightTruncation: '22001',
   untranslatableCharacter: '22P05',
   characterNotInRepertoire: '22021',
+  deadlockDetected: '40P01',
+  serializationFailure: '40001',
 } as const;
 
 const INPUT_CODES = new Set<string>([
@@ -100,6 +123,15 @@ const INPUT_CODES = new Set<string>([
 export function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/**
+ * Whether PostgreSQL aborted a statement because it lost a race with another transaction (a
+ * deadlock, or a serialization failure): nothing it did remains, and run again it may pass.
+ */
+export function lostRace(err: unknown): boolean {
+  const state = sqlState(err) ?? (err as { sqlState?: string } | null)?.sqlState;
+  return state === PG_ERROR.deadlockDetected || state === PG_ERROR.serializationFailure;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Engine, EnqueueResult } from './engine.ts';
 import type { TaskInput } from './types.ts';
-import { InvalidInputError } from '../errors.ts';
+import { DatabaseUnavailableError } from '../errors.ts';
 
 export interface EnqueueBatcherOptions {
   /** Most tasks per insert statement (a larger request still goes alone). @defaultValue 1000 */
@@ -32,9 +32,10 @@ interface Pending {
  * clients coalesce, such as the SDK's `submit`) into fewer, larger statements, which cost the
  * database less per row; with one request at a time it adds one turn of the event loop.
  *
- * A request is all or nothing whatever it shares a statement with: an insert the database
- * refuses as input (one bad value) is retried request by request, so one caller's bad value
- * fails only that caller's request.
+ * A request is all or nothing whatever it shares a statement with: a shared insert that fails
+ * (one bad value, a race with another node lost beyond the engine's retries) is retried request
+ * by request, so a failure one request causes fails only that request. Only a database that
+ * cannot be reached fails them all, with the error that says to retry.
  */
 export class EnqueueBatcher {
   private readonly engine: Engine;
@@ -99,7 +100,7 @@ export class EnqueueBatcher {
         at += p.inputs.length;
       }
     } catch (err) {
-      if (batch.length > 1 && err instanceof InvalidInputError) {
+      if (batch.length > 1 && !(err instanceof DatabaseUnavailableError)) {
         // Request by request, in arrival order: of two submissions with one idempotency key,
         // the first must stay the original.
         for (const p of batch) await this.engine.enqueue(p.inputs).then(p.resolve, p.reject);

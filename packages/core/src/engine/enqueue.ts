@@ -1,6 +1,6 @@
 /** Enqueue: a batch of tasks inserted in one statement, idempotency keys honoured. */
 import type { Executor } from '../db/types.ts';
-import { mapStorageError, TaskflowError } from '../errors.ts';
+import { lostRace, mapStorageError, TaskflowError } from '../errors.ts';
 import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
 import type { EngineOptions } from './options.ts';
@@ -34,14 +34,17 @@ export interface TaskRef {
 export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], executor: Executor): Promise<EnqueueResult[]> {
   if (inputs.length === 0) return [];
   const items = inputs.map((i) => withDefaults(ctx.options, i));
+  const keyed = items.some((i) => i.idempotencyKey !== undefined);
+  const known = items.every((i) => ctx.knownQueues.has(i.queue));
+  const statement = known
+    ? (keyed ? T.taskInsertManyKnownQueues : T.taskInsertManyWithoutKeysKnownQueues)
+    : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
+  // Keyed rows in lock order; matchInserted pairs rows by key, the unkeyed ones in order.
+  const sent = keyed ? inLockOrder(items) : items;
+  const params = [...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults];
   let inserted: Row[];
   try {
-    const keyed = items.some((i) => i.idempotencyKey !== undefined);
-    const known = items.every((i) => ctx.knownQueues.has(i.queue));
-    const statement = known
-      ? (keyed ? T.taskInsertManyKnownQueues : T.taskInsertManyWithoutKeysKnownQueues)
-      : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
-    const answer = await executor.query(statement, [...insertColumns(items, ctx.options), ctx.now(), ...ctx.insertDefaults]);
+    const answer = executor === ctx.db ? await retryLostRaces(() => executor.query(statement, params)) : await executor.query(statement, params);
     inserted = keyed ? answer.rows : rowsOfOneRowAnswer(items, answer.rows[0]!);
     // Known only once committed: inside a caller's transaction the row may still roll back.
     if (executor === ctx.db) for (const i of items) ctx.rememberQueue(i.queue);
@@ -51,6 +54,42 @@ export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], 
   const results = await matchInserted(items, inserted, executor);
   ctx.announce(inserted);
   return results;
+}
+
+/**
+ * The batch with its keyed tasks first, sorted by (queue, key), the others after them in input
+ * order. An insert with ON CONFLICT waits on the index entry of a key another transaction is
+ * inserting; two statements that take their keys in different orders can each wait on the
+ * other (a deadlock: PostgreSQL aborts one after a second). Every statement taking its keys in
+ * one total order, whichever node sends it, cannot form such a cycle. Code-unit order, not the
+ * database's collation: any order works as long as every statement uses the same.
+ */
+function inLockOrder(items: readonly ResolvedInput[]): ResolvedInput[] {
+  const lockKey = (i: ResolvedInput) => keyOf(i.queue, i.idempotencyKey!);
+  const keyed = items.filter((i) => i.idempotencyKey !== undefined).sort((x, y) => {
+    const a = lockKey(x);
+    const b = lockKey(y);
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+  return keyed.length === items.length ? keyed : [...keyed, ...items.filter((i) => i.idempotencyKey === undefined)];
+}
+
+/** Tries of a statement that lost a race (a deadlock, or a serialization failure) before it fails. */
+const RACE_TRIES = 3;
+
+/**
+ * Runs a statement of its own transaction again when PostgreSQL aborted it for a deadlock or a
+ * serialization failure: the statement changed nothing, and a new try sees what the winner
+ * committed. Inside a caller's transaction the whole transaction is lost, so callers retry it.
+ */
+async function retryLostRaces<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (attempt >= RACE_TRIES || !lostRace(err)) throw err;
+    }
+  }
 }
 
 function withDefaults(o: EngineOptions, i: TaskInput): ResolvedInput {

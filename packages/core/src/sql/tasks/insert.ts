@@ -39,9 +39,11 @@ input AS (
 /**
  * Creates the rows of the batch's queues that do not exist yet. A speculative insertion per
  * statement, so left out when the engine knows the queues exist (queues are never deleted).
+ * In name order, so that two statements creating the same new queues never wait on each other
+ * in opposite orders (the tasks' keys: see inLockOrder in engine/enqueue.ts).
  */
 const QUEUE_UPSERT = `new_queues AS (
-  INSERT INTO queues (name) SELECT DISTINCT queue FROM input ON CONFLICT (name) DO NOTHING
+  INSERT INTO queues (name) SELECT DISTINCT queue FROM input ORDER BY queue ON CONFLICT (name) DO NOTHING
 )`;
 
 /**
@@ -61,7 +63,8 @@ SELECT queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, coal
 /**
  * An idempotency key already present in the queue inserts nothing (the caller reads the
  * original). Only in the statements for batches with keys: the speculative insertion costs
- * every row, keyed or not.
+ * every row, keyed or not. A key another transaction is inserting makes this one wait for it;
+ * the engine sends keyed rows sorted by (queue, key) so that such waits never form a cycle.
  */
 const SKIP_EXISTING_KEYS = `ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
 
