@@ -146,3 +146,71 @@ export function mapStorageError(err: unknown, field = 'body'): unknown {
   }
   return err;
 }
+
+/** Why a database is unavailable, by SQLSTATE or SQLSTATE class (two characters), and the Retry-After for it. */
+const UNAVAILABLE_STATES: Record<string, { why: string; retryAfter: number }> = {
+  '08': { why: 'the connection to the database failed', retryAfter: 2 },
+  '57P01': { why: 'the database is shutting down', retryAfter: 2 },
+  '57P02': { why: 'the database crashed and is restarting', retryAfter: 2 },
+  '57P03': { why: 'the database is starting up or shutting down', retryAfter: 2 },
+  '57P05': { why: 'the database closed an idle session', retryAfter: 1 },
+  '57014': { why: 'the statement timed out or was cancelled', retryAfter: 1 },
+  '53': { why: 'the database is out of a resource (connections, memory or disk)', retryAfter: 2 },
+  '40P01': { why: 'the statement lost a race with another (deadlock)', retryAfter: 1 },
+  '40001': { why: 'the statement lost a race with another (serialization failure)', retryAfter: 1 },
+  '55P03': { why: 'a lock was not available in time', retryAfter: 1 },
+  '25P03': { why: 'the database ended an idle transaction', retryAfter: 1 },
+  '25006': { why: 'the database is read-only (a standby, or failing over)', retryAfter: 2 },
+};
+
+/** Socket errors of a database connection that could not be made or broke. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
+]);
+
+/**
+ * The messages of driver errors that carry no code: node-postgres and its pool (a connection
+ * ended under a query, the pool's connect timeout, a client or pool already closed) and PGlite
+ * (an instance closing or closed).
+ */
+const DRIVER_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end|Query read timeout|PGlite is clos)/;
+
+/**
+ * The one place driver errors are classified, for both drivers (db/postgres.ts, db/pglite.ts
+ * call it on every failure). A database that cannot answer now, whatever the driver says, becomes
+ * a DatabaseUnavailableError (503 with Retry-After at the HTTP edge); any other error is
+ * returned as it is, with the statement's name attached for the log (see errorLog.ts).
+ */
+export function classifyDatabaseError(err: unknown, statement?: string): unknown {
+  if (err instanceof DatabaseUnavailableError || err instanceof TaskflowError) return err;
+  const e = err as { code?: unknown; message?: unknown; errno?: unknown } | null;
+  const state = sqlState(err);
+  const known = state ? (UNAVAILABLE_STATES[state] ?? UNAVAILABLE_STATES[state.slice(0, 2)]) : undefined;
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  let why: string | undefined;
+  let retryAfter = 2;
+  if (known) ({ why, retryAfter } = known);
+  else if (code && NETWORK_CODES.has(code)) why = `the database cannot be reached (${code})`;
+  else if (DRIVER_MESSAGES.test(message)) why = 'the connection to the database failed or timed out';
+  if (why === undefined) {
+    if (statement !== undefined && err !== null && typeof err === 'object') attachStatement(err, statement);
+    return err;
+  }
+  const detail = message ? `: ${message.length > 200 ? `${message.slice(0, 200)}…` : message}` : '';
+  return new DatabaseUnavailableError(`${why}${detail}`, { cause: err, sqlState: state ?? code, statement, retryAfterSeconds: retryAfter });
+}
+
+const STATEMENT = Symbol.for('taskflow.statement');
+
+/** Notes which named statement an error came from (not enumerable: never dumped by a logger). */
+function attachStatement(err: object, statement: string): void {
+  if (Object.isExtensible(err) && !(STATEMENT in err)) Object.defineProperty(err, STATEMENT, { value: statement, enumerable: false });
+}
+
+/** The named statement an error came from, when a driver knew it. */
+export function statementOf(err: unknown): string | undefined {
+  if (err instanceof DatabaseUnavailableError) return err.statement;
+  const value = err !== null && typeof err === 'object' ? (err as Record<symbol, unknown>)[STATEMENT] : undefined;
+  return typeof value === 'string' ? value : undefined;
+}

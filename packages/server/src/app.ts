@@ -15,6 +15,7 @@ import type { Handlers, RouteOptions } from './http/route.ts';
 import { sendProblem, toProblem } from './http/problems.ts';
 import { frameworkOptions, registerFrameworkProblems } from './http/frameworkProblems.ts';
 import { Authenticator } from './http/auth.ts';
+import { UnavailableLog } from './http/unavailableLog.ts';
 import { taskHandlers } from './routes/tasks.ts';
 import { dlqHandlers } from './routes/dlq.ts';
 import { queueHandlers } from './routes/queues.ts';
@@ -81,9 +82,12 @@ function createFastify(config: Config, logger: PinoLogger): FastifyInstance {
 
   // JSON only: a text/plain body must be a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
+  const unavailable = new UnavailableLog(logger);
   app.setErrorHandler((err, request, reply) => {
     const body = toProblem(err, request.routeOptions.bodyLimit ?? config.maxBodyBytes);
-    if (body.status >= 500) request.log.error({ err, url: request.url }, 'request failed');
+    const route = `${request.method} ${request.routeOptions.url ?? request.url.slice(0, 200)}`;
+    if (body.code === 'database_unavailable') unavailable.note(err, route);
+    else if (body.status >= 500) request.log.error({ err, route }, 'request failed');
     return sendProblem(request, reply, body);
   });
   return app;

@@ -90,7 +90,7 @@ program
   .action(async (opts) => {
     const config = serviceConfig(opts);
     const logger = pino({ level: config.logLevel });
-    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, logger });
+    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, connectionTimeoutMs: config.connectionTimeoutMs, logger });
     try {
       const result = await migrate(db, logger);
       console.log(result.applied.length ? `applied migrations ${result.applied.join(', ')}; schema "${config.schema}" is at ${result.version}` : `schema "${config.schema}" is up to date (version ${result.version})`);

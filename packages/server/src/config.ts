@@ -15,6 +15,12 @@ export interface Config {
   schema: string;
   /** PostgreSQL pool size per node. @defaultValue 10. Env DATABASE_POOL_SIZE. */
   poolSize: number;
+  /**
+   * Longest wait for a PostgreSQL connection (a new one, or a free one of a busy pool), ms;
+   * past it the request answers 503 `database_unavailable`. @defaultValue 5000. Env
+   * TASKFLOW_DATABASE_CONNECTION_TIMEOUT_MS.
+   */
+  connectionTimeoutMs: number;
   /** @defaultValue `127.0.0.1`. Env HOST. */
   host: string;
   /** @defaultValue 7700. Env PORT. */
@@ -90,7 +96,7 @@ export function logLevelOf(env: Source = process.env): string {
  * `demo` commands. Any other TASKFLOW_* variable is a typo or a setting that does not exist.
  */
 export const KNOWN_VARIABLES = [
-  'DATABASE_URL', 'TASKFLOW_DATA_DIR', 'TASKFLOW_SCHEMA', 'DATABASE_POOL_SIZE', 'HOST', 'PORT', 'REDIS_URL',
+  'DATABASE_URL', 'TASKFLOW_DATA_DIR', 'TASKFLOW_SCHEMA', 'DATABASE_POOL_SIZE', 'TASKFLOW_DATABASE_CONNECTION_TIMEOUT_MS', 'HOST', 'PORT', 'REDIS_URL',
   'TASKFLOW_BOOTSTRAP_API_KEY', 'TASKFLOW_MAX_PAYLOAD_BYTES', 'TASKFLOW_MAX_BODY_BYTES', 'TASKFLOW_WORKER_TTL_MS',
   'TASKFLOW_DEFAULT_TIMEOUT_MS', 'TASKFLOW_DEFAULT_MAX_ATTEMPTS', 'TASKFLOW_POISON_AFTER', 'TASKFLOW_POLL_INTERVAL_MS',
   'TASKFLOW_RESCUE_INTERVAL_MS', 'TASKFLOW_RESCUE_START_DELAY_MS', 'LOG_LEVEL',
@@ -156,6 +162,7 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
     dataDir: str(env, 'TASKFLOW_DATA_DIR', './.taskflow'),
     schema: str(env, 'TASKFLOW_SCHEMA', 'taskflow'),
     poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    connectionTimeoutMs: int(env, 'TASKFLOW_DATABASE_CONNECTION_TIMEOUT_MS', 5000, 100, 600_000),
     host: str(env, 'HOST', '127.0.0.1'),
     port: int(env, 'PORT', 7700, 0, 65535),
     redisUrl: optional(env, 'REDIS_URL'),

@@ -39,7 +39,8 @@ export interface StartOptions {
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
   const logger = opts.logger ?? pino({ level: config.logLevel });
   const db = await openDatabase({
-    databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, poolSize: config.poolSize, logger,
+    databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, poolSize: config.poolSize,
+    connectionTimeoutMs: config.connectionTimeoutMs, logger,
   });
   const cleanups: (() => Promise<void>)[] = [() => db.close()];
   const unwind = async () => {

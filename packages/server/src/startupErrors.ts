@@ -4,7 +4,7 @@
  * (docs/operations.md, "Exit codes"). The stack is for `--verbose` (or LOG_LEVEL=debug);
  * only a failure no class describes, a bug, prints it always.
  */
-import { DataDirError, DataDirLockedError, SchemaTooNewError, sqlState } from '@taskflow/core';
+import { DatabaseUnavailableError, DataDirError, DataDirLockedError, SchemaTooNewError, sqlState } from '@taskflow/core';
 import type { TaskflowApiError, TaskflowNetworkError } from '@taskflow/sdk';
 import { ConfigError } from './config.ts';
 
@@ -101,7 +101,9 @@ function listenFailure(err: unknown, ctx: FailureContext): string | undefined {
 }
 
 /** PostgreSQL at start: unreachable, or refusing the role, password or database. */
-function databaseFailure(err: unknown, databaseUrl: string): Explained | undefined {
+function databaseFailure(failure: unknown, databaseUrl: string): Explained | undefined {
+  // The drivers wrap what makes the database unavailable; the driver's own error says why.
+  const err = failure instanceof DatabaseUnavailableError && failure.cause !== undefined ? failure.cause : failure;
   const at = describeUrl(databaseUrl);
   const e = err as NodeJS.ErrnoException & { message?: string };
   const code = e?.code;

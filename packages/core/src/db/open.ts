@@ -14,6 +14,8 @@ export interface OpenDatabaseOptions {
   schema?: string;
   /** @defaultValue 10 */
   poolSize?: number;
+  /** PostgreSQL: longest wait for a connection, ms (see PostgresOptions). @defaultValue 5000 */
+  connectionTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -25,7 +27,9 @@ export interface OpenDatabaseOptions {
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   const schema = opts.schema ?? 'taskflow';
   if (opts.databaseUrl) {
-    return openPostgres({ connectionString: opts.databaseUrl, schema, poolSize: opts.poolSize, logger: opts.logger });
+    return openPostgres({
+      connectionString: opts.databaseUrl, schema, poolSize: opts.poolSize, connectionTimeoutMs: opts.connectionTimeoutMs, logger: opts.logger,
+    });
   }
   // Loaded only when used: PGlite's module costs memory a PostgreSQL node does not need.
   const { openPglite } = await import('./pglite.ts');

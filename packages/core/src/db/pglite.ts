@@ -3,6 +3,7 @@ import { PGlite, parse, protocol, types, type Results } from '@electric-sql/pgli
 export { PGlite };
 import type { Database, Executor, QueryResult, Statement } from './types.ts';
 import { quoteIdent } from './ident.ts';
+import { classifyDatabaseError, DatabaseUnavailableError } from '../errors.ts';
 import { initDataDir, initInMemory } from './pgliteInitdb.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -104,6 +105,28 @@ class ProtocolClient {
   }
 }
 
+/**
+ * Runs one statement, its failure classified (errors.ts). An instance that is closing or closed
+ * (the node is stopping) is unavailable, not a bug: PGlite's protocol calls fail on it with
+ * whatever its torn-down module throws.
+ */
+async function classified<T>(pg: PGlite, name: string | undefined, run: () => Promise<T>): Promise<T> {
+  if (!pg.ready) throw closedError(name);
+  try {
+    return await run();
+  } catch (err) {
+    throw pg.ready ? classifyDatabaseError(err, name) : closedError(name, err);
+  }
+}
+
+function nameOf(sql: string | Statement): string | undefined {
+  return typeof sql === 'string' ? undefined : sql.name;
+}
+
+function closedError(statement: string | undefined, cause?: unknown): DatabaseUnavailableError {
+  return new DatabaseUnavailableError('the embedded database is closing or closed (the node is stopping)', { cause, statement, retryAfterSeconds: 2 });
+}
+
 const TX = {
   begin: { name: 'tf_begin', text: 'BEGIN' },
   commit: { name: 'tf_commit', text: 'COMMIT' },
@@ -160,16 +183,16 @@ export async function pgliteDatabase(pg: PGlite, schema: string, close: () => Pr
     return result;
   };
   const base: Executor = {
-    query: (sql, params) => alone(() => client.run(sql, params)),
-    exec: async (sql) => {
+    query: (sql, params) => classified(pg, nameOf(sql), () => alone(() => client.run(sql, params))),
+    exec: (sql) => classified(pg, 'script', async () => {
       await alone(() => client.script(sql));
-    },
+    }),
   };
   const inTransaction: Executor = {
-    query: (sql, params) => inQueryLock(() => client.run(sql, params)),
-    exec: async (sql) => {
+    query: (sql, params) => classified(pg, nameOf(sql), () => inQueryLock(() => client.run(sql, params))),
+    exec: (sql) => classified(pg, 'script', async () => {
       await inQueryLock(() => client.script(sql));
-    },
+    }),
   };
   return {
     driver: 'pglite',
@@ -178,6 +201,7 @@ export async function pgliteDatabase(pg: PGlite, schema: string, close: () => Pr
     query: base.query,
     exec: base.exec,
     async transaction(fn) {
+      if (!pg.ready) throw closedError('transaction');
       const result = await pg._runExclusiveTransaction(async () => {
         await inQueryLock(() => client.run(TX.begin));
         try {

@@ -2,6 +2,13 @@ import pg from 'pg';
 import type { Database, Executor, QueryResult, Statement } from './types.ts';
 import type { Logger } from '../logger.ts';
 import { quoteIdent } from './ident.ts';
+import { classifyDatabaseError } from '../errors.ts';
+
+/** Transaction control, named so that errors and logs say which step failed. */
+const TX = {
+  begin: { name: 'tf_begin', text: 'BEGIN' },
+  commit: { name: 'tf_commit', text: 'COMMIT' },
+} satisfies Record<string, Statement>;
 
 export interface PostgresOptions {
   /** A libpq connection string, e.g. `postgres://user@host:5432/db`. */
@@ -12,6 +19,11 @@ export interface PostgresOptions {
   poolSize?: number;
   /** Prepare named statements once per connection. @defaultValue true */
   prepare?: boolean;
+  /**
+   * Longest wait for a connection (a new one, or a free one of a full pool), ms; past it the
+   * statement fails as DatabaseUnavailableError. 0 waits for ever. @defaultValue 5000
+   */
+  connectionTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -25,11 +37,19 @@ function toConfig(sql: string | Statement, params: readonly unknown[] | undefine
 function wrap(client: pg.PoolClient | pg.Pool, prepare: boolean): Executor {
   return {
     async query<R>(sql: string | Statement, params?: readonly unknown[]): Promise<QueryResult<R>> {
-      const res = await client.query(toConfig(sql, params, prepare));
-      return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+      try {
+        const res = await client.query(toConfig(sql, params, prepare));
+        return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+      } catch (err) {
+        throw classifyDatabaseError(err, typeof sql === 'string' ? undefined : sql.name);
+      }
     },
     async exec(sql: string): Promise<void> {
-      await client.query(sql);
+      try {
+        await client.query(sql);
+      } catch (err) {
+        throw classifyDatabaseError(err, 'script');
+      }
     },
   };
 }
@@ -41,10 +61,12 @@ function wrap(client: pg.PoolClient | pg.Pool, prepare: boolean): Executor {
 export async function openPostgres(opts: PostgresOptions): Promise<Database> {
   const prepare = opts.prepare ?? true;
   const searchPath = `-c search_path=${quoteIdent(opts.schema)},public`;
+  const connectionTimeoutMillis = opts.connectionTimeoutMs ?? 5000;
   const pool = new pg.Pool({
     connectionString: opts.connectionString,
     max: opts.poolSize ?? 10,
     options: searchPath,
+    connectionTimeoutMillis,
   });
   // Claims: a commit lost in a PostgreSQL crash only means the task runs again, so they do not
   // wait for the WAL flush (about a millisecond per commit on this kind of disk).
@@ -52,11 +74,15 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
     connectionString: opts.connectionString,
     max: opts.poolSize ?? 10,
     options: `${searchPath} -c synchronous_commit=off`,
+    connectionTimeoutMillis,
   });
-  // An idle client that errors (server restart, network) must not crash the process.
-  for (const p of [pool, relaxedPool]) p.on('error', (err) => opts.logger.warn({ err }, 'idle PostgreSQL connection failed'));
+  // An idle client that errors (server restart, network) must not crash the process. pg-pool
+  // hangs the client on the error (err.client): logged through the error serializer, never whole.
+  for (const p of [pool, relaxedPool]) {
+    p.on('error', (err) => opts.logger.warn({ err: classifyDatabaseError(err) }, 'idle PostgreSQL connection failed'));
+  }
   const base = wrap(pool, prepare);
-  const listener = new Listener(opts.connectionString, searchPath, opts.logger);
+  const listener = new Listener(opts.connectionString, searchPath, opts.logger, connectionTimeoutMillis);
 
   return {
     driver: 'postgres',
@@ -65,17 +91,32 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
     query: base.query,
     exec: base.exec,
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const client = await pool.connect().catch((err: unknown) => {
+        throw classifyDatabaseError(err, 'connect');
+      });
+      const tx = wrap(client, prepare);
+      let broken: unknown;
+      // A checked-out client has no listener of the pool's: its connection dying between two
+      // statements would be an uncaught 'error' (the process dies). The statement in flight,
+      // or the next one, fails with it.
+      const onError = (err: unknown) => {
+        broken = err;
+      };
+      client.on('error', onError);
       try {
-        await client.query('BEGIN');
-        const result = await fn(wrap(client, prepare));
-        await client.query('COMMIT');
+        await tx.query(TX.begin);
+        const result = await fn(tx);
+        await tx.query(TX.commit);
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+          broken = rollbackErr;
+        });
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        // A connection that broke, or could not even roll back, is not given to the next caller.
+        client.release(broken instanceof Error ? broken : undefined);
       }
     },
     listen: (channel, onPayload) => listener.listen(channel, onPayload),
@@ -101,7 +142,10 @@ class Listener {
   private readonly options: string;
   private readonly logger: Logger;
 
-  constructor(connectionString: string, options: string, logger: Logger) {
+  private readonly connectionTimeoutMillis: number;
+
+  constructor(connectionString: string, options: string, logger: Logger, connectionTimeoutMillis: number) {
+    this.connectionTimeoutMillis = connectionTimeoutMillis;
     this.connectionString = connectionString;
     this.options = options;
     this.logger = logger;
@@ -130,12 +174,12 @@ class Listener {
   }
 
   private async open(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.connectionString, options: this.options });
+    const client = new pg.Client({ connectionString: this.connectionString, options: this.options, connectionTimeoutMillis: this.connectionTimeoutMillis });
     client.on('notification', (msg) => {
       for (const h of this.handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
     });
     client.on('error', (err) => {
-      this.logger.warn({ err }, 'LISTEN connection failed; reconnecting');
+      this.logger.warn({ err: classifyDatabaseError(err) }, 'LISTEN connection failed; reconnecting');
       this.dropAndReconnect(client);
     });
     client.on('end', () => this.dropAndReconnect(client));
@@ -161,7 +205,7 @@ class Listener {
     setTimeout(() => {
       if (this.closed) return;
       this.connect().catch((err) => {
-        this.logger.warn({ err }, 'LISTEN reconnect failed');
+        this.logger.warn({ err: classifyDatabaseError(err) }, 'LISTEN reconnect failed');
         this.scheduleRetry();
       });
     }, delay).unref();

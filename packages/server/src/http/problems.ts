@@ -6,7 +6,10 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
-import { AlreadyExistsError, InvalidInputError, InvalidStateError, mapStorageError, NotFoundError, StaleAttemptError } from '@taskflow/core';
+import {
+  AlreadyExistsError, classifyDatabaseError, DatabaseUnavailableError, InvalidInputError, InvalidStateError, mapStorageError, NotFoundError,
+  StaleAttemptError,
+} from '@taskflow/core';
 import { WorkerNotActiveError } from '../claims/longPoll.ts';
 
 export interface FieldError {
@@ -94,8 +97,27 @@ export interface ProblemBody {
   errors?: FieldError[];
 }
 
+/** A problem and how long a client should wait before retrying (`Retry-After`, seconds; every 503 has one). */
+const retryAfters = new WeakMap<ProblemBody, number>();
+
 function problem(status: number, code: string, title: string, detail: string, errors?: FieldError[]): ProblemBody {
   return { type: `urn:taskflow:problem:${code}`, title, status, detail, code, ...(errors && errors.length ? { errors } : {}) };
+}
+
+/** The `Retry-After` of a problem, in seconds: its own, or 1 for any 503; undefined for other statuses. */
+export function retryAfterOf(body: ProblemBody): number | undefined {
+  return retryAfters.get(body) ?? (body.status === 503 ? 1 : undefined);
+}
+
+/**
+ * The database cannot answer now (down, restarting, out of connections, a statement timeout):
+ * 503 with Retry-After, on every route. What the request did is unknown when it was a write;
+ * a client repeats it safely with an idempotency key (docs/protocol.md).
+ */
+function unavailable(err: DatabaseUnavailableError): ProblemBody {
+  const body = problem(503, 'database_unavailable', 'Database unavailable', `the database cannot answer now (${err.message}); retry after ${err.retryAfterSeconds} s`);
+  retryAfters.set(body, err.retryAfterSeconds);
+  return body;
 }
 
 /**
@@ -143,6 +165,7 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
   if (err instanceof InvalidStateError) return problem(409, 'invalid_state', 'Conflict with the current state', err.message);
   if (err instanceof WorkerNotActiveError) return problem(409, err.code, err.title, err.message);
   if (err instanceof InvalidInputError) return problem(400, 'invalid_input', 'Invalid input', err.message, [{ field: `/${err.field}`, message: err.message }]);
+  if (err instanceof DatabaseUnavailableError) return unavailable(err);
   const fe = err as FastifyError & { validationContext?: string };
   if (fe.validation) {
     const errors = fieldErrors(fe.validation as ErrorObject[], fe.validationContext ?? 'body');
@@ -158,6 +181,9 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
   // A value the database refused as data that no edge check caught is still the caller's input.
   const stored = mapStorageError(err);
   if (stored instanceof InvalidInputError) return problem(400, 'invalid_input', 'Invalid input', stored.message);
+  // A driver error that reached here unclassified (a connection error outside a statement).
+  const driver = classifyDatabaseError(err);
+  if (driver instanceof DatabaseUnavailableError) return unavailable(driver);
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return problem(fe.statusCode, 'bad_request', 'Bad request', fe.message);
   }
@@ -228,6 +254,8 @@ export function rawProblemResponse(body: ProblemBody): string {
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, body: ProblemBody): FastifyReply {
+  const retryAfter = retryAfterOf(body);
+  if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('Retry-After', String(retryAfter));
   return reply
     .code(body.status)
     .type('application/problem+json')
