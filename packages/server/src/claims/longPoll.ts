@@ -66,6 +66,11 @@ interface Waiting {
   handOn: boolean;
 }
 
+/** Resolves after the event loop's next poll for I/O (an immediate set from an immediate runs after it). */
+function afterNextPoll(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
 export class LongPoll {
   readonly #deps: LongPollDeps;
 
@@ -94,7 +99,14 @@ export class LongPoll {
         if (!directory.recentlyActive(workerId)) await this.#requireActive(workerId);
         tasks = await this.#waitForTasks(req, waiting, deadline, gone);
       }
-      if (tasks.length > 0) directory.sawActive(workerId);
+      if (tasks.length > 0) {
+        directory.sawActive(workerId);
+        // A hang-up that arrived while the claim ran is read only in the event loop's next
+        // poll for I/O: PGlite's claim takes no I/O (nothing polled since the request came),
+        // and a PostgreSQL answer may be read before a hang-up that came first. Let one poll
+        // pass (the second setImmediate runs after it) before deciding.
+        if (!gone.aborted) await afterNextPoll();
+      }
       if (gone.aborted && !shutdown.aborted && tasks.length > 0) {
         // The worker hung up while we claimed: hand the tasks back now, not after their lease.
         await engine.releaseClaimed(workerId, tasks);

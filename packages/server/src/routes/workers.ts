@@ -35,12 +35,25 @@ export function workerHandlers(deps: WorkerRouteDeps): Pick<Handlers, RegistryRo
   return { ...registryHandlers(deps, directory), ...resultHandlers(deps, directory) };
 }
 
-/** Fires when the client goes away before the response is sent. */
+/**
+ * Fires when the client goes away before the response is sent: the connection closes, or the
+ * client ends its side of it (Node's server then ends the connection without writing the
+ * answer: it does not allow half-open connections). The end is seen as soon as it is read,
+ * often before the connection's 'close', which comes a turn of the event loop later.
+ */
 function hangUpSignal(reply: FastifyReply): AbortSignal {
   const ctl = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) ctl.abort();
-  });
+  const res = reply.raw;
+  const gone = () => {
+    if (!res.writableFinished) ctl.abort();
+  };
+  res.once('close', gone);
+  const socket = reply.request.raw.socket;
+  if (socket.readableEnded || socket.destroyed) ctl.abort();
+  else {
+    socket.once('end', gone);
+    res.once('close', () => socket.off('end', gone));
+  }
   return ctl.signal;
 }
 
@@ -70,6 +83,21 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
   const longPoll = new LongPoll({ engine, hub: deps.hub, directory, shutdown: deps.shutdown, pollIntervalMs: deps.pollIntervalMs });
   const atResult = (i: number) => `/body/results/${i}`;
 
+  /**
+   * A claim answer that could not be written (the connection went away as it was sent) hands
+   * its tasks back, as a hang-up seen before the answer does (claims/longPoll.ts). One written
+   * to the connection and lost after is not seen here: the worker does not list those tasks in
+   * its heartbeats, and the rescuer takes them when their lease runs out.
+   */
+  function handBackIfUndelivered(reply: FastifyReply, workerId: string, tasks: readonly ClaimedTask[]): void {
+    reply.raw.once('close', () => {
+      if (reply.raw.writableFinished || deps.shutdown.aborted) return;
+      engine.releaseClaimed(workerId, tasks).catch((err: unknown) => {
+        reply.log.warn({ err, workerId, tasks: tasks.length }, 'could not hand back the tasks of an undelivered claim; they return when their leases expire');
+      });
+    });
+  }
+
   async function settle(workerId: string, results: TaskResult[], at: (i: number) => string, compact: TaskResultReport[] = []) {
     const reports = reportsOf(results, at, maxPayloadBytes);
     const outcomes = await engine.settle(workerId, [...reports, ...compact]);
@@ -90,6 +118,7 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
         { workerId, queues, reports, max: body.max ?? 1, waitMs: body.waitMs ?? 0 },
         hangUpSignal(reply),
       );
+      if (tasks.length > 0) handBackIfUndelivered(reply, workerId, tasks);
       return reply.type('application/json; charset=utf-8').send(claimResponse(tasks, full, compact, outcomes));
     },
 
