@@ -30,3 +30,4 @@ export { ApiKeyStore, hashApiKey, type ApiKey, type Scope } from './apiKeys.ts';
 export { databaseClock, ManualClock, type Clock } from './clock.ts';
 export { silentLogger, type Logger } from './logger.ts';
 export * from './errors.ts';
+export { errorLog, type LoggedError } from './errorLog.ts';

@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import pino from 'pino';
+import { createLogger } from './logging.ts';
 import { migrate, openDatabase } from '@taskflow/core';
 import type { TaskHandler } from '@taskflow/sdk';
 import { ConfigError, loadConfig, logLevelOf, unknownVariables, type Config } from './config.ts';
@@ -89,7 +89,7 @@ program
   .option('--database-url <url>', 'PostgreSQL connection string')
   .action(async (opts) => {
     const config = serviceConfig(opts);
-    const logger = pino({ level: config.logLevel });
+    const logger = createLogger(config.logLevel);
     const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, connectionTimeoutMs: config.connectionTimeoutMs, logger });
     try {
       const result = await migrate(db, logger);
@@ -122,7 +122,7 @@ program
     };
     const handlers = mod.handlers ?? mod.default;
     if (!handlers || typeof handlers !== 'object') throw new ConfigError(`${modulePath} exports no handlers (export const handlers = {...})`);
-    const logger = pino({ level: logLevelOf(process.env) });
+    const logger = createLogger(logLevelOf(process.env));
     // Only this command (and `demo`) needs the SDK and its HTTP client: `start` does not load them.
     const { Worker, TaskflowApiError, TaskflowNetworkError } = await import('@taskflow/sdk');
     Object.assign(failure, { url: opts.url, sdk: { TaskflowApiError, TaskflowNetworkError } });

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
+import { createLogger } from './logging.ts';
 import type { TaskHandler } from '@taskflow/sdk';
 import { loadConfig } from './config.ts';
 import { startService, type Service } from './service.ts';
@@ -47,7 +48,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ succeeded: number; d
     apiKey = `tf_demo_${randomBytes(16).toString('hex')}`;
     const config = loadConfig({}, { dataDir: 'memory://', port: 0, bootstrapApiKey: apiKey, logLevel: 'warn' });
     print('starting an in-memory Taskflow service...');
-    service = await startService(config, { logger: pino({ level: 'warn' }) });
+    service = await startService(config, { logger: createLogger('warn') });
     url = service.url;
   }
   if (!apiKey) throw new Error('an API key is needed with --url (--api-key or TASKFLOW_API_KEY)');

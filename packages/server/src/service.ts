@@ -4,7 +4,8 @@
  * benchmarks start several in one process or many.
  */
 import { randomUUID } from 'node:crypto';
-import pino, { type Logger as PinoLogger } from 'pino';
+import type { Logger as PinoLogger } from 'pino';
+import { createLogger, withReadableErrors } from './logging.ts';
 import type { FastifyInstance } from 'fastify';
 import {
   ApiKeyStore, Engine, Maintenance, migrate, openDatabase, PgNotifyTransport, WakeHub,
@@ -37,7 +38,7 @@ export interface StartOptions {
 }
 
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
-  const logger = opts.logger ?? pino({ level: config.logLevel });
+  const logger = opts.logger ? withReadableErrors(opts.logger) : createLogger(config.logLevel);
   const db = await openDatabase({
     databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, poolSize: config.poolSize,
     connectionTimeoutMs: config.connectionTimeoutMs, logger,
