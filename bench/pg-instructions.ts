@@ -83,8 +83,8 @@ function pgBin(): string {
   throw new Error('PostgreSQL server binaries not found: pass --pg-bin');
 }
 
-/** The parameter types of taskInsertMany: the thirteen column arrays, now, the three defaults. */
-const INSERT_TYPES = 'text[], text[], jsonb, text[], text[], integer[], timestamptz[], float8[], integer[], text[], integer[], text[], text[], timestamptz, integer, jsonb, integer';
+/** The parameter types of taskInsertMany: the thirteen column arrays, now, the three defaults, the two trace columns. */
+const INSERT_TYPES = 'text[], text[], jsonb, text[], text[], integer[], timestamptz[], float8[], integer[], text[], integer[], text[], text[], timestamptz, integer, jsonb, integer, text[], text[]';
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
 const WORKER = '00000000-0000-0000-0000-000000000001';

@@ -8,11 +8,12 @@ import { TaskInput } from './tasks.ts';
 
 export const ScheduleId = Type.String({ pattern: '^[1-9][0-9]{0,18}$', description: 'Schedule id: a positive integer, as a string.', examples: ['7'] });
 
-const { runAt: _runAt, delayMs: _delayMs, idempotencyKey: _key, ...templateFields } = TaskInput.properties;
+// No trace context either: a fixed one would tie every fire to one producer's trace.
+const { runAt: _runAt, delayMs: _delayMs, idempotencyKey: _key, traceparent: _tp, tracestate: _ts, ...templateFields } = TaskInput.properties;
 
 export const ScheduleTemplate = Type.Object(templateFields, {
   additionalProperties: false,
-  description: 'The task each fire creates: the fields of a task submission, without runAt, delayMs and idempotencyKey (each fire is its own task, due at once). Checked as a submission would be.',
+  description: 'The task each fire creates: the fields of a task submission, without runAt, delayMs, idempotencyKey and the trace context (each fire is its own task, due at once). Checked as a submission would be.',
 });
 export type ScheduleTemplate = Static<typeof ScheduleTemplate>;
 

@@ -22,6 +22,20 @@ export type Backoff = Static<typeof Backoff>;
 
 const Tag = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f]+$' });
 
+/** W3C Trace Context (docs/protocol.md, "Trace context"). */
+export const Traceparent = Type.String({
+  pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$',
+  description: 'W3C `traceparent` of the span that produced the task (version-traceid-parentid-flags, lowercase hex); trace and parent ids not all zeros, version not ff.',
+  examples: ['00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'],
+});
+export const Tracestate = Type.String({
+  maxLength: 512,
+  pattern: '^[\\x20-\\x7e]*$',
+  description: 'W3C `tracestate` that goes with `traceparent` (vendor entries, printable ASCII).',
+});
+/** The trace id of a worker's span (32 lowercase hex digits, not all zeros). */
+export const TraceId = Type.String({ pattern: '^[0-9a-f]{32}$', description: 'Trace id, 32 lowercase hex digits.' });
+
 export const TaskInput = Type.Object(
   {
     type: TypeName,
@@ -45,6 +59,8 @@ export const TaskInput = Type.Object(
     idempotencyKey: Type.Optional(
       Type.String({ minLength: 1, maxLength: 255, description: 'A repeat within the same queue returns the first task.' }),
     ),
+    traceparent: Type.Optional(Traceparent),
+    tracestate: Type.Optional({ ...Tracestate, description: 'W3C `tracestate` that goes with `traceparent` (only with it).' }),
   },
   { additionalProperties: false },
 );
@@ -86,6 +102,8 @@ export const Task = Type.Object(
     finishedAt: Type.Union([Timestamp, Type.Null()]),
     scheduleId: Type.Union([TaskId, Type.Null()], { description: 'The schedule whose fire created the task, else null.' }),
     fireTime: Type.Union([Timestamp, Type.Null()], { description: 'The fire time of that schedule the task was created for, else null.' }),
+    traceparent: Type.Union([Type.String(), Type.Null()], { description: 'The W3C trace context it was submitted with, else null.' }),
+    tracestate: Type.Union([Type.String(), Type.Null()], { description: 'The W3C `tracestate` it was submitted with, else null.' }),
   },
   {},
 );
@@ -113,6 +131,7 @@ export const Attempt = Type.Object({
     Type.Null(),
   ]),
   logs: Type.Union([Type.Array(LogLine), Type.Null()]),
+  traceId: Type.Union([Type.String(), Type.Null()], { description: 'The trace id the worker reported for this attempt (its span), else null.' }),
 });
 export type Attempt = Static<typeof Attempt>;
 

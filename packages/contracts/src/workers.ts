@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Cursor, Limit, Page, ProblemOf, QueueName, TaskId, Timestamp, WorkerId } from './common.ts';
-import { LogLine } from './tasks.ts';
+import { LogLine, TraceId } from './tasks.ts';
 
 export const QueueWeight = Type.Object(
   {
@@ -95,6 +95,10 @@ export const TaskResult = Type.Object(
       Type.Integer({ minimum: 0, maximum: 315_360_000_000, description: 'With failed: retry after this long instead of the backoff.' }),
     ),
     logs: Type.Optional(Type.Array(LogLine, { maxItems: 1000 })),
+    traceId: Type.Optional({
+      ...TraceId,
+      description: 'The trace id of the span in which the worker ran this attempt: recorded on the attempt, to find its trace. Not with released.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -109,6 +113,7 @@ export const SingleResult = Type.Object(
     retryable: TaskResult.properties.retryable,
     retryAfterMs: TaskResult.properties.retryAfterMs,
     logs: TaskResult.properties.logs,
+    traceId: TaskResult.properties.traceId,
   },
   { additionalProperties: false },
 );
@@ -187,6 +192,8 @@ export const ClaimedTask = Type.Object(
     leaseExpiresAt: Timestamp,
     tags: Type.Array(Type.String()),
     createdAt: Timestamp,
+    traceparent: Type.Optional(Type.String({ description: 'The W3C trace context the task was submitted with; absent when it had none.' })),
+    tracestate: Type.Optional(Type.String({ description: 'Its W3C `tracestate`; absent when it had none.' })),
   },
   {},
 );

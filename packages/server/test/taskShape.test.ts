@@ -56,7 +56,11 @@ const CLAIM_ROW = {
   id: '42', queue: 'q', type: 't', attempt: 2, attempt_base: 0, max_attempts: 5, priority: 1,
   payload_json: '{"any":["json"]}', payload_bytes: Buffer.from('bytes'), content_type: 'text/plain', timeout_ms: 30_000,
   lease_expires_at: 1_893_456_000.123, tags: ['a', 'b'], created_at: 1_893_456_000.5,
+  traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'rojo=00f067aa0ba902b7',
 };
+
+/** The claim answer's fields that are absent, rather than null, when the task has none. */
+const CLAIM_OPTIONAL = ['traceparent', 'tracestate'];
 
 describe('the task shape: core, contract and serialisers agree', () => {
   it('the contract names exactly core\'s fields, every one required', () => {
@@ -97,7 +101,7 @@ describe('the task shape: core, contract and serialisers agree', () => {
     // the claim answer splices it in as `payload`.
     const core = Object.keys(toClaimedTask(CLAIM_ROW)).map((k) => (k === 'payloadJson' ? 'payload' : k));
     expect(sorted(core)).toEqual(sorted(Object.keys(C.ClaimedTask.properties)));
-    expect(sorted(C.ClaimedTask.required ?? [])).toEqual(sorted(Object.keys(C.ClaimedTask.properties)));
+    expect(sorted(C.ClaimedTask.required ?? [])).toEqual(sorted(Object.keys(C.ClaimedTask.properties).filter((k) => !CLAIM_OPTIONAL.includes(k))));
   });
 
   it('claimedTaskJson of a fully populated claim has exactly the contract\'s properties, and validates', () => {
@@ -108,10 +112,10 @@ describe('the task shape: core, contract and serialisers agree', () => {
     expect(valid(C.ClaimedTask, json)).toBe(true);
   });
 
-  it('claimedTaskJson of a claim without payload or content type validates', () => {
-    const row = { ...CLAIM_ROW, payload_json: null, payload_bytes: null, content_type: null, tags: [] };
+  it('claimedTaskJson of a claim without payload, content type or trace context validates', () => {
+    const row = { ...CLAIM_ROW, payload_json: null, payload_bytes: null, content_type: null, tags: [], traceparent: null, tracestate: null };
     const json = JSON.parse(claimedTaskJson(toClaimedTask(row)));
-    expect(sorted(Object.keys(json))).toEqual(sorted(Object.keys(C.ClaimedTask.properties)));
+    expect(sorted(Object.keys(json))).toEqual(sorted(Object.keys(C.ClaimedTask.properties).filter((k) => !CLAIM_OPTIONAL.includes(k))));
     expect(valid(C.ClaimedTask, json)).toBe(true);
   });
 });

@@ -5,7 +5,7 @@ import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
 import type { EngineOptions } from './options.ts';
 import { toTask, type Row } from './rows.ts';
-import { insertColumns, type ResolvedInput } from './insertColumns.ts';
+import { insertColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
 import { insertedTask } from './taskFields.ts';
 import type { Task, TaskInput, TaskState } from './types.ts';
 
@@ -41,7 +41,7 @@ export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], 
     : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
   // Keyed rows in lock order; matchInserted pairs rows by key, the unkeyed ones in order.
   const sent = keyed ? inLockOrder(items) : items;
-  const params = [...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults];
+  const params = [...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent)];
   let inserted: Row[];
   try {
     const answer = executor === ctx.db ? await retryLostRaces(() => executor.query(statement, params)) : await executor.query(statement, params);

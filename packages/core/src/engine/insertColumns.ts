@@ -82,6 +82,18 @@ export function insertDefaults(o: EngineOptions): unknown[] {
 }
 
 /**
+ * The trace context parameters of taskInsertMany ($18 traceparent, $19 tracestate): null as a
+ * whole when no task of the batch carries one, which is the usual batch.
+ */
+export function traceColumns(items: readonly ResolvedInput[]): (string | null)[] {
+  if (!items.some((i) => i.traceparent !== undefined)) return [null, null];
+  return [
+    column(items, (i) => (i.traceparent !== undefined ? element(i.traceparent) : null)),
+    column(items, (i) => (i.tracestate !== undefined ? element(i.tracestate) : null)),
+  ];
+}
+
+/**
  * The first thirteen parameters of taskInsertMany, in its order: queue, type, payloads (one
  * JSON array), payload_b64, content_type, priority, run_at, delay_ms, max_attempts, backoff (JSON
  * text), timeout_ms, tags (each an array literal), idempotency_key. A value the statement would

@@ -79,6 +79,8 @@ export function toClaimedTask(r: Row): ClaimedTask {
     leaseExpiresAt: isoOfLease(r.lease_expires_at),
     tags: r.tags ?? [],
     createdAt: isoOfCreation(r.created_at),
+    traceparent: r.traceparent ?? null,
+    tracestate: r.tracestate ?? null,
   };
 }
 
@@ -91,6 +93,7 @@ export function toAttempt(r: Row): Attempt {
     outcome: r.outcome,
     error: r.error ?? null,
     logs: r.logs ?? null,
+    traceId: r.trace_id ?? null,
   };
 }
 

@@ -101,7 +101,7 @@ async function runSettle(ctx: EngineContext, statement: Statement, rows: string[
  */
 function toSucceedRow(r: TaskResultReport & { status: 'succeeded' }): string {
   const result = r.resultJson ?? (r.result === undefined ? undefined : JSON.stringify(r.result));
-  return `{"id":${r.id},"attempt":${r.attempt}${result === undefined ? '' : `,"rw":{"v":${result}}`}${r.logs ? `,"logs":${JSON.stringify(r.logs)}` : ''}}`;
+  return `{"id":${r.id},"attempt":${r.attempt}${result === undefined ? '' : `,"rw":{"v":${result}}`}${r.logs ? `,"logs":${JSON.stringify(r.logs)}` : ''}${r.traceId ? `,"tid":${JSON.stringify(r.traceId)}` : ''}}`;
 }
 
 /** One row of a failure batch, as JSON text. */
@@ -114,5 +114,6 @@ function toFailRow(r: TaskResultReport & { status: 'failed' }): string {
     retryable: r.retryable ?? true,
     retry_after_ms: r.retryAfterMs ?? null,
     logs: r.logs ?? null,
+    trace_id: r.traceId ?? null,
   });
 }

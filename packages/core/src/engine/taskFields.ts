@@ -65,6 +65,8 @@ export const TASK_FIELDS = {
   // Set by the schedule fire that created the task (engine/firing.ts), in the same transaction.
   scheduleId: { column: 'schedule_id', kind: 'id', nullable: true, inserted: () => null },
   fireTime: { column: 'fire_time', kind: 'time', nullable: true, inserted: () => null },
+  traceparent: { column: 'traceparent', kind: 'text', nullable: true, inserted: (i) => i.traceparent ?? null },
+  tracestate: { column: 'tracestate', kind: 'text', nullable: true, inserted: (i) => i.tracestate ?? null },
 } as const satisfies { [K in keyof Task]: TaskField<K> };
 
 /** TASK_FIELDS as a list, each with its name. */

@@ -60,6 +60,10 @@ export interface TaskInput {
   tags?: string[];
   /** A repeat within the same queue returns the first task instead of creating another. */
   idempotencyKey?: string;
+  /** W3C `traceparent` of the producer's span, stored as given and handed to workers with each claim. */
+  traceparent?: string;
+  /** W3C `tracestate` that goes with `traceparent`. */
+  tracestate?: string;
 }
 
 export interface TaskError {
@@ -102,6 +106,9 @@ export interface Task {
   scheduleId: string | null;
   /** The fire time of that schedule the task was created for, else null. */
   fireTime: Date | null;
+  /** The W3C trace context it was submitted with, else null. */
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 export type AttemptOutcome =
@@ -121,6 +128,8 @@ export interface Attempt {
   outcome: AttemptOutcome;
   error: { message: string; stack?: string | null; retryable?: boolean } | null;
   logs: LogLine[] | null;
+  /** The trace id the worker reported for this attempt, else null. */
+  traceId: string | null;
 }
 
 /** A task as handed to a worker by a claim. */
@@ -143,6 +152,9 @@ export interface ClaimedTask {
   tags: string[];
   /** RFC 3339. */
   createdAt: string;
+  /** The W3C trace context the task was submitted with, else null. */
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 export type TaskResultReport =
@@ -154,6 +166,8 @@ export type TaskResultReport =
       /** `result` already serialised (stored as given; takes the place of `result`). */
       resultJson?: string;
       logs?: LogLine[];
+      /** The trace id of the worker's span for this attempt, recorded with it. */
+      traceId?: string;
     }
   | {
       id: string;
@@ -165,6 +179,8 @@ export type TaskResultReport =
       /** Retry after this many ms instead of the backoff (still counts as an attempt). */
       retryAfterMs?: number;
       logs?: LogLine[];
+      /** The trace id of the worker's span for this attempt, recorded with it. */
+      traceId?: string;
     }
   | {
       id: string;

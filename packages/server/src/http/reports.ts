@@ -15,7 +15,7 @@ export function toReport(r: TaskResult, at: string, maxPayloadBytes: number): Ta
     assertStorableText(line.message, `${at}/logs/${i}/message`);
   });
   if (r.status === 'released') {
-    for (const field of ['result', 'error', 'retryable', 'retryAfterMs', 'logs'] as const) {
+    for (const field of ['result', 'error', 'retryable', 'retryAfterMs', 'logs', 'traceId'] as const) {
       if (r[field] !== undefined) throw badRequest(`${at}/${field}`, 'is not allowed when status is released');
     }
     return { id: r.id, attempt: r.attempt, status: 'released' };
@@ -25,13 +25,16 @@ export function toReport(r: TaskResult, at: string, maxPayloadBytes: number): Ta
     if (r.result !== undefined) throw badRequest(`${at}/result`, 'is only allowed when status is succeeded');
     assertStorableText(r.error.message, `${at}/error/message`);
     assertStorableText(r.error.stack, `${at}/error/stack`);
-    return { id: r.id, attempt: r.attempt, status: 'failed', error: r.error, retryable: r.retryable, retryAfterMs: r.retryAfterMs, logs: r.logs };
+    return {
+      id: r.id, attempt: r.attempt, status: 'failed', error: r.error, retryable: r.retryable, retryAfterMs: r.retryAfterMs, logs: r.logs,
+      traceId: r.traceId,
+    };
   }
   for (const field of ['error', 'retryable', 'retryAfterMs'] as const) {
     if (r[field] !== undefined) throw badRequest(`${at}/${field}`, 'is only allowed when status is failed');
   }
   const resultJson = r.result === undefined ? undefined : storableJson(r.result, `${at}/result`, maxPayloadBytes);
-  return { id: r.id, attempt: r.attempt, status: 'succeeded', resultJson, logs: r.logs };
+  return { id: r.id, attempt: r.attempt, status: 'succeeded', resultJson, logs: r.logs, traceId: r.traceId };
 }
 
 /** Validates the results of a request (400 naming the item) before any of them is settled. */

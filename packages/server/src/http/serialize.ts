@@ -51,7 +51,8 @@ export function apiKeyJson(k: ApiKey): C.ApiKey {
 
 /**
  * A claimed task as JSON text, with the payload spliced in as the database returned it: the
- * claim path never parses and re-serialises payloads.
+ * claim path never parses and re-serialises payloads. The trace context only when the task has
+ * one (the traceparent was checked against its pattern when it was submitted).
  */
 export function claimedTaskJson(t: ClaimedTask): string {
   return (
@@ -60,6 +61,7 @@ export function claimedTaskJson(t: ClaimedTask): string {
     `"payload":${t.payloadJson ?? 'null'},"payloadBase64":${t.payloadBase64 === null ? 'null' : `"${t.payloadBase64}"`},` +
     `"contentType":${t.contentType === null ? 'null' : JSON.stringify(t.contentType)},"timeoutMs":${t.timeoutMs},` +
     `"leaseExpiresAt":"${t.leaseExpiresAt}","tags":${JSON.stringify(t.tags)},` +
-    `"createdAt":"${t.createdAt}"}`
+    `"createdAt":"${t.createdAt}"` +
+    (t.traceparent === null ? '}' : `,"traceparent":"${t.traceparent}"${t.tracestate === null ? '' : `,"tracestate":${JSON.stringify(t.tracestate)}`}}`)
   );
 }

@@ -32,6 +32,8 @@ export function toEngineInput(input: TaskInput, at: string, maxPayloadBytes: num
   assertStorableText(input.idempotencyKey, `${at}/idempotencyKey`);
   assertStorableText(input.contentType, `${at}/contentType`);
   input.tags?.forEach((tag, i) => assertStorableText(tag, `${at}/tags/${i}`));
+  if (input.traceparent !== undefined) checkTraceparent(input.traceparent, `${at}/traceparent`);
+  else if (input.tracestate !== undefined) throw badRequest(`${at}/tracestate`, 'is only allowed with traceparent');
   let payloadJson: string | undefined;
   if (input.payloadBase64 !== undefined) {
     if (input.payloadBase64.length % 4 !== 0) throw badRequest(`${at}/payloadBase64`, 'must be padded base64 (length a multiple of 4)');
@@ -42,6 +44,16 @@ export function toEngineInput(input: TaskInput, at: string, maxPayloadBytes: num
   }
   const { runAt, ...rest } = input;
   return { ...rest, payloadJson, ...(runAt !== undefined ? { runAt: parseTime(runAt, `${at}/runAt`) } : {}) };
+}
+
+/**
+ * What the schema's pattern leaves to check in a W3C traceparent: version ff and all-zero trace
+ * or parent ids are invalid (W3C Trace Context §3.2.2).
+ */
+function checkTraceparent(value: string, field: string): void {
+  if (value.startsWith('ff-')) throw badRequest(field, 'has version ff, which W3C Trace Context forbids');
+  if (value.slice(3, 35) === '0'.repeat(32)) throw badRequest(field, 'has an all-zero trace id');
+  if (value.slice(36, 52) === '0'.repeat(16)) throw badRequest(field, 'has an all-zero parent id');
 }
 
 /** An RFC 3339 time JavaScript and PostgreSQL both understand, else a 400 naming the field. */

@@ -43,7 +43,7 @@ claimed AS (
   RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
             t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
             date_part('epoch', t.lease_expires_at) AS lease_expires_at, t.tags,
-            date_part('epoch', t.created_at) AS created_at, t.run_at
+            date_part('epoch', t.created_at) AS created_at, t.run_at, t.traceparent, t.tracestate
 )`;
 }
 
@@ -52,7 +52,7 @@ claimed AS (
  * output (see claimCtes).
  */
 export const CLAIMED_COLUMNS = `queue, type, attempt, attempt_base, max_attempts, priority, payload_json, payload_bytes,
-       content_type, timeout_ms, lease_expires_at, tags, created_at`;
+       content_type, timeout_ms, lease_expires_at, tags, created_at, traceparent, tracestate`;
 export const CLAIMED_IN_ORDER = `FROM claimed ORDER BY priority DESC, run_at, id`;
 
 /**

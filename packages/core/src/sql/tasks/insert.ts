@@ -23,6 +23,8 @@ import { TASK_COLUMNS, iso } from './columns.ts';
  *    statement. Arrays rather than one JSON array read by json_to_recordset, and the payloads
  *    as one JSON array rather than a text[] of JSON texts: see engine/insertColumns.ts.
  * $14 now, $15 default max_attempts, $16 default backoff (jsonb), $17 default timeout_ms
+ * $18 traceparent text[], $19 tracestate text[]: the W3C trace context of each task, stored
+ *    verbatim; NULL as a whole for a batch without any (the usual one, padded at no cost).
  */
 const INSERT_INPUT = `clock AS (SELECT coalesce($14::timestamptz, now()) AS t),
 input AS (
@@ -30,9 +32,9 @@ input AS (
     FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), jsonb_array_elements($3::jsonb), unnest($4::text[]),
                     unnest($5::text[]), unnest($6::integer[]), unnest($7::timestamptz[]), unnest($8::float8[]),
                     unnest($9::integer[]), unnest($10::text[]), unnest($11::integer[]), unnest($12::text[]),
-                    unnest($13::text[])) WITH ORDINALITY
+                    unnest($13::text[]), unnest($18::text[]), unnest($19::text[])) WITH ORDINALITY
          AS i(queue, type, payload, payload_b64, content_type, priority, run_at, delay_ms, max_attempts,
-              backoff, timeout_ms, tags, idempotency_key, ord),
+              backoff, timeout_ms, tags, idempotency_key, traceparent, tracestate, ord),
          clock c
 )`;
 
@@ -52,11 +54,11 @@ const QUEUE_UPSERT = `new_queues AS (
  * a task whose payload is bytes stores no JSON payload.
  */
 const INSERT_TASKS = `INSERT INTO tasks (queue, type, state, priority, run_at, payload, payload_bytes, content_type,
-                   max_attempts, backoff, timeout_ms, tags, idempotency_key, created_at)
+                   max_attempts, backoff, timeout_ms, tags, idempotency_key, created_at, traceparent, tracestate)
 SELECT queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, coalesce(priority, 0), due,
        CASE WHEN payload_b64 IS NULL THEN payload END, decode(payload_b64, 'base64'), content_type, coalesce(max_attempts, $15::integer),
        coalesce(backoff::jsonb, $16::jsonb), coalesce(timeout_ms, $17::integer), coalesce(tags::text[], '{}'),
-       idempotency_key, now
+       idempotency_key, now, traceparent, tracestate
   FROM input
  ORDER BY ord`;
 
@@ -86,7 +88,7 @@ const ONE_ROW_ANSWER = `SELECT (SELECT ${iso('t')} FROM clock) AS now, string_ag
 
 /**
  * taskInsertMany: inserts a batch of tasks, some with idempotency keys, in one statement.
- * $1..$17 as INSERT_INPUT says.
+ * $1..$19 as INSERT_INPUT says.
  * Keeps: a task whose run time is in the future starts `scheduled`, otherwise `queued`; an
  * idempotency key already present in the queue inserts nothing (the caller reads the
  * original); the queue's row exists afterwards.
@@ -105,7 +107,7 @@ ${RETURNING_EACH}`,
 /**
  * taskInsertManyWithoutKeys: taskInsertMany for a batch in which no task has an idempotency
  * key: no ON CONFLICT, whose speculative insertion costs every row, and the answer in one row
- * (ONE_ROW_ANSWER). $1..$17 as INSERT_INPUT says.
+ * (ONE_ROW_ANSWER). $1..$19 as INSERT_INPUT says.
  */
 export const taskInsertManyWithoutKeys: Statement = {
   name: 'tf_task_insert_many_without_keys',
@@ -121,7 +123,7 @@ ${ONE_ROW_ANSWER}`,
 
 /**
  * taskInsertManyKnownQueues: taskInsertMany for a batch whose queues the engine knows exist:
- * without the queue upsert. $1..$17 as INSERT_INPUT says.
+ * without the queue upsert. $1..$19 as INSERT_INPUT says.
  */
 export const taskInsertManyKnownQueues: Statement = {
   name: 'tf_task_insert_many_known_queues',
@@ -135,7 +137,7 @@ ${RETURNING_EACH}`,
 /**
  * taskInsertManyWithoutKeysKnownQueues: taskInsertManyWithoutKeys for a batch whose queues the
  * engine knows exist: without the queue upsert. The bulk enqueue's statement.
- * $1..$17 as INSERT_INPUT says.
+ * $1..$19 as INSERT_INPUT says.
  */
 export const taskInsertManyWithoutKeysKnownQueues: Statement = {
   name: 'tf_task_insert_many_without_keys_known_queues',

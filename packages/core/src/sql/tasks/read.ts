@@ -11,7 +11,7 @@ export const taskGet: Statement = {
 /** taskAttempts: every attempt of a task, oldest first. $1 task id */
 export const taskAttempts: Statement = {
   name: 'tf_task_attempts',
-  text: `SELECT attempt, worker_id, started_at, finished_at, outcome, error, logs
+  text: `SELECT attempt, worker_id, started_at, finished_at, outcome, error, logs, trace_id
            FROM task_attempts WHERE task_id = $1 ORDER BY attempt`,
 };
 

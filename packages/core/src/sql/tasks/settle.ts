@@ -10,20 +10,21 @@ import { NEXT_STATE_AFTER_FAILURE } from './nextState.ts';
  * The successes of a report batch ($1), for taskSucceedMany and taskSucceedAndClaim: the usual
  * row is `{"id":41,"attempt":1}`; `rw` (the result, wrapped as `{"v": result}`) and `logs` (an
  * array) only when there are some. JSON fields are read as text and cast (see taskInsertMany);
- * the wrapper keeps a string result from being unquoted on the way. An absent result is stored
+ * the wrapper keeps a string result from being unquoted on the way. `tid`: the trace id the
+ * worker reported for the attempt, when it sent one. An absent result is stored
  * as JSON null, as a null one is. Not parallel arrays through unnest, as the insert takes: a
  * generic plan estimates 10 rows for them and loops over the input once per running task of
  * the worker, where json_to_recordset's estimate of 100 rows keeps a hash join.
  */
 const SUCCEED_INPUT = `input AS (
-  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw text, logs text)
+  SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, rw text, logs text, tid text)
 )`;
 
 /** Marks the current attempts of `input` held by worker `worker` succeeded (the fencing check). */
 function succeedUpdate(worker: string): string {
   return `UPDATE tasks t
      SET state = 'succeeded', result = coalesce(i.rw::jsonb -> 'v', 'null'::jsonb), logs = i.logs::jsonb, finished_at = c.t,
-         lease_expires_at = NULL, cancel_requested = false
+         lease_expires_at = NULL, cancel_requested = false, trace_id = i.tid
     FROM input i, clock c
    WHERE t.id = i.id AND t.attempt = i.attempt AND t.state = 'running' AND t.worker_id = ${worker}`;
 }
@@ -52,7 +53,7 @@ ${claimCtes('$4', '$5', '$2')}
 SELECT 'settled' AS kind, string_agg(id::text, ',') AS id, NULL AS queue, NULL AS type, NULL::integer AS attempt,
        NULL::integer AS attempt_base, NULL::integer AS max_attempts, NULL::integer AS priority, NULL AS payload_json,
        NULL::bytea AS payload_bytes, NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at,
-       NULL::text[] AS tags, NULL AS created_at
+       NULL::text[] AS tags, NULL AS created_at, NULL AS traceparent, NULL AS tracestate
   FROM settled
 UNION ALL
 (SELECT 'claimed', id::text, ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER})`,
@@ -77,7 +78,7 @@ RETURNING t.id, t.queue, t.state`,
 
 /**
  * taskFailMany: records failed attempts and moves each task on by its retry policy.
- * $1 json: [{id, attempt, message, stack, retryable, retry_after_ms, logs}], $2 worker id, $3 now
+ * $1 json: [{id, attempt, message, stack, retryable, retry_after_ms, logs, trace_id}], $2 worker id, $3 now
  * Keeps: fencing as in taskSucceedMany; the attempt is written to `attempts`; the next state
  * follows NEXT_STATE_AFTER_FAILURE (never poison: the worker is there), with the delay the
  * handler's retry-after, else the backoff.
@@ -88,10 +89,10 @@ export const taskFailMany: Statement = {
 WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
 input AS (
   SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, message text, stack text,
-           retryable boolean, retry_after_ms double precision, logs text)
+           retryable boolean, retry_after_ms double precision, logs text, trace_id text)
 ),
 cur AS (
-  SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, i.message, i.stack, i.logs::jsonb AS logs,
+  SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, i.message, i.stack, i.logs::jsonb AS logs, i.trace_id,
          coalesce(i.retryable, true) AS retryable, false AS poisoned,
          t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
          coalesce(i.retry_after_ms, backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)) AS delay_ms
@@ -109,11 +110,11 @@ upd AS (
   RETURNING t.id, t.queue, t.state, t.run_at
 ),
 history AS (
-  INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error, logs)
+  INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error, logs, trace_id)
   SELECT cur.id, cur.attempt, cur.worker_id, cur.started_at, c.t,
          CASE WHEN cur.cancel_requested THEN 'cancelled' ELSE 'failed' END,
          jsonb_build_object('message', cur.message, 'stack', cur.stack, 'retryable', cur.retryable),
-         cur.logs
+         cur.logs, cur.trace_id
     FROM cur, clock c
 )
 SELECT id, queue, state, run_at FROM upd`,

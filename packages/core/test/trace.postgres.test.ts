@@ -1,0 +1,3 @@
+import { describeTraceConformance } from './conformance/trace.suite.ts';
+
+describeTraceConformance('postgres');
