@@ -10,6 +10,7 @@ import { TaskflowApiError, TaskflowNetworkError } from './errors.ts';
 import { mayHaveBeenSent, nextWait, parseRetryAfter, retryPolicy, type RetryMode, type RetryOptions, type RetryPolicy } from './retry.ts';
 import { generateKey, withKey } from './keys.ts';
 import { Submitter, type SubmitOptions, type Submitted } from './submitter.ts';
+import { endSpan, inSpan, startSendOneSpan, startSendSpan, withTraceContext, withTraceContextOne } from './tracing.ts';
 
 /**
  * Which submissions get an idempotency key made up by the client when the caller gave none,
@@ -167,6 +168,17 @@ export class TaskflowClient {
    * service.
    */
   async enqueue(task: C.TaskInput): Promise<C.Task> {
+    const span = startSendOneSpan(task);
+    try {
+      const out = await inSpan(span, () => this.enqueueOne(withTraceContextOne(task, span)));
+      endSpan(span, undefined, out.id);
+      return out;
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+  }
+  private async enqueueOne(task: C.TaskInput): Promise<C.Task> {
     const given = task.idempotencyKey != null;
     const json = given || this.generatedKeys === 'none' ? JSON.stringify(task) : withKey(JSON.stringify(task), generateKey());
     return this.send('createTask', routes.createTask.path, json, undefined, given || this.generatedKeys !== 'none' ? 'idempotent' : 'unsent');
@@ -178,7 +190,17 @@ export class TaskflowClient {
    * The fast way for many concurrent producers to submit single tasks.
    */
   submit(task: C.TaskInput): Promise<Submitted> {
-    return this.submitter.submit(task);
+    const span = startSendOneSpan(task);
+    return this.submitter.submit(withTraceContextOne(task, span)).then(
+      (item) => {
+        endSpan(span, undefined, item.task.id);
+        return item;
+      },
+      (err: unknown) => {
+        endSpan(span, err);
+        throw err;
+      },
+    );
   }
   /**
    * Submits up to 1,000 tasks in one request (all or nothing); answers a reference to each.
@@ -187,6 +209,9 @@ export class TaskflowClient {
    * reach the service.
    */
   async enqueueMany(tasks: C.TaskInput[]): Promise<C.TaskBatchResult> {
+    return this.traced(tasks, (traced) => this.enqueueManyUntraced(traced));
+  }
+  private async enqueueManyUntraced(tasks: C.TaskInput[]): Promise<C.TaskBatchResult> {
     const { body, generated, retry } = this.batchBody(tasks);
     const out = (await this.send('createTasks', routes.createTasks.path, body, undefined, retry)) as C.TaskBatchResult;
     // A made-up key that matched a task can only be this call's own first attempt.
@@ -201,6 +226,9 @@ export class TaskflowClient {
    * parses in a fraction of the time (bench/README.md: the bulk enqueue).
    */
   async enqueueManyIds(tasks: C.TaskInput[]): Promise<{ ids: string[]; existing: number[] }> {
+    return this.traced(tasks, (traced) => this.enqueueManyIdsUntraced(traced));
+  }
+  private async enqueueManyIdsUntraced(tasks: C.TaskInput[]): Promise<{ ids: string[]; existing: number[] }> {
     const { body, generated, retry } = this.batchBody(tasks);
     const out = await this.send('createTasks', routes.createTasks.path, body, { headers: { prefer: 'return=minimal' } }, retry);
     // A server that does not honour the preference answers in full.
@@ -210,6 +238,22 @@ export class TaskflowClient {
     // A made-up key that matched a task can only be this call's own first attempt.
     if (generated && found.existing.length > 0) found.existing = found.existing.filter((k) => !generated.has(k));
     return found;
+  }
+
+  /**
+   * A batch submission in a `send` span (OpenTelemetry, a no-op without an SDK), whose context
+   * goes into every task that carries none (tracing.ts).
+   */
+  private async traced<R>(tasks: C.TaskInput[], submit: (tasks: C.TaskInput[]) => Promise<R>): Promise<R> {
+    const span = startSendSpan(tasks);
+    try {
+      const out = await inSpan(span, () => submit(withTraceContext(tasks, span)));
+      endSpan(span);
+      return out;
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
   }
 
   /** A batch's request body, the positions whose keys were made up, and how it may retry. */

@@ -1,6 +1,7 @@
 /** A worker's options, documented with their defaults, and resolved once when it is made. */
 import type { TaskflowClient } from './client.ts';
 import type { TaskHandler } from './context.ts';
+import type { WorkerTracingOptions } from './tracing.ts';
 
 /** The logging a worker does; pino and console-like loggers fit. */
 export interface WorkerLogger {
@@ -52,6 +53,12 @@ export interface WorkerOptions {
   handleSignals?: boolean;
   /** @defaultValue warnings and errors to stderr */
   logger?: WorkerLogger;
+  /**
+   * OpenTelemetry: each task runs in a `process <queue>` span linked to the producer's span
+   * (through `@opentelemetry/api`; nothing is recorded unless the application registers an
+   * OpenTelemetry SDK). @defaultValue `{ processParent: 'link' }`
+   */
+  tracing?: WorkerTracingOptions;
 }
 
 /** The options with every default filled in. */

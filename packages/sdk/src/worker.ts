@@ -19,9 +19,12 @@ import { Heartbeat } from './heartbeat.ts';
 import { Recovery } from './recovery.ts';
 import { idleWithin, serviceWait, sleep, trapSignals, WorkerSession } from './lifecycle.ts';
 import { resolveOptions, stderrLogger, type ResolvedOptions, type WorkerLogger, type WorkerOptions } from './options.ts';
+import { context as otelContext } from '@opentelemetry/api';
+import { endSpan, startProcessSpan, traceIdOf } from './tracing.ts';
 
 export type { TaskContext, TaskHandler } from './context.ts';
 export type { WorkerLogger, WorkerOptions } from './options.ts';
+export type { WorkerTracingOptions } from './tracing.ts';
 export { failure } from './results.ts';
 
 export interface WorkerEvents {
@@ -258,13 +261,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private async runTask(entry: InFlight, ctx: TaskContext): Promise<void> {
     const { task } = entry;
     let report: TaskResult;
+    // The attempt's `process` span (a no-op without an OpenTelemetry SDK): see tracing.ts.
+    const trace = startProcessSpan(task, this.session.id, this.opts.tracing?.processParent ?? 'link');
+    let failed: unknown;
     try {
       // Cancelled (or taken away) while it waited in the buffer: never start it.
       if (entry.abortReason) throw entry.abortReason;
       const handler = this.opts.handlers[task.type];
       if (!handler) throw new UnrecoverableError(`no handler for task type "${task.type}" in worker ${this.opts.name ?? hostname()}`);
       const payload = task.payloadBase64 !== null ? Buffer.from(task.payloadBase64, 'base64') : task.payload;
-      const value = await handler(payload, ctx);
+      const value = await otelContext.with(trace.ctx, handler, undefined, payload, ctx);
       const result = value === undefined ? null : value;
       if (typeof result === 'object' || typeof result === 'bigint') {
         try {
@@ -278,9 +284,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
         ? { id: task.id, attempt: task.attempt, status: 'succeeded', result, logs }
         : { id: task.id, attempt: task.attempt, status: 'succeeded', result };
     } catch (err) {
+      failed = err;
       const logs = entry.logs;
       report = { id: task.id, attempt: task.attempt, ...failure(err), ...(logs ? { logs } : {}) };
     }
+    const traceId = traceIdOf(trace.span);
+    if (traceId !== undefined) report.traceId = traceId;
+    endSpan(trace.span, failed);
     const { slots } = this;
     slots.running--;
     slots.held.delete(task.id);

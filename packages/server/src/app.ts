@@ -23,6 +23,8 @@ import { scheduleHandlers } from './routes/schedules.ts';
 import { workerHandlers } from './routes/workers.ts';
 import { apiKeyHandlers } from './routes/apiKeys.ts';
 import { healthHandlers } from './routes/health.ts';
+import type { Tracer } from '@opentelemetry/api';
+import { ServerSpans } from './tracing/spans.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -37,6 +39,8 @@ export interface AppDeps {
   authCacheMs?: number;
   /** Aborted when the service shuts down: long-polling claims return at once. */
   shutdown: AbortSignal;
+  /** Records the submit, claim and settle spans (tracing/spans.ts); undefined: no tracing. */
+  tracer?: Tracer;
 }
 
 /**
@@ -113,13 +117,15 @@ async function registerOpenApi(app: FastifyInstance, optionalBody: Set<RouteName
 /** A handler for every route of the contract (the `Handlers` type makes one missing an error). */
 function handlersOf(deps: AppDeps, auth: Authenticator): Handlers {
   const { config, engine } = deps;
+  const spans = deps.tracer ? new ServerSpans(deps.tracer) : undefined;
   return {
-    ...taskHandlers({ engine, batcher: new EnqueueBatcher(engine), maxPayloadBytes: config.maxPayloadBytes }),
+    ...taskHandlers({ engine, batcher: new EnqueueBatcher(engine), maxPayloadBytes: config.maxPayloadBytes, spans }),
     ...dlqHandlers(engine),
     ...queueHandlers(engine),
     ...scheduleHandlers({ engine, maxPayloadBytes: config.maxPayloadBytes }),
     ...workerHandlers({
       engine, hub: deps.hub, shutdown: deps.shutdown, pollIntervalMs: config.pollIntervalMs, workerTtlMs: config.workerTtlMs, maxPayloadBytes: config.maxPayloadBytes,
+      spans,
     }),
     ...apiKeyHandlers(deps.apiKeys, auth),
     ...healthHandlers(deps.db, deps.logger),

@@ -53,6 +53,19 @@ export interface Config {
   rescueStartDelayMs: number;
   /** pino level. @defaultValue `info`. Env LOG_LEVEL. */
   logLevel: string;
+  /**
+   * OpenTelemetry tracing, from the standard OTEL_* variables (tracingOf); undefined: no
+   * tracing, and no OpenTelemetry SDK loaded.
+   */
+  tracing: TracingConfig | undefined;
+}
+
+/** Where the server's spans go (docs/operations.md, "Tracing"). */
+export interface TracingConfig {
+  /** `otlp` (OTLP over HTTP, protobuf) and/or `console`. */
+  exporters: ('otlp' | 'console')[];
+  /** The resource's `service.name`. @defaultValue `taskflow-server`. Env OTEL_SERVICE_NAME. */
+  serviceName: string;
 }
 
 export class ConfigError extends Error {}
@@ -92,6 +105,16 @@ export function logLevelOf(env: Source = process.env): string {
 }
 
 /**
+ * The OpenTelemetry variables the server reads (the exporter and the SDK read the rest of the
+ * standard ones themselves: endpoint, headers, timeout, sampler, resource attributes). Not
+ * TASKFLOW_* variables: the unknown-variable check leaves them alone.
+ */
+export const OTEL_VARIABLES = [
+  'OTEL_SDK_DISABLED', 'OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_SERVICE_NAME',
+] as const;
+
+/**
  * Every variable Taskflow reads: the service's (loadConfig, above) and those of the `worker` and
  * `demo` commands. Any other TASKFLOW_* variable is a typo or a setting that does not exist.
  */
@@ -100,7 +123,7 @@ export const KNOWN_VARIABLES = [
   'TASKFLOW_BOOTSTRAP_API_KEY', 'TASKFLOW_MAX_PAYLOAD_BYTES', 'TASKFLOW_MAX_BODY_BYTES', 'TASKFLOW_WORKER_TTL_MS',
   'TASKFLOW_DEFAULT_TIMEOUT_MS', 'TASKFLOW_DEFAULT_MAX_ATTEMPTS', 'TASKFLOW_POISON_AFTER', 'TASKFLOW_POLL_INTERVAL_MS',
   'TASKFLOW_RESCUE_INTERVAL_MS', 'TASKFLOW_RESCUE_START_DELAY_MS', 'LOG_LEVEL',
-  'TASKFLOW_URL', 'TASKFLOW_API_KEY',
+  'TASKFLOW_URL', 'TASKFLOW_API_KEY', ...OTEL_VARIABLES,
 ] as const;
 
 export interface UnknownVariable {
@@ -155,6 +178,34 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+
+/**
+ * Tracing is on when OTEL_TRACES_EXPORTER names an exporter (`otlp`, `console`, comma-separated),
+ * or, unset, when an OTLP endpoint is given (OTEL_EXPORTER_OTLP_ENDPOINT or
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); off with OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none.
+ * OTLP goes over HTTP with protobuf (`http/protobuf`, the specification's default); other
+ * protocols are refused.
+ */
+export function tracingOf(env: Source): TracingConfig | undefined {
+  if (str(env, 'OTEL_SDK_DISABLED', 'false').trim().toLowerCase() === 'true') return undefined;
+  const named = optional(env, 'OTEL_TRACES_EXPORTER');
+  const endpoint = optional(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? optional(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  const list = named === undefined ? (endpoint ? ['otlp'] : []) : named.split(',').map((e) => e.trim().toLowerCase()).filter((e) => e !== '');
+  if (list.length === 0 || list.includes('none')) return undefined;
+  const bad = list.find((e) => e !== 'otlp' && e !== 'console');
+  if (bad !== undefined) throw new ConfigError(`OTEL_TRACES_EXPORTER=${JSON.stringify(named)} is not valid: expected otlp, console or none (comma-separated)`);
+  if (list.includes('otlp')) {
+    for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'] as const) {
+      const protocol = optional(env, name);
+      if (protocol !== undefined && protocol !== 'http/protobuf') {
+        throw new ConfigError(`${name}=${JSON.stringify(protocol)} is not supported: Taskflow exports OTLP as http/protobuf`);
+      }
+      if (protocol !== undefined) break;
+    }
+  }
+  return { exporters: [...new Set(list)] as TracingConfig['exporters'], serviceName: str(env, 'OTEL_SERVICE_NAME', 'taskflow-server') };
+}
+
 /** Reads and validates the configuration. Throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Source = process.env, overrides: Partial<Config> = {}): Config {
   const config: Config = {
@@ -177,6 +228,7 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
     rescueIntervalMs: int(env, 'TASKFLOW_RESCUE_INTERVAL_MS', DEFAULT_MAINTENANCE_OPTIONS.rescueIntervalMs, 10, 60_000),
     rescueStartDelayMs: int(env, 'TASKFLOW_RESCUE_START_DELAY_MS', -1, 0, 86_400_000),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
+    tracing: tracingOf(env),
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
   if (config.rescueStartDelayMs < 0) config.rescueStartDelayMs = config.workerTtlMs;

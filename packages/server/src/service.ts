@@ -14,6 +14,8 @@ import {
 import type { Config } from './config.ts';
 import { buildApp } from './app.ts';
 import { bootstrapKeys } from './bootstrap.ts';
+import { readFileSync } from 'node:fs';
+import type { Tracer } from '@opentelemetry/api';
 
 export interface Service {
   config: Config;
@@ -35,6 +37,21 @@ export interface StartOptions {
   /** Run the background duties (rescue, promotion). @defaultValue true */
   maintenance?: boolean;
   authCacheMs?: number;
+  /**
+   * The tracer of the server's spans, in place of the one `config.tracing` would make (tests
+   * give one backed by an in-memory exporter). @defaultValue none, or one exporting as
+   * `config.tracing` says
+   */
+  tracer?: Tracer;
+}
+
+/** The tracer the options give, or the one the configuration asks for (its SDK loaded only then). */
+async function tracerOf(config: Config, opts: StartOptions, cleanups: (() => Promise<void>)[]): Promise<Tracer | undefined> {
+  if (opts.tracer || !config.tracing) return opts.tracer;
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const setup = await (await import('./tracing/setup.ts')).startTracing(config.tracing, version);
+  cleanups.push(() => setup.shutdown());
+  return setup.tracer;
 }
 
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
@@ -77,7 +94,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     }
 
     const shutdown = new AbortController();
-    const app = await buildApp({ config, db, engine, apiKeys, hub, logger, authCacheMs: opts.authCacheMs, shutdown: shutdown.signal });
+    const tracer = await tracerOf(config, opts, cleanups);
+    const app = await buildApp({ config, db, engine, apiKeys, hub, logger, authCacheMs: opts.authCacheMs, shutdown: shutdown.signal, tracer });
     cleanups.push(async () => {
       shutdown.abort(); // waiting claims answer empty now
       // In-flight requests get a moment to finish; keep-alive connections do not hold the

@@ -37,6 +37,8 @@ export interface ClaimRequest {
   max: number;
   /** How long to wait for work when none is ready, ms (0: answer at once). */
   waitMs: number;
+  /** Called once the results are settled (before any wait): the tracing's `settle` span ends there. */
+  onSettled?: (outcomes: readonly SettleOutcome[]) => void;
 }
 
 export interface ClaimAnswer {
@@ -94,6 +96,7 @@ export class LongPoll {
     try {
       // The results and the first claim share a statement (one round trip, one commit).
       const first = await engine.settleAndClaim(workerId, req.reports, req.queues, req.max);
+      req.onSettled?.(first.outcomes);
       let tasks = first.tasks;
       if (tasks.length === 0) {
         if (!directory.recentlyActive(workerId)) await this.#requireActive(workerId);

@@ -6,12 +6,15 @@ import { badRequest, tooLarge } from '../http/problems.ts';
 import { attemptJson, taskJson } from '../http/serialize.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { assertStorableText, storableJson } from '../http/storable.ts';
+import type { ServerSpans } from '../tracing/spans.ts';
 
 export interface TaskRouteDeps {
   engine: Engine;
   /** Group commit for single submissions. */
   batcher: EnqueueBatcher;
   maxPayloadBytes: number;
+  /** Records `send` spans; undefined without tracing. */
+  spans?: ServerSpans;
 }
 
 /**
@@ -72,10 +75,13 @@ function prefersMinimal(prefer: string | string[] | undefined): boolean {
 }
 
 export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' | 'createTasks' | 'listTasks' | 'getTask' | 'updateTask' | 'cancelTask' | 'retryTask'> {
-  const { engine, batcher, maxPayloadBytes } = deps;
+  const { engine, batcher, maxPayloadBytes, spans } = deps;
   return {
     async createTask(req, reply) {
-      const r = await batcher.enqueue(toEngineInput(req.body, '/body', maxPayloadBytes));
+      const input = toEngineInput(req.body, '/body', maxPayloadBytes);
+      const r = spans
+        ? await spans.traceSend(req.headers, [input], () => batcher.enqueue(input), (x) => [x.task.id])
+        : await batcher.enqueue(input);
       if (!r.created) reply.header('idempotent-replayed', 'true');
       reply.code(r.created ? 201 : 200).header('location', `/api/v1/tasks/${r.task.id}`);
       return taskJson(r.task);
@@ -83,7 +89,9 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
     async createTasks(req, reply) {
       const inputs = req.body.tasks.map((t, i) => toEngineInput(t, `/body/tasks/${i}`, maxPayloadBytes));
       // Joins the group commit with concurrent submissions (all or nothing for this request).
-      const results = await batcher.enqueueMany(inputs);
+      const results = spans
+        ? await spans.traceSend(req.headers, inputs, () => batcher.enqueueMany(inputs), (x) => x.map((r) => r.ref.id))
+        : await batcher.enqueueMany(inputs);
       reply.code(201).type('application/json; charset=utf-8').header('vary', 'Prefer');
       // Sent as text: the route's 201 is one of two shapes, and a serializer compiled for the
       // union would test each answer against both schemas first.

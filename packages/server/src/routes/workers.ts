@@ -16,6 +16,7 @@ import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { compactReports, outcomesOf, reportsOf } from '../http/reports.ts';
 import { LongPoll, WorkerNotActiveError } from '../claims/longPoll.ts';
 import { WorkerDirectory } from '../claims/workerDirectory.ts';
+import type { ServerSpans } from '../tracing/spans.ts';
 
 export interface WorkerRouteDeps {
   engine: Engine;
@@ -25,6 +26,8 @@ export interface WorkerRouteDeps {
   pollIntervalMs: number;
   workerTtlMs: number;
   maxPayloadBytes: number;
+  /** Records `receive` and `settle` spans; undefined without tracing. */
+  spans?: ServerSpans;
 }
 
 type RegistryRoutes = 'registerWorker' | 'listWorkers' | 'getWorker' | 'heartbeat' | 'deregisterWorker';
@@ -78,8 +81,10 @@ function claimResponse(
   return `{"tasks":[${tasks.map(claimedTaskJson).join(',')}]${results}${succeeded}}`;
 }
 
+const accepted = (outcomes: readonly SettleOutcome[]) => outcomes.filter((o) => o === 'accepted').length;
+
 function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick<Handlers, ResultRoutes> {
-  const { engine, maxPayloadBytes } = deps;
+  const { engine, maxPayloadBytes, spans } = deps;
   const longPoll = new LongPoll({ engine, hub: deps.hub, directory, shutdown: deps.shutdown, pollIntervalMs: deps.pollIntervalMs });
   const atResult = (i: number) => `/body/results/${i}`;
 
@@ -100,7 +105,13 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
 
   async function settle(workerId: string, results: TaskResult[], at: (i: number) => string, compact: TaskResultReport[] = []) {
     const reports = reportsOf(results, at, maxPayloadBytes);
-    const outcomes = await engine.settle(workerId, [...reports, ...compact]);
+    const started = spans?.start({});
+    const all = compact.length ? [...reports, ...compact] : reports;
+    const outcomes = await engine.settle(workerId, all);
+    if (spans) {
+      const queues = await directory.get(workerId).catch(() => undefined);
+      spans.settle(started!, workerId, queues?.length === 1 ? queues[0]!.name : undefined, all.map((r) => r.id), accepted(outcomes));
+    }
     // Nothing accepted: an unknown worker is a 404, not a batch of stale results.
     if (!outcomes.includes('accepted')) await engine.workerState(workerId);
     return outcomesOf(reports, compact, outcomes);
@@ -114,11 +125,17 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
       const full = body.results?.length ? reportsOf(body.results, atResult, maxPayloadBytes) : [];
       const compact = compactReports(body.succeeded);
       const reports = compact.length ? [...full, ...compact] : full;
+      const started = spans?.start(req.headers);
+      const queue = queues.length === 1 ? queues[0]!.name : undefined;
+      const onSettled = spans && reports.length
+        ? (outcomes: readonly SettleOutcome[]) => spans.settle(started!, workerId, queue, reports.map((r) => r.id), accepted(outcomes))
+        : undefined;
       const { tasks, outcomes } = await longPoll.claim(
-        { workerId, queues, reports, max: body.max ?? 1, waitMs: body.waitMs ?? 0 },
+        { workerId, queues, reports, max: body.max ?? 1, waitMs: body.waitMs ?? 0, onSettled },
         hangUpSignal(reply),
       );
       if (tasks.length > 0) handBackIfUndelivered(reply, workerId, tasks);
+      spans?.receive(started!, workerId, tasks);
       return reply.type('application/json; charset=utf-8').send(claimResponse(tasks, full, compact, outcomes));
     },
 

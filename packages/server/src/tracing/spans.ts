@@ -1,0 +1,155 @@
+/**
+ * The server's spans, after the OpenTelemetry messaging conventions (`messaging.system` =
+ * `taskflow`, the queue as `messaging.destination.name`, a task id only ever as
+ * `messaging.message.id`): `send <queue>` for a submission, `receive <queue>` for a claim that
+ * returned tasks (an empty poll makes none), `settle <queue>` for reported results. All of kind
+ * SERVER. Each is recorded once its operation is over, from the times taken around it: the
+ * routes call these only when tracing is configured (`ServerSpans` is undefined otherwise), so
+ * a server without tracing does none of this work.
+ */
+import {
+  context, isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace,
+  type Attributes, type Context, type Link, type SpanContext, type Tracer,
+} from '@opentelemetry/api';
+
+/** At most this many links per span (one per task of a batch, each task's own context). */
+const MAX_LINKS = 128;
+
+/** A task's (or a request's) W3C trace context as a remote span context; undefined if absent or invalid. */
+export function remoteContext(traceparent: string | undefined | null): SpanContext | undefined {
+  if (!traceparent) return undefined;
+  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent);
+  if (!m) return undefined;
+  const sc: SpanContext = { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true };
+  return isSpanContextValid(sc) ? sc : undefined;
+}
+
+/** When the operation started, and where its span hangs. */
+export interface Started {
+  at: number;
+  /** The request's `traceparent` header, if a valid one came (W3C propagation over HTTP). */
+  header: SpanContext | undefined;
+}
+
+/** What a `send` span reads of a submitted task. */
+export interface SubmittedTask {
+  queue?: string;
+  type: string;
+  traceparent?: string;
+}
+
+/** What a span records about its operation. */
+interface Recorded {
+  name: string;
+  queue: string | undefined;
+  operation: 'send' | 'receive' | 'settle';
+  /** The messages: each one's trace context (links), the count, the id of a single one. */
+  contexts: (SpanContext | undefined)[];
+  count: number;
+  messageId?: string;
+  workerId?: string;
+  attributes?: Attributes;
+  error?: unknown;
+}
+
+export class ServerSpans {
+  readonly #tracer: Tracer;
+
+  constructor(tracer: Tracer) {
+    this.#tracer = tracer;
+  }
+
+  /** Marks the start of an operation of a request with these headers. */
+  start(headers: Record<string, string | string[] | undefined>): Started {
+    const tp = headers.traceparent;
+    return { at: Date.now(), header: remoteContext(typeof tp === 'string' ? tp : undefined) };
+  }
+
+  /** Runs a submission of `tasks` and records its `send` span; `ids` reads the task ids of its answer. */
+  async traceSend<R>(
+    headers: Record<string, string | string[] | undefined>, tasks: readonly SubmittedTask[], submit: () => Promise<R>, ids: (r: R) => string[],
+  ): Promise<R> {
+    const started = this.start(headers);
+    let out: R;
+    try {
+      out = await submit();
+    } catch (err) {
+      this.send(started, tasks, undefined, err);
+      throw err;
+    }
+    this.send(started, tasks, ids(out));
+    return out;
+  }
+
+  /**
+   * A submission: the parent is the request's traceparent header, else the trace context its
+   * tasks share (the SDK's `send` span), else none; the tasks' other contexts are links.
+   */
+  send(started: Started, tasks: readonly SubmittedTask[], ids: readonly string[] | undefined, error?: unknown): void {
+    const queue = oneQueue(tasks.map((t) => t.queue ?? 'default'));
+    this.#record(started, {
+      name: queue === undefined ? 'send' : `send ${queue}`, queue, operation: 'send',
+      contexts: tasks.map((t) => remoteContext(t.traceparent)), count: tasks.length,
+      messageId: tasks.length === 1 ? ids?.[0] : undefined,
+      attributes: tasks.length === 1 ? { 'taskflow.task.type': tasks[0]!.type } : undefined, error,
+    }, true);
+  }
+
+  /** A claim that returned tasks: linked to each task's trace context. */
+  receive(started: Started, workerId: string, tasks: readonly { id: string; queue: string; traceparent: string | null }[]): void {
+    if (tasks.length === 0) return;
+    const queue = oneQueue(tasks.map((t) => t.queue));
+    this.#record(started, {
+      name: queue === undefined ? 'receive' : `receive ${queue}`, queue, operation: 'receive',
+      contexts: tasks.map((t) => remoteContext(t.traceparent)), count: tasks.length,
+      messageId: tasks.length === 1 ? tasks[0]!.id : undefined, workerId,
+    }, false);
+  }
+
+  /** Results reported by a worker, for tasks of `queue` when the worker serves one queue. */
+  settle(started: Started, workerId: string, queue: string | undefined, ids: readonly string[], accepted: number, error?: unknown): void {
+    if (ids.length === 0) return;
+    this.#record(started, {
+      name: queue === undefined ? 'settle' : `settle ${queue}`, queue, operation: 'settle', contexts: [], count: ids.length,
+      messageId: ids.length === 1 ? ids[0] : undefined, workerId, attributes: { 'taskflow.results.accepted': accepted }, error,
+    }, false);
+  }
+
+  #record(started: Started, r: Recorded, parentFromMessages: boolean): void {
+    const distinct = new Map<string, SpanContext>();
+    for (const c of r.contexts) if (c && distinct.size < MAX_LINKS) distinct.set(`${c.traceId}-${c.spanId}`, c);
+    let parent = started.header;
+    if (!parent && parentFromMessages && distinct.size === 1 && r.contexts.every((c) => c !== undefined)) parent = [...distinct.values()][0];
+    const links: Link[] = [];
+    for (const c of distinct.values()) if (c !== parent) links.push({ context: c });
+    const attributes: Attributes = {
+      'messaging.system': 'taskflow',
+      'messaging.operation.type': r.operation,
+      'messaging.operation.name': r.operation,
+      ...r.attributes,
+    };
+    if (r.queue !== undefined) attributes['messaging.destination.name'] = r.queue;
+    if (r.count !== 1) attributes['messaging.batch.message_count'] = r.count;
+    if (r.messageId !== undefined) attributes['messaging.message.id'] = r.messageId;
+    if (r.workerId !== undefined) attributes['messaging.client.id'] = r.workerId;
+    const ctx: Context = parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : context.active();
+    const span = this.#tracer.startSpan(r.name, { kind: SpanKind.SERVER, startTime: started.at, links, attributes }, ctx);
+    if (r.error !== undefined) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: r.error instanceof Error ? r.error.message : String(r.error) });
+      span.setAttribute('error.type', errorType(r.error));
+    }
+    span.end();
+  }
+}
+
+function oneQueue(queues: readonly string[]): string | undefined {
+  const first = queues[0];
+  return first !== undefined && queues.every((q) => q === first) ? first : undefined;
+}
+
+/** A low-cardinality name of an error: its problem code or class, else `_OTHER`. */
+function errorType(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && /^[a-z_]{1,40}$/.test(code)) return code;
+  return err instanceof Error && err.constructor?.name ? err.constructor.name : '_OTHER';
+}
