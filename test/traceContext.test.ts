@@ -61,6 +61,18 @@ describe('trace context over raw HTTP', () => {
     expect(plain.json).toMatchObject({ traceparent: null, tracestate: null });
   });
 
+  it('records a trace id sent with a compact success', async () => {
+    const { json: task } = await call('POST', '/api/v1/tasks', { type: 't', queue: 'compact' });
+    const reg = await call('POST', '/api/v1/workers', { name: 'raw', queues: ['compact'] });
+    await call('POST', `/api/v1/workers/${reg.json.id}/claim`, {});
+    const out = await call('POST', `/api/v1/workers/${reg.json.id}/results`, { succeeded: `${task.id}:1:${WORKER_TRACE}` });
+    expect(out.json.succeeded).toEqual({ accepted: 1, duplicate: [], stale: [] });
+    expect((await call('GET', `/api/v1/tasks/${task.id}`)).json.attempts[0]).toMatchObject({ outcome: 'succeeded', traceId: WORKER_TRACE });
+    const bad = await call('POST', `/api/v1/workers/${reg.json.id}/results`, { succeeded: `${task.id}:1:${WORKER_TRACE.toUpperCase()}` });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.json)).toContain('/body/succeeded');
+  });
+
   it('refuses a trace context that is not W3C\'s, naming the field, and writes nothing', async () => {
     const before = (await call('GET', '/api/v1/tasks?queue=badtrace')).json.items.length;
     const cases: [unknown, string][] = [

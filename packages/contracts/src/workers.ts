@@ -133,10 +133,10 @@ export type ResultOutcome = Static<typeof ResultOutcome>;
  * about a tenth of the service's CPU during a drain (bench/README.md).
  */
 export const SucceededList = Type.String({
-  pattern: '^[1-9][0-9]{0,18}:[1-9][0-9]{0,9}(,[1-9][0-9]{0,18}:[1-9][0-9]{0,9})*$',
-  maxLength: 31_000,
+  pattern: '^[1-9][0-9]{0,18}:[1-9][0-9]{0,9}(:[0-9a-f]{32})?(,[1-9][0-9]{0,18}:[1-9][0-9]{0,9}(:[0-9a-f]{32})?)*$',
+  maxLength: 64_000,
   description:
-    'Successes without a result or logs, as `id:attempt` pairs joined by commas (`"41:1,42:1"`, up to 1000): the same as `{"id":"41","attempt":1,"status":"succeeded"}` each in `results`, whose items are settled first.',
+    'Successes without a result or logs, as `id:attempt` pairs joined by commas (`"41:1,42:1"`, up to 1000), each optionally followed by `:traceId` (32 lowercase hex digits, see TaskResult.traceId: `"41:1:0af7651916cd43dd8448eb211c80319c"`): the same as `{"id":"41","attempt":1,"status":"succeeded"}` each in `results`, whose items are settled first.',
 });
 
 export const SucceededOutcomes = Type.Object({

@@ -37,8 +37,9 @@ export interface ReportBody {
 }
 
 /**
- * A batch of results as a request body: successes with no result, no logs and no trace id (the usual no-op
- * or fire-and-forget handler) go compact in `succeeded` ("41:1,42:1"), the rest in `results`.
+ * A batch of results as a request body: successes with no result and no logs (the usual no-op
+ * or fire-and-forget handler) go compact in `succeeded` ("41:1,42:1", a trace id appended as
+ * ":<traceId>"), the rest in `results`.
  * `fullIndex[n]` is the batch position of `results[n]`, to map a refusal naming
  * `/body/results/n` back to its task.
  */
@@ -47,8 +48,8 @@ export function reportBody(batch: readonly TaskResult[]): ReportBody {
   const fullIndex: number[] = [];
   let succeeded = '';
   batch.forEach((r, i) => {
-    if (r.status === 'succeeded' && (r.result === null || r.result === undefined) && !r.logs && !r.traceId) {
-      succeeded += `${succeeded ? ',' : ''}${r.id}:${r.attempt}`;
+    if (r.status === 'succeeded' && (r.result === null || r.result === undefined) && !r.logs) {
+      succeeded += `${succeeded ? ',' : ''}${r.id}:${r.attempt}${r.traceId ? `:${r.traceId}` : ''}`;
     } else {
       results.push(r);
       fullIndex.push(i);

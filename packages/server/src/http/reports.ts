@@ -43,7 +43,8 @@ export function reportsOf(results: TaskResult[], at: (i: number) => string, maxP
 }
 
 /**
- * The compact successes of a request (`succeeded`: "41:1,42:1", its form checked by the
+ * The compact successes of a request (`succeeded`: "41:1,42:1", or with trace ids
+ * "41:1:0af7…319c", its form checked by the
  * schema) as reports, after those of `results`. Splitting one string makes no object per
  * result to parse and no interned id per result, which the JSON form costs.
  */
@@ -53,9 +54,13 @@ export function compactReports(list: string | undefined): TaskResultReport[] {
   if (items.length > 1000) throw badRequest('/body/succeeded', 'holds more than 1000 results');
   return items.map((item) => {
     const colon = item.indexOf(':');
-    const attempt = Number(item.slice(colon + 1));
+    // `id:attempt`, or `id:attempt:traceId` (a trace id is 32 characters, its form checked by the schema).
+    const traced = item.length > 33 && item.charCodeAt(item.length - 33) === 58;
+    const attempt = Number(item.slice(colon + 1, traced ? item.length - 33 : item.length));
     if (attempt > 2147483647) throw badRequest('/body/succeeded', `has an attempt over 2147483647 (${item})`);
-    return { id: item.slice(0, colon), attempt, status: 'succeeded' };
+    return traced
+      ? { id: item.slice(0, colon), attempt, status: 'succeeded', traceId: item.slice(item.length - 32) }
+      : { id: item.slice(0, colon), attempt, status: 'succeeded' };
   });
 }
 
