@@ -48,6 +48,8 @@ interface Recorded {
   count: number;
   messageId?: string;
   workerId?: string;
+  /** Link to the messages' contexts (else they serve only to find the parent). @defaultValue true */
+  linked?: boolean;
   attributes?: Attributes;
   error?: unknown;
 }
@@ -83,13 +85,16 @@ export class ServerSpans {
 
   /**
    * A submission: the parent is the request's traceparent header, else the trace context its
-   * tasks share (the SDK's `send` span), else none; the tasks' other contexts are links.
+   * tasks share (the SDK's `send` span), else none. No links: each task's context reaches its
+   * consumers through the task itself (the `receive` span and the worker's `process` span link
+   * to it), and a link per task of every submitted batch was a measurable share of a traced
+   * submission's cost (bench/README.md, "Tracing").
    */
   send(started: Started, tasks: readonly SubmittedTask[], ids: readonly string[] | undefined, error?: unknown): void {
     const queue = oneQueue(tasks.map((t) => t.queue ?? 'default'));
     this.#record(started, {
       name: queue === undefined ? 'send' : `send ${queue}`, queue, operation: 'send',
-      contexts: tasks.map((t) => remoteContext(t.traceparent)), count: tasks.length,
+      contexts: [sharedContext(tasks)], count: tasks.length, linked: false,
       messageId: tasks.length === 1 ? ids?.[0] : undefined,
       attributes: tasks.length === 1 ? { 'taskflow.task.type': tasks[0]!.type } : undefined, error,
     }, true);
@@ -121,7 +126,7 @@ export class ServerSpans {
     let parent = started.header;
     if (!parent && parentFromMessages && distinct.size === 1 && r.contexts.every((c) => c !== undefined)) parent = [...distinct.values()][0];
     const links: Link[] = [];
-    for (const c of distinct.values()) if (c !== parent) links.push({ context: c });
+    if (r.linked !== false) for (const c of distinct.values()) if (c !== parent) links.push({ context: c });
     const attributes: Attributes = {
       'messaging.system': 'taskflow',
       'messaging.operation.type': r.operation,
@@ -140,6 +145,12 @@ export class ServerSpans {
     }
     span.end();
   }
+}
+
+/** The trace context every task of a submission carries, if they all carry the same one. */
+function sharedContext(tasks: readonly SubmittedTask[]): SpanContext | undefined {
+  const first = tasks[0]?.traceparent;
+  return first !== undefined && tasks.every((t) => t.traceparent === first) ? remoteContext(first) : undefined;
 }
 
 function oneQueue(queues: readonly string[]): string | undefined {
