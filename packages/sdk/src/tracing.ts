@@ -27,6 +27,10 @@ export interface WorkerTracingOptions {
   processParent?: 'link' | 'producer';
 }
 
+/**
+ * The SDK's tracer, asked for at each use: a tracer kept from an earlier call would keep the
+ * SDK registered then, after the application has replaced or removed it (trace.disable()).
+ */
 const tracer = () => trace.getTracer('@taskflow/sdk');
 
 const SYSTEM = 'taskflow';
@@ -118,7 +122,8 @@ function errorType(err: unknown): string {
 export function startProcessSpan(task: ClaimedTask, workerId: string | undefined, parent: 'link' | 'producer'): { span: Span; ctx: Context } {
   const creation = spanContextOf(task.traceparent, task.tracestate);
   const links: Link[] | undefined = creation ? [{ context: creation }] : undefined;
-  const base = parent === 'producer' && creation ? trace.setSpanContext(context.active(), creation) : context.active();
+  const active = context.active();
+  const base = parent === 'producer' && creation ? trace.setSpanContext(active, creation) : active;
   const attributes: Attributes = {
     'messaging.system': SYSTEM,
     'messaging.operation.type': 'process',
@@ -130,7 +135,8 @@ export function startProcessSpan(task: ClaimedTask, workerId: string | undefined
   };
   if (workerId) attributes['messaging.client.id'] = workerId;
   const span = tracer().startSpan(`process ${task.queue}`, { kind: SpanKind.CONSUMER, links, attributes }, base);
-  return { span, ctx: trace.setSpan(base, span) };
+  // Not recorded (no SDK) and not parented: the handler's context stays the worker's own.
+  return { span, ctx: span.isRecording() || base !== active ? trace.setSpan(base, span) : active };
 }
 
 /** The trace id to report with the attempt's result: the span's, when an SDK records it. */
