@@ -1,6 +1,6 @@
 /**
  * One Taskflow node in its own process, for the benchmarks. Argument: a JSON object of
- * config overrides (databaseUrl or dataDir, schema, bootstrapApiKey, ...). Prints
+ * config overrides (databaseUrl or dataDir, schema, bootstrapApiKey, ...; and `benchTracing`). Prints
  * `{"taskflowBench":"ready","url":...}` on stdout once serving. Over IPC it answers
  * `query` (SQL on the service's own database handle: PostgreSQL or the in-process PGlite,
  * used only to verify results between measurements) and `exit` (graceful stop, then exit,
@@ -8,9 +8,11 @@
  */
 import { loadConfig, startService } from '@taskflow/server';
 
-const overrides = JSON.parse(process.argv[2] ?? '{}');
+const { benchTracing, ...overrides } = JSON.parse(process.argv[2] ?? '{}');
 const config = loadConfig({}, { port: 0, logLevel: 'warn', poolSize: 10, ...overrides });
-const svc = await startService(config);
+// `benchTracing: true` (tracing.ts): the server's spans recorded by an SDK with no exporter.
+const tracer = benchTracing ? (await import('./tracing-sdk.ts')).benchTracer() : undefined;
+const svc = await startService(config, tracer ? { tracer } : {});
 process.stdout.write(`${JSON.stringify({ taskflowBench: 'ready', url: svc.url, pid: process.pid, driver: svc.db.driver })}\n`);
 
 let stopping: Promise<void> | undefined;

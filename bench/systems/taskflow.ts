@@ -75,6 +75,8 @@ export interface TaskflowBenchOptions {
   checkout?: string;
   /** Row label (default "Taskflow (PostgreSQL)" or "Taskflow (PGlite)"). */
   label?: string;
+  /** The worker process registers an OpenTelemetry SDK with no exporter (tracing.ts). */
+  workerTracing?: boolean;
 }
 
 /**
@@ -144,7 +146,10 @@ export class TaskflowSystem implements SystemUnderTest {
   }
 
   workerOptions(queue: string, concurrency: number): Record<string, unknown> {
-    return { url: this.url, apiKey: this.apiKey, queue, concurrency, ...(this.opts.countRequests ? { countRequests: true } : {}) };
+    return {
+      url: this.url, apiKey: this.apiKey, queue, concurrency, ...(this.opts.countRequests ? { countRequests: true } : {}),
+      ...(this.opts.workerTracing ? { tracing: true } : {}),
+    };
   }
 
   /** SQL through the server's own database handle (works for PGlite too). */
@@ -222,6 +227,8 @@ export class TaskflowSystem implements SystemUnderTest {
 export const PREFETCH_TOTAL = 500;
 
 export const makeWorker: MakeWorker = async (options, onTask) => {
+  // tracing.ts: the worker's process spans recorded by an SDK with no exporter.
+  if (options.tracing) (await import('../lib/tracing-sdk.ts')).registerTracing();
   const worker = new Worker({
     url: options.url,
     apiKey: options.apiKey,
