@@ -8,5 +8,6 @@ export * from './workers.ts';
 export * from './queues.ts';
 export * from './apiKeys.ts';
 export * from './schedules.ts';
+export * from './analytics.ts';
 export * from './routes.ts';
 export type { Static, TSchema } from 'typebox';

@@ -20,6 +20,9 @@ import {
   Schedule, ScheduleFirePage, ScheduleInput, ScheduleListQuery, SchedulePage, ScheduleParams, SchedulePatch, SchedulePreview,
   SchedulePreviewQuery,
 } from './schedules.ts';
+import {
+  AnalyticsHealth, Durations, Failures, SummaryQuery, Throughput, ThroughputQuery, WorkerAnalytics, WorkerAnalyticsQuery,
+} from './analytics.ts';
 import { ApiKey, ApiKeyCreated, ApiKeyInput, ApiKeyList, ApiKeyParams, type Scope } from './apiKeys.ts';
 
 export interface RouteDef {
@@ -218,6 +221,29 @@ export const routes = {
   revokeApiKey: route({
     method: 'DELETE', path: '/api/v1/api-keys/:id', scope: 'admin', tag: 'api-keys', summary: 'Revoke an API key',
     params: ApiKeyParams, response: { 200: ApiKey },
+  }),
+
+  // ------------------------------------------------------------------ analytics
+  analyticsThroughput: route({
+    method: 'GET', path: '/api/v1/analytics/throughput', scope: 'admin', tag: 'analytics', summary: 'Tasks submitted, succeeded, failed and dead per time bucket',
+    description: 'From the rollups the analytics duty keeps (minute rows for buckets under an hour, hour rows otherwise), at most 15 s behind. Buckets are aligned on UTC.',
+    querystring: ThroughputQuery, response: { 200: Throughput },
+  }),
+  analyticsDurations: route({
+    method: 'GET', path: '/api/v1/analytics/durations', scope: 'admin', tag: 'analytics', summary: 'Attempt duration percentiles (p50, p95, p99) per queue and type',
+    querystring: SummaryQuery, response: { 200: Durations },
+  }),
+  analyticsFailures: route({
+    method: 'GET', path: '/api/v1/analytics/failures', scope: 'admin', tag: 'analytics', summary: 'Failure rate per queue and type',
+    querystring: SummaryQuery, response: { 200: Failures },
+  }),
+  analyticsWorkers: route({
+    method: 'GET', path: '/api/v1/analytics/workers', scope: 'admin', tag: 'analytics', summary: 'Per-worker tasks, success rate, duration percentiles and last seen',
+    querystring: WorkerAnalyticsQuery, response: { 200: WorkerAnalytics },
+  }),
+  analyticsHealth: route({
+    method: 'GET', path: '/api/v1/analytics/health', scope: 'admin', tag: 'analytics', summary: 'System health: queues, oldest ready ages, workers online, firing alerts',
+    response: { 200: AnalyticsHealth },
   }),
 
   // ------------------------------------------------------------------ health

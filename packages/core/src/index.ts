@@ -31,3 +31,13 @@ export { databaseClock, ManualClock, type Clock } from './clock.ts';
 export { silentLogger, type Logger } from './logger.ts';
 export * from './errors.ts';
 export { errorLog, type LoggedError } from './errorLog.ts';
+export {
+  Analytics, WORKERS_MAX, HEALTH_QUEUES_MAX, type AnalyticsWindow, type ThroughputPoint, type DurationPercentiles,
+  type QueueTypeDurations, type QueueTypeFailures, type WorkerPerformance, type HealthSummary,
+} from './analytics/analytics.ts';
+export { AnalyticsRollupDuty, type RollupDutyOptions } from './analytics/duty.ts';
+export { DEFAULT_ROLLUP_OPTIONS, type RollupOptions, type RollupPassResult } from './analytics/rollup.ts';
+export {
+  THROUGHPUT_BUCKETS, WINDOW_LIMITS, parseDuration, throughputWindow, summaryWindow, type Resolution, type ThroughputBucket,
+} from './analytics/window.ts';
+export { ERROR_BOUND, bucketOf, bucketValueMs, percentileMs, type Histogram } from './analytics/histogram.ts';

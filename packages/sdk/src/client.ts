@@ -346,6 +346,28 @@ export class TaskflowClient {
     return this.call('listScheduleFires', { params: { id }, query });
   }
 
+  // ---------------------------------------------------------------- analytics (admin scope)
+  /** Tasks submitted, succeeded, failed and dead per time bucket (default: 24h in 1h buckets). */
+  analyticsThroughput(query: C.ThroughputQuery = {}): Promise<C.Throughput> {
+    return this.call('analyticsThroughput', { query });
+  }
+  /** Attempt duration p50/p95/p99 per queue and type over a window (default 1h). */
+  analyticsDurations(query: C.SummaryQuery = {}): Promise<C.Durations> {
+    return this.call('analyticsDurations', { query });
+  }
+  /** Counts and failure rate per queue and type over a window (default 1h). */
+  analyticsFailures(query: C.SummaryQuery = {}): Promise<C.Failures> {
+    return this.call('analyticsFailures', { query });
+  }
+  /** Per worker: tasks, success rate, duration percentiles, last seen (default 1h). */
+  analyticsWorkers(query: C.WorkerAnalyticsQuery = {}): Promise<C.WorkerAnalytics> {
+    return this.call('analyticsWorkers', { query });
+  }
+  /** Queues with their ready counts and oldest ready ages, workers online, firing alerts. */
+  analyticsHealth(): Promise<C.AnalyticsHealth> {
+    return this.call('analyticsHealth', {});
+  }
+
   // ---------------------------------------------------------------- workers
   registerWorker(input: C.WorkerRegistration): Promise<C.WorkerRegistered> {
     return this.call('registerWorker', { body: input });

@@ -9,7 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger as PinoLogger } from 'pino';
 import { routes, Problem, type RouteDef, type RouteName } from '@taskflow/contracts';
-import { EnqueueBatcher, type ApiKeyStore, type Database, type Engine, type WakeHub } from '@taskflow/core';
+import { Analytics, EnqueueBatcher, type ApiKeyStore, type Database, type Engine, type WakeHub } from '@taskflow/core';
 import type { Config } from './config.ts';
 import type { Handlers, RouteOptions } from './http/route.ts';
 import { sendProblem, toProblem } from './http/problems.ts';
@@ -25,6 +25,7 @@ import { apiKeyHandlers } from './routes/apiKeys.ts';
 import { healthHandlers } from './routes/health.ts';
 import type { Tracer } from '@opentelemetry/api';
 import { ServerSpans } from './tracing/spans.ts';
+import { analyticsHandlers } from './routes/analytics.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -129,6 +130,7 @@ function handlersOf(deps: AppDeps, auth: Authenticator): Handlers {
     }),
     ...apiKeyHandlers(deps.apiKeys, auth),
     ...healthHandlers(deps.db, deps.logger),
+    ...analyticsHandlers(new Analytics(deps.db, engine.clock)),
   };
 }
 

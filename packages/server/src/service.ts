@@ -8,7 +8,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { createLogger, withReadableErrors } from './logging.ts';
 import type { FastifyInstance } from 'fastify';
 import {
-  ApiKeyStore, Engine, Maintenance, migrate, openDatabase, PgNotifyTransport, WakeHub,
+  Analytics, AnalyticsRollupDuty, ApiKeyStore, Engine, Maintenance, migrate, openDatabase, PgNotifyTransport, WakeHub,
   type Clock, type Database, type WakeTransport,
 } from '@taskflow/core';
 import type { Config } from './config.ts';
@@ -34,7 +34,7 @@ export interface Service {
 export interface StartOptions {
   logger?: PinoLogger;
   clock?: Clock;
-  /** Run the background duties (rescue, promotion). @defaultValue true */
+  /** Run the background duties (rescue, promotion, schedules, the analytics rollup). @defaultValue true */
   maintenance?: boolean;
   authCacheMs?: number;
   /**
@@ -91,6 +91,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       });
       maintenance.start();
       cleanups.push(() => maintenance.stop());
+      const rollup = new AnalyticsRollupDuty(new Analytics(db, engine.clock), logger);
+      rollup.start();
+      cleanups.push(() => rollup.stop());
     }
 
     const shutdown = new AbortController();

@@ -5,3 +5,4 @@
  */
 export { TEST_DATABASE_URL, TEST_REDIS_URL } from './env.ts';
 export { dropSchema, freshSchema, testDatabases, type TestDatabases } from './db.ts';
+export { fabricate, insertHistory, random, WORKER_IDS, type FabricatedTask, type FabricatedAttempt } from './history.ts';

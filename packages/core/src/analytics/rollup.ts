@@ -1,0 +1,103 @@
+/**
+ * One pass of the analytics rollup: the minute rows from the last final minute to now,
+ * recomputed from `tasks` and `attempts`, then the hour rows they fall in. Every node may run
+ * it: a transaction-scoped advisory lock elects one at a time, and a pass recomputes rather
+ * than adds, so a pass run twice, or cut short and rolled back, leaves the same rows.
+ *
+ * Nothing on the claim or settle path writes analytics: the hot path pays only the BRIN
+ * index on `finished_at` (migration 0006).
+ */
+import type { Database, Executor } from '../db/types.ts';
+import * as A from '../sql/analytics.ts';
+
+export interface RollupOptions {
+  /** How far back the very first pass starts, ms (history older than this is not rolled up). @defaultValue 7 days */
+  backfillMs: number;
+  /**
+   * Minutes behind now that are still recomputed at every pass, ms: a settlement whose
+   * transaction began this long before it committed is still counted. @defaultValue 120000
+   */
+  settleMarginMs: number;
+  /** Most minutes one pass covers; a pass that is behind returns `behind` and the duty runs again. @defaultValue 60 */
+  maxMinutesPerPass: number;
+  /** How long minute rows are kept, ms. @defaultValue 2 days */
+  minuteRetentionMs: number;
+  /** How long hour rows are kept, ms. @defaultValue 90 days */
+  hourRetentionMs: number;
+}
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+export const DEFAULT_ROLLUP_OPTIONS: RollupOptions = {
+  backfillMs: 7 * DAY,
+  settleMarginMs: 2 * MINUTE,
+  maxMinutesPerPass: 60,
+  minuteRetentionMs: 2 * DAY,
+  hourRetentionMs: 90 * DAY,
+};
+
+export interface RollupPassResult {
+  /** False when another node held the lock: this one did nothing. */
+  ran: boolean;
+  /** The minutes recomputed, [from, to). */
+  from?: Date;
+  to?: Date;
+  /** Minutes up to now remain: run again at once. */
+  behind: boolean;
+}
+
+const floorTo = (t: number, unit: number) => Math.floor(t / unit) * unit;
+const ceilTo = (t: number, unit: number) => Math.ceil(t / unit) * unit;
+
+/** The id marks after a pass (see analytics_state in migration 0006). */
+function nextMarks(st: Record<string, any>, finalThrough: number): unknown[] {
+  let idMark = String(st.id_mark);
+  let idMarkAt: Date | null = st.id_mark_at;
+  let pending: string | null = st.pending_mark;
+  let pendingAt: Date | null = st.pending_mark_at;
+  if (pending !== null && pendingAt !== null && pendingAt.getTime() <= finalThrough) {
+    idMark = pending;
+    idMarkAt = pendingAt;
+    pending = null;
+    pendingAt = null;
+  }
+  if (pending === null) {
+    pending = String(st.mark);
+    pendingAt = st.mark_at;
+  }
+  return [idMark, idMarkAt, pending, pendingAt];
+}
+
+/** Runs one pass, as the elected node, or returns `ran: false`. `now` null = database time. */
+export async function rollupPass(db: Database, now: Date | null, options: Partial<RollupOptions> = {}): Promise<RollupPassResult> {
+  const opts = { ...DEFAULT_ROLLUP_OPTIONS, ...options };
+  return db.transaction(async (tx) => {
+    const { rows: lock } = await tx.query(A.analyticsLock);
+    if (!lock[0]?.locked) return { ran: false, behind: false };
+    if (db.driver === 'pglite') await tx.query(A.analyticsSummarize);
+    const st = (await tx.query(A.analyticsStateRead, [now])).rows[0]!;
+    const t = (st.now as Date).getTime();
+    const open = floorTo(t, MINUTE) + MINUTE; // the end of the current minute
+    const from = st.final_through ? (st.final_through as Date).getTime() : floorTo(t - opts.backfillMs, HOUR);
+    const to = Math.min(open, from + opts.maxMinutesPerPass * MINUTE);
+    if (to <= from) return { ran: true, behind: false };
+    // A mark newer than `from` would hide tasks created between the two: count from id 0.
+    const mark = st.id_mark_at && (st.id_mark_at as Date).getTime() <= from ? st.id_mark : '0';
+    await recompute(tx, from, to, mark);
+    const finalThrough = Math.max(from, Math.min(to, floorTo(t - opts.settleMarginMs, MINUTE)));
+    await tx.query(A.analyticsPrune, [new Date(floorTo(t, MINUTE) - opts.minuteRetentionMs), new Date(floorTo(t, HOUR) - opts.hourRetentionMs)]);
+    await tx.query(A.analyticsStateWrite, [new Date(finalThrough), ...nextMarks(st, finalThrough), now]);
+    return { ran: true, from: new Date(from), to: new Date(to), behind: to < open };
+  });
+}
+
+/** The minute rows of [from, to), then the hour rows that contain them. */
+async function recompute(tx: Executor, from: number, to: number, mark: string): Promise<void> {
+  await tx.query(A.analyticsClearMinutes, [new Date(from), new Date(to)]);
+  await tx.query(A.analyticsRollupMinutes, [new Date(from), new Date(to), mark]);
+  const hours = [new Date(floorTo(from, HOUR)), new Date(ceilTo(to, HOUR))];
+  await tx.query(A.analyticsClearHours, hours);
+  await tx.query(A.analyticsRollupHours, hours);
+}

@@ -1,0 +1,81 @@
+/**
+ * What an analytics window may be, and which rollup rows answer it. Minute rows answer short
+ * windows and fine buckets; hour rows the rest, so that no answer reads more than a few
+ * thousand rows per (queue, type). Limits keep every answer within the rows that are kept.
+ */
+import { InvalidInputError } from '../errors.ts';
+import type { AnalyticsWindow } from './analytics.ts';
+import { DEFAULT_ROLLUP_OPTIONS } from './rollup.ts';
+
+export type Resolution = 'minute' | 'hour';
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+/** Throughput bucket sizes by name. */
+export const THROUGHPUT_BUCKETS = { '1m': MINUTE, '5m': 5 * MINUTE, '15m': 15 * MINUTE, '1h': HOUR, '6h': 6 * HOUR, '1d': DAY } as const;
+export type ThroughputBucket = keyof typeof THROUGHPUT_BUCKETS;
+
+export const WINDOW_LIMITS = {
+  /** Most buckets in one throughput answer. */
+  maxPoints: 1440,
+  /** Longest window read from minute rows (their retention). */
+  minuteWindowMaxMs: DEFAULT_ROLLUP_OPTIONS.minuteRetentionMs,
+  /** Longest throughput window of hour rows (their retention). */
+  hourWindowMaxMs: DEFAULT_ROLLUP_OPTIONS.hourRetentionMs,
+  /** Longest window of the per-(queue, type) and per-worker answers. */
+  summaryWindowMaxMs: 30 * DAY,
+  /** Summary windows up to this are read from minute rows; longer ones from hour rows. */
+  summaryMinuteMaxMs: 6 * HOUR,
+};
+
+/** `90m`, `24h`, `7d` → ms; null when not of that form. */
+export function parseDuration(text: string): number | null {
+  const m = /^([1-9][0-9]{0,5})([mhd])$/.exec(text);
+  if (!m) return null;
+  return Number(m[1]) * { m: MINUTE, h: HOUR, d: DAY }[m[2] as 'm' | 'h' | 'd'];
+}
+
+const ceilTo = (t: number, unit: number) => Math.ceil(t / unit) * unit;
+const human = (ms: number) => (ms % DAY === 0 ? `${ms / DAY}d` : ms % HOUR === 0 ? `${ms / HOUR}h` : `${ms / MINUTE}m`);
+
+function windowMs(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === null) throw new InvalidInputError('window', 'must be a number of minutes, hours or days: 90m, 24h, 7d');
+  return ms;
+}
+
+/**
+ * The window of a throughput answer: `window` long, ending at the end of the bucket that holds
+ * `until`. Throws InvalidInputError naming `window` or `bucket`.
+ */
+export function throughputWindow(window: string, bucket: string, until: Date): AnalyticsWindow & { bucketMs: number } {
+  const bucketMs = THROUGHPUT_BUCKETS[bucket as ThroughputBucket];
+  if (bucketMs === undefined) throw new InvalidInputError('bucket', `must be one of: ${Object.keys(THROUGHPUT_BUCKETS).join(', ')}`);
+  const ms = windowMs(window);
+  if (ms < bucketMs || ms % bucketMs !== 0) throw new InvalidInputError('window', `must be a whole number of buckets (${bucket})`);
+  if (ms / bucketMs > WINDOW_LIMITS.maxPoints) {
+    throw new InvalidInputError('window', `is too large: at most ${WINDOW_LIMITS.maxPoints} buckets (${human(bucketMs * WINDOW_LIMITS.maxPoints)} of ${bucket})`);
+  }
+  const resolution: Resolution = bucketMs >= HOUR ? 'hour' : 'minute';
+  const max = resolution === 'hour' ? WINDOW_LIMITS.hourWindowMaxMs : WINDOW_LIMITS.minuteWindowMaxMs;
+  if (ms > max) throw new InvalidInputError('window', `is too large for bucket ${bucket}: at most ${human(max)}`);
+  const to = ceilTo(until.getTime() + 1, bucketMs);
+  return { resolution, from: new Date(to - ms), to: new Date(to), bucketMs };
+}
+
+/**
+ * The window of a percentile, failure-rate or per-worker answer: `window` long, ending at the
+ * end of the minute (windows up to 6 h) or of the hour (longer ones, whole hours) that holds
+ * `until`. Throws InvalidInputError naming `window`.
+ */
+export function summaryWindow(window: string, until: Date): AnalyticsWindow {
+  const ms = windowMs(window);
+  if (ms > WINDOW_LIMITS.summaryWindowMaxMs) throw new InvalidInputError('window', `is too large: at most ${human(WINDOW_LIMITS.summaryWindowMaxMs)}`);
+  const resolution: Resolution = ms <= WINDOW_LIMITS.summaryMinuteMaxMs ? 'minute' : 'hour';
+  const unit = resolution === 'minute' ? MINUTE : HOUR;
+  if (ms % unit !== 0) throw new InvalidInputError('window', `must be whole hours when longer than ${human(WINDOW_LIMITS.summaryMinuteMaxMs)}`);
+  const to = ceilTo(until.getTime() + 1, unit);
+  return { resolution, from: new Date(to - ms), to: new Date(to) };
+}

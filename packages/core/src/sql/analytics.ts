@@ -1,0 +1,330 @@
+/**
+ * Statements of the analytics rollups (migration 0006). The rollup duty is the only writer of
+ * `analytics_*`; it reads `tasks` and `attempts` and writes nothing else. The analytics API
+ * reads the rollups only (and, for the health summary, the ready set through its index).
+ *
+ * Buckets are aligned on the Unix epoch with `date_bin`, which works on absolute time: the
+ * session's time zone cannot move an hour's bounds.
+ */
+import type { Statement } from '../db/types.ts';
+
+/**
+ * The histogram bucket of a duration (an interval expression): floor(8 * log2(microseconds)),
+ * at least 0, at most 336 (about 50 days). Eight buckets per doubling; see histogram.ts for
+ * the error bound this gives.
+ */
+const BUCKET_OF = (d: string) =>
+  `least(336, floor(8 * ln(greatest(extract(epoch FROM ${d}) * 1e6, 1)) / ln(2)))::smallint`;
+
+/**
+ * analyticsLock: the duty's election, for the transaction: true on the one node that runs
+ * this pass. Keyed by schema, so that schemas sharing a database do not wait on each other.
+ */
+export const analyticsLock: Statement = {
+  name: 'tf_analytics_lock',
+  text: `SELECT pg_try_advisory_xact_lock(1952870770, hashtext(current_schema())) AS locked`,
+};
+
+/**
+ * analyticsStateRead: the watermark row, locked for this pass, with the time of the pass and
+ * a new id mark: max(tasks.id) and a time no earlier than the snapshot that saw it. A task
+ * with an id at most the mark got its id before that snapshot, in a transaction that began
+ * earlier still, so it was created before `mark_at` (with the database's clock; an injected
+ * clock, in tests, stands in for both).
+ * $1 now
+ */
+export const analyticsStateRead: Statement = {
+  name: 'tf_analytics_state_read',
+  text: `
+SELECT final_through, id_mark, id_mark_at, pending_mark, pending_mark_at, coalesce($1::timestamptz, now()) AS now,
+       coalesce((SELECT max(id) FROM tasks), 0) AS mark,
+       CASE WHEN $1::timestamptz IS NULL THEN clock_timestamp() ELSE $1::timestamptz END AS mark_at
+  FROM analytics_state FOR UPDATE`,
+};
+
+/**
+ * analyticsStateWrite: the watermark after a pass.
+ * $1 final_through, $2 id_mark, $3 id_mark_at, $4 pending_mark, $5 pending_mark_at, $6 now
+ * Keeps: id_mark_at <= final_through (the marks' promotion is decided in rollup.ts).
+ */
+export const analyticsStateWrite: Statement = {
+  name: 'tf_analytics_state_write',
+  text: `
+UPDATE analytics_state SET final_through = $1, id_mark = $2, id_mark_at = $3, pending_mark = $4,
+       pending_mark_at = $5, updated_at = coalesce($6::timestamptz, now())`,
+};
+
+/**
+ * analyticsClearMinutes: removes the minute rows of [$1, $2) of both rollup tables before they
+ * are recomputed. A pass is a recomputation, not an increment, so running it twice (two
+ * nodes, or a retry after a failure) gives the same rows.
+ */
+export const analyticsClearMinutes: Statement = {
+  name: 'tf_analytics_clear_minutes',
+  text: `
+WITH w AS (DELETE FROM analytics_worker_rollups WHERE resolution = 'minute' AND bucket >= $1 AND bucket < $2)
+DELETE FROM analytics_rollups WHERE resolution = 'minute' AND bucket >= $1 AND bucket < $2`,
+};
+
+/**
+ * analyticsRollupMinutes: the minute rows of [$1, $2) from the raw tables.
+ * $1 from, $2 to (minute-aligned), $3 id mark: every task created at or after $1 has an id
+ * above it (rollup.ts), so that submissions are counted over the primary key from there.
+ * Reads: tasks finished in the window through tasks_finished_brin (succeeded, dead,
+ * cancelled: the final state is in the row), the attempts that ended without success through
+ * attempts_finished_brin (with their task's queue and type), and the tasks created in it.
+ * Durations: the succeeded attempts (in the task row) and the failed ones the worker reported.
+ */
+export const analyticsRollupMinutes: Statement = {
+  name: 'tf_analytics_rollup_minutes',
+  text: `
+WITH events AS (
+  SELECT t.queue, t.type, t.worker_id, t.finished_at AS at, t.state AS kind,
+         CASE WHEN t.state = 'succeeded' THEN ${BUCKET_OF('t.finished_at - t.started_at')} END AS ix
+    FROM tasks t
+   WHERE t.finished_at >= $1 AND t.finished_at < $2 AND t.state IN ('succeeded', 'dead', 'cancelled')
+  UNION ALL
+  SELECT t.queue, t.type, a.worker_id, a.finished_at, 'failed',
+         CASE WHEN a.outcome = 'failed' THEN ${BUCKET_OF('a.finished_at - a.started_at')} END
+    FROM attempts a JOIN tasks t ON t.id = a.task_id
+   WHERE a.finished_at >= $1 AND a.finished_at < $2 AND a.outcome IN ('failed', 'lease_expired', 'worker_lost')
+  UNION ALL
+  SELECT t.queue, t.type, NULL, t.created_at, 'submitted', NULL
+    FROM tasks t
+   WHERE t.id > $3 AND t.created_at >= $1 AND t.created_at < $2
+),
+binned AS MATERIALIZED (
+  SELECT date_bin('1 minute', at, timestamptz 'epoch') AS bucket, queue, type, worker_id, kind, ix FROM events
+),
+hist AS (
+  SELECT bucket, queue, type, array_agg(ix ORDER BY ix) AS hist_ix, array_agg(n ORDER BY ix) AS hist_n
+    FROM (SELECT bucket, queue, type, ix, count(*)::integer AS n FROM binned WHERE ix IS NOT NULL
+           GROUP BY bucket, queue, type, ix) h
+   GROUP BY bucket, queue, type
+),
+counts AS (
+  SELECT bucket, queue, type,
+         count(*) FILTER (WHERE kind = 'submitted')::integer AS submitted,
+         count(*) FILTER (WHERE kind = 'succeeded')::integer AS succeeded,
+         count(*) FILTER (WHERE kind = 'failed')::integer AS failed,
+         count(*) FILTER (WHERE kind = 'dead')::integer AS dead,
+         count(*) FILTER (WHERE kind = 'cancelled')::integer AS cancelled
+    FROM binned GROUP BY bucket, queue, type
+),
+worker_hist AS (
+  SELECT bucket, worker_id, array_agg(ix ORDER BY ix) AS hist_ix, array_agg(n ORDER BY ix) AS hist_n
+    FROM (SELECT bucket, worker_id, ix, count(*)::integer AS n FROM binned
+           WHERE ix IS NOT NULL AND worker_id IS NOT NULL GROUP BY bucket, worker_id, ix) h
+   GROUP BY bucket, worker_id
+),
+workers AS (
+  INSERT INTO analytics_worker_rollups (resolution, bucket, worker_id, succeeded, failed, hist_ix, hist_n)
+  SELECT 'minute', c.bucket, c.worker_id, c.succeeded, c.failed, coalesce(h.hist_ix, '{}'), coalesce(h.hist_n, '{}')
+    FROM (SELECT bucket, worker_id,
+                 count(*) FILTER (WHERE kind = 'succeeded')::integer AS succeeded,
+                 count(*) FILTER (WHERE kind = 'failed')::integer AS failed
+            FROM binned WHERE worker_id IS NOT NULL AND kind IN ('succeeded', 'failed')
+           GROUP BY bucket, worker_id) c
+    LEFT JOIN worker_hist h USING (bucket, worker_id)
+)
+INSERT INTO analytics_rollups (resolution, bucket, queue, type, submitted, succeeded, failed, dead, cancelled, hist_ix, hist_n)
+SELECT 'minute', c.bucket, c.queue, c.type, c.submitted, c.succeeded, c.failed, c.dead, c.cancelled,
+       coalesce(h.hist_ix, '{}'), coalesce(h.hist_n, '{}')
+  FROM counts c LEFT JOIN hist h USING (bucket, queue, type)`,
+};
+
+/**
+ * analyticsClearHours: removes the hour rows of [$1, $2) of both tables before they are
+ * recomputed. A statement of its own: a data-modifying CTE runs after the main query, so its
+ * deletions would come after the insert of the same keys.
+ */
+export const analyticsClearHours: Statement = {
+  name: 'tf_analytics_clear_hours',
+  text: `
+WITH w AS (DELETE FROM analytics_worker_rollups WHERE resolution = 'hour' AND bucket >= $1 AND bucket < $2)
+DELETE FROM analytics_rollups WHERE resolution = 'hour' AND bucket >= $1 AND bucket < $2`,
+};
+
+/**
+ * analyticsRollupHours: recomputes the hour rows of [$1, $2) (hour-aligned) of both tables
+ * from their minute rows: counts summed, histograms merged bucket by bucket (exact: the
+ * buckets are the same at every resolution).
+ */
+export const analyticsRollupHours: Statement = {
+  name: 'tf_analytics_rollup_hours',
+  text: `
+WITH m AS (
+  SELECT date_bin('1 hour', bucket, timestamptz 'epoch') AS hour, * FROM analytics_rollups
+   WHERE resolution = 'minute' AND bucket >= $1 AND bucket < $2
+),
+hist AS (
+  SELECT hour, queue, type, array_agg(ix ORDER BY ix) AS hist_ix, array_agg(n ORDER BY ix) AS hist_n
+    FROM (SELECT hour, queue, type, u.ix, sum(u.n)::integer AS n FROM m, unnest(m.hist_ix, m.hist_n) AS u(ix, n)
+           GROUP BY hour, queue, type, u.ix) h
+   GROUP BY hour, queue, type
+),
+wm AS (
+  SELECT date_bin('1 hour', bucket, timestamptz 'epoch') AS hour, * FROM analytics_worker_rollups
+   WHERE resolution = 'minute' AND bucket >= $1 AND bucket < $2
+),
+worker_hist AS (
+  SELECT hour, worker_id, array_agg(ix ORDER BY ix) AS hist_ix, array_agg(n ORDER BY ix) AS hist_n
+    FROM (SELECT hour, worker_id, u.ix, sum(u.n)::integer AS n FROM wm, unnest(wm.hist_ix, wm.hist_n) AS u(ix, n)
+           GROUP BY hour, worker_id, u.ix) h
+   GROUP BY hour, worker_id
+),
+workers AS (
+  INSERT INTO analytics_worker_rollups (resolution, bucket, worker_id, succeeded, failed, hist_ix, hist_n)
+  SELECT 'hour', c.hour, c.worker_id, c.succeeded, c.failed, coalesce(h.hist_ix, '{}'), coalesce(h.hist_n, '{}')
+    FROM (SELECT hour, worker_id, sum(succeeded)::integer AS succeeded, sum(failed)::integer AS failed
+            FROM wm GROUP BY hour, worker_id) c
+    LEFT JOIN worker_hist h USING (hour, worker_id)
+)
+INSERT INTO analytics_rollups (resolution, bucket, queue, type, submitted, succeeded, failed, dead, cancelled, hist_ix, hist_n)
+SELECT 'hour', c.hour, c.queue, c.type, c.submitted, c.succeeded, c.failed, c.dead, c.cancelled,
+       coalesce(h.hist_ix, '{}'), coalesce(h.hist_n, '{}')
+  FROM (SELECT hour, queue, type, sum(submitted)::integer AS submitted, sum(succeeded)::integer AS succeeded,
+               sum(failed)::integer AS failed, sum(dead)::integer AS dead, sum(cancelled)::integer AS cancelled
+          FROM m GROUP BY hour, queue, type) c
+  LEFT JOIN hist h USING (hour, queue, type)`,
+};
+
+/**
+ * analyticsPrune: drops minute rows older than $1 and hour rows older than $2 (retention of
+ * the rollups; the raw tables have their own).
+ */
+export const analyticsPrune: Statement = {
+  name: 'tf_analytics_prune',
+  text: `
+WITH w AS (
+  DELETE FROM analytics_worker_rollups
+   WHERE (resolution = 'minute' AND bucket < $1) OR (resolution = 'hour' AND bucket < $2)
+)
+DELETE FROM analytics_rollups WHERE (resolution = 'minute' AND bucket < $1) OR (resolution = 'hour' AND bucket < $2)`,
+};
+
+/** analyticsSummarize (PGlite only, which has no autovacuum to summarize BRIN ranges). */
+export const analyticsSummarize: Statement = {
+  name: 'tf_analytics_summarize',
+  text: `SELECT brin_summarize_new_values('tasks_finished_brin'::regclass) + brin_summarize_new_values('attempts_finished_brin'::regclass) AS ranges`,
+};
+
+// ---------------------------------------------------------------- reads (the analytics API)
+
+/** The rows of one resolution in [$2, $3), of queue $4 and type $5 when given. */
+const ROLLUP_WINDOW = `resolution = $1 AND bucket >= $2 AND bucket < $3
+   AND ($4::text IS NULL OR queue = $4) AND ($5::text IS NULL OR type = $5)`;
+
+/**
+ * analyticsThroughput: counts per time bucket of $6 seconds (aligned on the epoch), oldest
+ * first; buckets with no row are absent.
+ * $1 resolution, $2 from, $3 to, $4 queue or null, $5 type or null, $6 bucket seconds
+ */
+export const analyticsThroughput: Statement = {
+  name: 'tf_analytics_throughput',
+  text: `
+SELECT date_bin(make_interval(secs => $6), bucket, timestamptz 'epoch') AS at,
+       sum(submitted)::bigint AS submitted, sum(succeeded)::bigint AS succeeded,
+       sum(failed)::bigint AS failed, sum(dead)::bigint AS dead
+  FROM analytics_rollups
+ WHERE ${ROLLUP_WINDOW}
+ GROUP BY 1 ORDER BY 1`,
+};
+
+/**
+ * analyticsTotals: counts per (queue, type) over a window.
+ * $1 resolution, $2 from, $3 to, $4 queue or null, $5 type or null
+ */
+export const analyticsTotals: Statement = {
+  name: 'tf_analytics_totals',
+  text: `
+SELECT queue, type, sum(submitted)::bigint AS submitted, sum(succeeded)::bigint AS succeeded,
+       sum(failed)::bigint AS failed, sum(dead)::bigint AS dead, sum(cancelled)::bigint AS cancelled
+  FROM analytics_rollups
+ WHERE ${ROLLUP_WINDOW}
+ GROUP BY queue, type ORDER BY queue, type`,
+};
+
+/**
+ * analyticsHistograms: the merged duration histogram of each (queue, type) over a window, one
+ * row per non-empty bucket.
+ * $1 resolution, $2 from, $3 to, $4 queue or null, $5 type or null
+ */
+export const analyticsHistograms: Statement = {
+  name: 'tf_analytics_histograms',
+  text: `
+SELECT r.queue, r.type, u.ix, sum(u.n)::bigint AS n
+  FROM analytics_rollups r, unnest(r.hist_ix, r.hist_n) AS u(ix, n)
+ WHERE ${ROLLUP_WINDOW}
+ GROUP BY r.queue, r.type, u.ix`,
+};
+
+/**
+ * analyticsWorkerTotals: per worker, the attempts it ended in a window, and every active
+ * worker even without any; most attempts first, at most $4.
+ * $1 resolution, $2 from, $3 to, $4 limit
+ */
+export const analyticsWorkerTotals: Statement = {
+  name: 'tf_analytics_worker_totals',
+  text: `
+WITH w AS (
+  SELECT worker_id, sum(succeeded)::bigint AS succeeded, sum(failed)::bigint AS failed
+    FROM analytics_worker_rollups
+   WHERE resolution = $1 AND bucket >= $2 AND bucket < $3
+   GROUP BY worker_id
+),
+ids AS (SELECT worker_id AS id FROM w UNION SELECT id FROM workers WHERE state = 'active')
+SELECT ids.id AS worker_id, k.name, k.state, k.last_seen_at,
+       coalesce(w.succeeded, 0) AS succeeded, coalesce(w.failed, 0) AS failed
+  FROM ids LEFT JOIN w ON w.worker_id = ids.id LEFT JOIN workers k ON k.id = ids.id
+ ORDER BY coalesce(w.succeeded + w.failed, 0) DESC, ids.id
+ LIMIT $4`,
+};
+
+/**
+ * analyticsWorkerHistograms: the merged duration histograms of workers $4 over a window.
+ * $1 resolution, $2 from, $3 to, $4 uuid[]
+ */
+export const analyticsWorkerHistograms: Statement = {
+  name: 'tf_analytics_worker_histograms',
+  text: `
+SELECT r.worker_id, u.ix, sum(u.n)::bigint AS n
+  FROM analytics_worker_rollups r, unnest(r.hist_ix, r.hist_n) AS u(ix, n)
+ WHERE r.resolution = $1 AND r.bucket >= $2 AND r.bucket < $3 AND r.worker_id = ANY ($4::uuid[])
+ GROUP BY r.worker_id, u.ix`,
+};
+
+/**
+ * analyticsHealthQueues: per queue, paused, ready and running counts, and the oldest ready
+ * task's wait. Reads the ready set (tasks_ready) and the running set (tasks_leases), never
+ * the finished tasks: its cost grows with the backlog, not with history.
+ * $1 now, $2 limit
+ */
+export const analyticsHealthQueues: Statement = {
+  name: 'tf_analytics_health_queues',
+  text: `
+WITH ready AS (
+  SELECT queue, count(*)::bigint AS ready, min(run_at) AS oldest FROM tasks WHERE state = 'queued' GROUP BY queue
+),
+running AS (
+  SELECT queue, count(*)::bigint AS running FROM tasks WHERE state = 'running' GROUP BY queue
+)
+SELECT q.name, q.paused, coalesce(r.ready, 0) AS ready, coalesce(x.running, 0) AS running,
+       greatest(0, floor(extract(epoch FROM coalesce($1::timestamptz, now()) - r.oldest) * 1000))::bigint AS oldest_ready_age_ms
+  FROM queues q LEFT JOIN ready r ON r.queue = q.name LEFT JOIN running x ON x.queue = q.name
+ ORDER BY q.name
+ LIMIT $2`,
+};
+
+/**
+ * analyticsHealthSummary: workers online and their slots, the rollup's watermark, the time.
+ * $1 now
+ */
+export const analyticsHealthSummary: Statement = {
+  name: 'tf_analytics_health_summary',
+  text: `
+SELECT (SELECT count(*) FROM workers WHERE state = 'active')::integer AS workers_online,
+       (SELECT coalesce(sum(concurrency), 0) FROM workers WHERE state = 'active')::integer AS slots,
+       s.final_through, s.updated_at, coalesce($1::timestamptz, now()) AS now
+  FROM analytics_state s`,
+};

@@ -1,0 +1,3 @@
+import { describeAnalyticsConformance } from './conformance/analytics.suite.ts';
+
+describeAnalyticsConformance('postgres');
