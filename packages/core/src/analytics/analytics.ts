@@ -114,7 +114,8 @@ export class Analytics {
 
   /** Counts per bucket of `bucketMs` over the window, every bucket present (zeros where none). */
   async throughput(w: AnalyticsWindow, bucketMs: number): Promise<ThroughputPoint[]> {
-    const { rows } = await this.db.query(A.analyticsThroughput, [...windowParams(w), bucketMs / 1000]);
+    const statement = w.queue || w.type ? A.analyticsThroughput : A.analyticsThroughputTotals;
+    const { rows } = await this.db.query(statement, [...windowParams(w), bucketMs / 1000]);
     const byTime = new Map(rows.map((r) => [(r.at as Date).getTime(), r]));
     const out: ThroughputPoint[] = [];
     for (let t = w.from.getTime(); t < w.to.getTime(); t += bucketMs) {

@@ -76,21 +76,47 @@ export async function rollupPass(db: Database, now: Date | null, options: Partia
   return db.transaction(async (tx) => {
     const { rows: lock } = await tx.query(A.analyticsLock);
     if (!lock[0]?.locked) return { ran: false, behind: false };
-    if (db.driver === 'pglite') await tx.query(A.analyticsSummarize);
+    await tx.query(A.analyticsSummarize, [db.driver === 'pglite']);
     const st = (await tx.query(A.analyticsStateRead, [now])).rows[0]!;
     const t = (st.now as Date).getTime();
     const open = floorTo(t, MINUTE) + MINUTE; // the end of the current minute
     const from = st.final_through ? (st.final_through as Date).getTime() : floorTo(t - opts.backfillMs, HOUR);
     const to = Math.min(open, from + opts.maxMinutesPerPass * MINUTE);
     if (to <= from) return { ran: true, behind: false };
-    // A mark newer than `from` would hide tasks created between the two: count from id 0.
-    const mark = st.id_mark_at && (st.id_mark_at as Date).getTime() <= from ? st.id_mark : '0';
+    // A mark newer than `from` would hide tasks created between the two: search for one.
+    const mark = st.id_mark_at && (st.id_mark_at as Date).getTime() <= from ? String(st.id_mark) : await searchMark(tx, from, String(st.mark));
     await recompute(tx, from, to, mark);
     const finalThrough = Math.max(from, Math.min(to, floorTo(t - opts.settleMarginMs, MINUTE)));
     await tx.query(A.analyticsPrune, [new Date(floorTo(t, MINUTE) - opts.minuteRetentionMs), new Date(floorTo(t, HOUR) - opts.hourRetentionMs)]);
     await tx.query(A.analyticsStateWrite, [new Date(finalThrough), ...nextMarks(st, finalThrough), now]);
     return { ran: true, from: new Date(from), to: new Date(to), behind: to < open };
   });
+}
+
+/**
+ * How much earlier than its id's neighbours a task may have been created: ids are handed out
+ * in order, but created_at is its transaction's start, so a task submitted inside a long
+ * transaction can carry an older time than tasks with smaller ids.
+ */
+const CREATION_SLACK_MS = 10 * MINUTE;
+
+/**
+ * An id mark for `from` when the passes have none yet (the backfill): by bisection over the
+ * primary key, an id whose task was created at least CREATION_SLACK_MS before `from`. About
+ * log2(max id) lookups, instead of counting submissions over the whole table.
+ */
+async function searchMark(tx: Executor, from: number, maxId: string): Promise<string> {
+  const target = from - CREATION_SLACK_MS;
+  let lo = 0n; // created before target (or no task)
+  let hi = BigInt(maxId) + 1n; // past the end
+  while (hi - lo > 1n) {
+    const mid = (lo + hi) / 2n;
+    const row = (await tx.query(A.analyticsCreatedAt, [mid.toString()])).rows[0];
+    if (!row) hi = mid;
+    else if ((row.created_at as Date).getTime() < target) lo = BigInt(row.id as string);
+    else hi = mid;
+  }
+  return lo.toString();
 }
 
 /** The minute rows of [from, to), then the hour rows that contain them. */

@@ -74,6 +74,9 @@ DELETE FROM analytics_rollups WHERE resolution = 'minute' AND bucket >= $1 AND b
  * cancelled: the final state is in the row), the attempts that ended without success through
  * attempts_finished_brin (with their task's queue and type), and the tasks created in it.
  * Durations: the succeeded attempts (in the task row) and the failed ones the worker reported.
+ * Each minute also gets a totals row, queue and type '' (no queue or type has that name),
+ * without a histogram: the unfiltered throughput reads one row per minute instead of one per
+ * (queue, type).
  */
 export const analyticsRollupMinutes: Statement = {
   name: 'tf_analytics_rollup_minutes',
@@ -103,13 +106,13 @@ hist AS (
    GROUP BY bucket, queue, type
 ),
 counts AS (
-  SELECT bucket, queue, type,
+  SELECT bucket, coalesce(queue, '') AS queue, coalesce(type, '') AS type,
          count(*) FILTER (WHERE kind = 'submitted')::integer AS submitted,
          count(*) FILTER (WHERE kind = 'succeeded')::integer AS succeeded,
          count(*) FILTER (WHERE kind = 'failed')::integer AS failed,
          count(*) FILTER (WHERE kind = 'dead')::integer AS dead,
          count(*) FILTER (WHERE kind = 'cancelled')::integer AS cancelled
-    FROM binned GROUP BY bucket, queue, type
+    FROM binned GROUP BY GROUPING SETS ((bucket, queue, type), (bucket))
 ),
 worker_hist AS (
   SELECT bucket, worker_id, array_agg(ix ORDER BY ix) AS hist_ix, array_agg(n ORDER BY ix) AS hist_n
@@ -203,31 +206,63 @@ WITH w AS (
 DELETE FROM analytics_rollups WHERE (resolution = 'minute' AND bucket < $1) OR (resolution = 'hour' AND bucket < $2)`,
 };
 
-/** analyticsSummarize (PGlite only, which has no autovacuum to summarize BRIN ranges). */
+/**
+ * analyticsSummarize: summarizes the BRIN ranges filled since the last summary, where no
+ * autovacuum does it ($1: PGlite, which has none; or PostgreSQL with autovacuum off). Not
+ * where autovacuum runs: the call takes the table's SHARE UPDATE EXCLUSIVE lock, and waiting
+ * on a running autovacuum would cancel it.
+ * $1 boolean: summarize whatever autovacuum's setting
+ */
 export const analyticsSummarize: Statement = {
   name: 'tf_analytics_summarize',
-  text: `SELECT brin_summarize_new_values('tasks_finished_brin'::regclass) + brin_summarize_new_values('attempts_finished_brin'::regclass) AS ranges`,
+  text: `
+SELECT brin_summarize_new_values('tasks_finished_brin'::regclass) + brin_summarize_new_values('attempts_finished_brin'::regclass) AS ranges
+ WHERE $1::boolean OR current_setting('autovacuum') = 'off'`,
+};
+
+/**
+ * analyticsCreatedAt: the creation time of the first task at or after id $1 (and its id),
+ * for the search of an id mark when there is none (rollup.ts).
+ */
+export const analyticsCreatedAt: Statement = {
+  name: 'tf_analytics_created_at',
+  text: `SELECT id, created_at FROM tasks WHERE id >= $1 ORDER BY id LIMIT 1`,
 };
 
 // ---------------------------------------------------------------- reads (the analytics API)
 
-/** The rows of one resolution in [$2, $3), of queue $4 and type $5 when given. */
-const ROLLUP_WINDOW = `resolution = $1 AND bucket >= $2 AND bucket < $3
+/** The (queue, type) rows of one resolution in [$2, $3), of queue $4 and type $5 when given. */
+const ROLLUP_WINDOW = `resolution = $1 AND bucket >= $2 AND bucket < $3 AND queue <> ''
    AND ($4::text IS NULL OR queue = $4) AND ($5::text IS NULL OR type = $5)`;
 
+/** Counts per time bucket of $6 seconds (aligned on the epoch), oldest first. */
+const THROUGHPUT_SELECT = `
+SELECT date_bin(make_interval(secs => $6), bucket, timestamptz 'epoch') AS at,
+       sum(submitted)::bigint AS submitted, sum(succeeded)::bigint AS succeeded,
+       sum(failed)::bigint AS failed, sum(dead)::bigint AS dead
+  FROM analytics_rollups`;
+
 /**
- * analyticsThroughput: counts per time bucket of $6 seconds (aligned on the epoch), oldest
- * first; buckets with no row are absent.
+ * analyticsThroughput: counts per time bucket of $6 seconds (aligned on the epoch) of queue $4
+ * and/or type $5, oldest first; buckets with no row are absent.
  * $1 resolution, $2 from, $3 to, $4 queue or null, $5 type or null, $6 bucket seconds
  */
 export const analyticsThroughput: Statement = {
   name: 'tf_analytics_throughput',
-  text: `
-SELECT date_bin(make_interval(secs => $6), bucket, timestamptz 'epoch') AS at,
-       sum(submitted)::bigint AS submitted, sum(succeeded)::bigint AS succeeded,
-       sum(failed)::bigint AS failed, sum(dead)::bigint AS dead
-  FROM analytics_rollups
+  text: `${THROUGHPUT_SELECT}
  WHERE ${ROLLUP_WINDOW}
+ GROUP BY 1 ORDER BY 1`,
+};
+
+/**
+ * analyticsThroughputTotals: the same for all queues and types, from the totals rows (queue
+ * and type ''): one row per minute or hour instead of one per (queue, type).
+ * $1 resolution, $2 from, $3 to, $4 and $5 unused (null), $6 bucket seconds
+ */
+export const analyticsThroughputTotals: Statement = {
+  name: 'tf_analytics_throughput_totals',
+  text: `${THROUGHPUT_SELECT}
+ WHERE resolution = $1 AND bucket >= $2 AND bucket < $3 AND queue = '' AND type = '' AND $4::text IS NULL AND $5::text IS NULL
  GROUP BY 1 ORDER BY 1`,
 };
 

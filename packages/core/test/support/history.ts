@@ -84,7 +84,8 @@ export async function insertHistory(db: Executor, tasks: FabricatedTask[], lastS
       [id, `worker-${i}`, iso(lastSeenAt + i * 1000)],
     );
   }
-  const rows = tasks.map((t) => {
+  // In creation order, as the engine would have inserted them: ids follow created_at.
+  const rows = [...tasks].sort((a, b) => a.createdAt - b.createdAt).map((t) => {
     const last = t.attempts.at(-1);
     return {
       key: t.key, queue: t.queue, type: t.type, state: t.state, created: iso(t.createdAt), finished: iso(t.finishedAt),
@@ -101,7 +102,8 @@ export async function insertHistory(db: Executor, tasks: FabricatedTask[], lastS
      SELECT r.queue, r.type, r.state, r.created, r.attempt, 3, '{"type":"fixed","delayMs":0}', 60000, r.key, r.worker,
             r.created, r.started, r.finished, CASE WHEN r.state = 'dead' THEN 'exhausted' END
        FROM json_to_recordset($1::json) AS r(key text, queue text, type text, state text, created timestamptz, finished timestamptz,
-                                             attempt integer, worker uuid, started timestamptz)`,
+                                             attempt integer, worker uuid, started timestamptz)
+      ORDER BY r.created`,
     [JSON.stringify(rows)],
   );
   const failed = tasks.flatMap((t) =>
