@@ -25,6 +25,9 @@
  *   of tasks_leases and tasks_running_worker (one index entry less per claim);
  * - queue-hash-ready: tasks_ready keyed by hashtext(queue) instead of queue (a fixed-width
  *   first column). The claim statement cannot use that index, so only its insert is measured.
+ * - no-finished-index, brin-every-row, btree-finished: the analytics rollup's index on
+ *   tasks.finished_at (migration 0006, a partial BRIN) dropped, or made a BRIN of every row,
+ *   or a partial B-tree.
  * - keyed: no schema change; every task has an idempotency key (`sdk:` and a UUID, as the SDK
  *   makes up), inserted by the statement for batches with keys (`statements.insert`: ON
  *   CONFLICT, and the queue upsert, one row per 1,000 tasks). Its RETURNING rows (one per task)
@@ -70,6 +73,17 @@ const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean 
   'queue-hash-ready': {
     sql: ['DROP INDEX tasks_ready', "CREATE INDEX tasks_ready ON tasks (hashtext(queue), priority DESC, run_at, id) WHERE state = 'queued'"],
     cycle: false,
+  },
+  // The analytics rollup's time index on finished tasks (migration 0006: BRIN, partial)
+  // weighed against none, a BRIN of every row and a B-tree.
+  'no-finished-index': { sql: ['DROP INDEX tasks_finished_brin'], cycle: true },
+  'brin-every-row': {
+    sql: ['DROP INDEX tasks_finished_brin', 'CREATE INDEX tasks_finished_brin ON tasks USING brin (finished_at) WITH (pages_per_range = 32, autosummarize = on)'],
+    cycle: true,
+  },
+  'btree-finished': {
+    sql: ['DROP INDEX tasks_finished_brin', 'CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL'],
+    cycle: true,
   },
 };
 const variants = args.variants!.split(',');

@@ -76,6 +76,7 @@ export async function rollupPass(db: Database, now: Date | null, options: Partia
   return db.transaction(async (tx) => {
     const { rows: lock } = await tx.query(A.analyticsLock);
     if (!lock[0]?.locked) return { ran: false, behind: false };
+    await tx.query(A.analyticsNoJit);
     await tx.query(A.analyticsSummarize, [db.driver === 'pglite']);
     const st = (await tx.query(A.analyticsStateRead, [now])).rows[0]!;
     const t = (st.now as Date).getTime();
@@ -83,9 +84,12 @@ export async function rollupPass(db: Database, now: Date | null, options: Partia
     const from = st.final_through ? (st.final_through as Date).getTime() : floorTo(t - opts.backfillMs, HOUR);
     const to = Math.min(open, from + opts.maxMinutesPerPass * MINUTE);
     if (to <= from) return { ran: true, behind: false };
-    // A mark newer than `from` would hide tasks created between the two: search for one.
-    const mark = st.id_mark_at && (st.id_mark_at as Date).getTime() <= from ? String(st.id_mark) : await searchMark(tx, from, String(st.mark));
-    await recompute(tx, from, to, mark);
+    // A mark newer than `from` would hide tasks created between the two: search for one. A
+    // window well before the newest mark (the backfill) gets an upper bound too.
+    const maxId = String(st.mark);
+    const mark = st.id_mark_at && (st.id_mark_at as Date).getTime() <= from ? String(st.id_mark) : await searchMark(tx, from - CREATION_SLACK_MS, maxId);
+    const upper = to + CREATION_SLACK_MS < (st.mark_at as Date).getTime() ? await searchMark(tx, to + CREATION_SLACK_MS, maxId) : null;
+    await recompute(tx, from, to, [mark, upper]);
     const finalThrough = Math.max(from, Math.min(to, floorTo(t - opts.settleMarginMs, MINUTE)));
     await tx.query(A.analyticsPrune, [new Date(floorTo(t, MINUTE) - opts.minuteRetentionMs), new Date(floorTo(t, HOUR) - opts.hourRetentionMs)]);
     await tx.query(A.analyticsStateWrite, [new Date(finalThrough), ...nextMarks(st, finalThrough), now]);
@@ -101,12 +105,13 @@ export async function rollupPass(db: Database, now: Date | null, options: Partia
 const CREATION_SLACK_MS = 10 * MINUTE;
 
 /**
- * An id mark for `from` when the passes have none yet (the backfill): by bisection over the
- * primary key, an id whose task was created at least CREATION_SLACK_MS before `from`. About
- * log2(max id) lookups, instead of counting submissions over the whole table.
+ * The id where creation times cross `target`, by bisection over the primary key: a task with
+ * an id at most the answer was created before `target`, and the next one at or after it
+ * (give or take CREATION_SLACK_MS, which the callers add). About log2(max id) lookups, where
+ * counting submissions without it would read the whole table: the marks of the passes
+ * (analytics_state) spare it once the duty has caught up.
  */
-async function searchMark(tx: Executor, from: number, maxId: string): Promise<string> {
-  const target = from - CREATION_SLACK_MS;
+async function searchMark(tx: Executor, target: number, maxId: string): Promise<string> {
   let lo = 0n; // created before target (or no task)
   let hi = BigInt(maxId) + 1n; // past the end
   while (hi - lo > 1n) {
@@ -120,9 +125,9 @@ async function searchMark(tx: Executor, from: number, maxId: string): Promise<st
 }
 
 /** The minute rows of [from, to), then the hour rows that contain them. */
-async function recompute(tx: Executor, from: number, to: number, mark: string): Promise<void> {
+async function recompute(tx: Executor, from: number, to: number, ids: [string, string | null]): Promise<void> {
   await tx.query(A.analyticsClearMinutes, [new Date(from), new Date(to)]);
-  await tx.query(A.analyticsRollupMinutes, [new Date(from), new Date(to), mark]);
+  await tx.query(A.analyticsRollupMinutes, [new Date(from), new Date(to), ...ids]);
   const hours = [new Date(floorTo(from, HOUR)), new Date(ceilTo(to, HOUR))];
   await tx.query(A.analyticsClearHours, hours);
   await tx.query(A.analyticsRollupHours, hours);
