@@ -2,7 +2,7 @@
  * The analytics API with a large history: how long each endpoint takes to answer with
  * 10,000,000 attempts recorded, and what the rollup duty costs to build and keep up.
  *
- *   npm run analytics -- [--attempts 10000000] [--days 7] [--queues 10] [--types 5] [--workers 20] [--samples 30] [--keep] [--reuse <schema>]
+ *   npm run analytics -- [--attempts 10000000] [--days 7] [--queues 10] [--types 5] [--workers 20] [--samples 30] [--keep] [--reuse <schema> [--skip-rollup]]
  *
  * 1. Fabricates the history in SQL (generate_series, into a schema of its own, after the
  *    migrations), as the engine leaves it: 90% of the attempts are tasks (one row each, in
@@ -19,7 +19,8 @@
  *
  * Writes results/analytics-<time>.json; drops the schema unless --keep. `--reuse <schema>`
  * starts from a schema a run kept (its history, not its rollups, which are cleared), at the
- * rollup: the fabrication takes minutes.
+ * rollup: the fabrication takes minutes. With `--skip-rollup` it keeps the rollups too and
+ * only measures the endpoints.
  */
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +42,7 @@ const { values: args } = parseArgs({
     samples: { type: 'string', default: '30' },
     keep: { type: 'boolean', default: false },
     reuse: { type: 'string' },
+    'skip-rollup': { type: 'boolean', default: false },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -93,6 +95,7 @@ const ENDPOINTS: [string, string][] = [
   ['throughput 30d / 1d, one queue', 'throughput?window=30d&bucket=1d&queue=q3'],
   ['durations 1h', 'durations?window=1h'],
   ['durations 24h', 'durations?window=24h'],
+  ['durations 48h', 'durations?window=48h'],
   ['durations 7d', 'durations?window=7d'],
   ['failures 24h', 'failures?window=24h'],
   ['failures 7d', 'failures?window=7d'],
@@ -105,8 +108,10 @@ async function main(): Promise<void> {
   const db = await openPostgres({ connectionString: DB, schema, poolSize: 4, logger: silentLogger });
   const out: Record<string, unknown> = { at: new Date().toISOString(), attempts: ATTEMPTS, tasks: TASKS, days: DAYS, queues: QUEUES, types: TYPES, workers: WORKERS, env };
   try {
-    let t0 = performance.now();
-    if (args.reuse) {
+    const t1 = performance.now();
+    if (args.reuse && args['skip-rollup']) {
+      // measured as kept
+    } else if (args.reuse) {
       await db.query(`TRUNCATE analytics_rollups, analytics_worker_rollups`);
       await db.query(`UPDATE analytics_state SET final_through = NULL, id_mark = 0, id_mark_at = NULL, pending_mark = NULL, pending_mark_at = NULL`);
     } else {
@@ -114,32 +119,13 @@ async function main(): Promise<void> {
       await fabricate(db);
     }
     const [counts] = (await db.query(`SELECT (SELECT count(*) FROM tasks WHERE state = 'succeeded')::bigint + (SELECT count(*) FROM attempts) AS attempts`)).rows;
-    out.fabricateSeconds = seconds(t0);
-    console.log(`${args.reuse ? 'reused' : 'fabricated'} ${fmt(Number(counts!.attempts))} attempts in ${fmt(seconds(t0), 1)} s`);
+    out.fabricateSeconds = seconds(t1);
+    console.log(`${args.reuse ? 'reused' : 'fabricated'} ${fmt(Number(counts!.attempts))} attempts in ${fmt(seconds(t1), 1)} s`);
     const analytics = new Analytics(db, databaseClock);
-    t0 = performance.now();
-    const passMs: number[] = [];
-    for (;;) {
-      const p0 = performance.now();
-      const pass = await analytics.rollup({ backfillMs: (DAYS + 1) * DAY });
-      passMs.push(performance.now() - p0);
-      if (!pass.behind) break;
-    }
-    out.backfill = { passes: passMs.length, seconds: seconds(t0), pass: summarize(passMs) };
-    console.log(`rollup backfill: ${passMs.length} passes in ${fmt(seconds(t0), 1)} s (pass p50 ${fmt(summarize(passMs).p50)} ms, max ${fmt(summarize(passMs).max)} ms)`);
-    const steady: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const p0 = performance.now();
-      await analytics.rollup();
-      steady.push(performance.now() - p0);
-    }
-    out.steadyPass = summarize(steady);
-    const [rollupRows] = (await db.query(`SELECT (SELECT count(*) FROM analytics_rollups)::integer AS rows, (SELECT count(*) FROM analytics_worker_rollups)::integer AS worker_rows`)).rows;
-    out.rollupRows = rollupRows;
-    console.log(`steady pass: p50 ${fmt(summarize(steady).p50)} ms; rollup rows: ${fmt(rollupRows!.rows)} (+ ${fmt(rollupRows!.worker_rows)} per worker)`);
+    if (!args['skip-rollup']) await rollUp(analytics, out);
 
     out.endpoints = await measureEndpoints();
-    t0 = performance.now();
+    const t0 = performance.now();
     await db.query(RAW_P95);
     out.rawP95Seconds = seconds(t0);
     console.log(`\nfor scale, p95 per queue and type over 24 h from the raw tasks table: ${fmt(seconds(t0) * 1000)} ms`);
@@ -153,6 +139,30 @@ async function main(): Promise<void> {
   const file = `${dir}analytics-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\nwritten ${file}`);
+}
+
+/** The backfill, then five steady passes; their times into `out`. */
+async function rollUp(analytics: Analytics, out: Record<string, unknown>): Promise<void> {
+  const t0 = performance.now();
+  const passMs: number[] = [];
+  for (;;) {
+    const p0 = performance.now();
+    const pass = await analytics.rollup({ backfillMs: (DAYS + 1) * DAY });
+    passMs.push(performance.now() - p0);
+    if (!pass.behind) break;
+  }
+  out.backfill = { passes: passMs.length, seconds: seconds(t0), pass: summarize(passMs) };
+  console.log(`rollup backfill: ${passMs.length} passes in ${fmt(seconds(t0), 1)} s (pass p50 ${fmt(summarize(passMs).p50)} ms, max ${fmt(summarize(passMs).max)} ms)`);
+  const steady: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const p0 = performance.now();
+    await analytics.rollup();
+    steady.push(performance.now() - p0);
+  }
+  out.steadyPass = summarize(steady);
+  const [rollupRows] = (await analytics.db.query(`SELECT (SELECT count(*) FROM analytics_rollups)::integer AS rows, (SELECT count(*) FROM analytics_worker_rollups)::integer AS worker_rows`)).rows;
+  out.rollupRows = rollupRows;
+  console.log(`steady pass: p50 ${fmt(summarize(steady).p50)} ms; rollup rows: ${fmt(rollupRows!.rows)} (+ ${fmt(rollupRows!.worker_rows)} per worker)`);
 }
 
 /** The history, then VACUUM ANALYZE (the bench cluster runs no autovacuum). */

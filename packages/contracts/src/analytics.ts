@@ -16,7 +16,7 @@ const Ms = (what: string) => Type.Union([Type.Number({ minimum: 0 }), Type.Null(
 
 export const ThroughputQuery = Type.Object(
   {
-    window: Type.Optional(Window('24h', 'At most 1440 buckets; with buckets under 1h at most 2d, otherwise at most 90d.')),
+    window: Type.Optional(Window('24h', 'At most 1440 buckets; with buckets under 1h at most 2d, with 1h or 6h at most 90d, with 1d at most 400d.')),
     bucket: Type.Optional(Type.Enum(['1m', '5m', '15m', '1h', '6h', '1d'], { default: '1h', description: 'Bucket size. @defaultValue 1h' })),
     until: Type.Optional(Until),
     queue: Type.Optional(QueueName),
@@ -26,7 +26,7 @@ export const ThroughputQuery = Type.Object(
 );
 export type ThroughputQuery = Static<typeof ThroughputQuery>;
 
-const SUMMARY_WINDOW = Window('1h', 'At most 30d; over 6h, whole hours (read from hourly rollups).');
+const SUMMARY_WINDOW = Window('1h', 'At most 90d; over 6h, whole hours (read from hourly rollups); over 2d, whole days (daily rollups).');
 
 export const SummaryQuery = Type.Object(
   {

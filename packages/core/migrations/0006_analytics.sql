@@ -26,7 +26,8 @@ CREATE INDEX tasks_finished_brin ON tasks USING brin (finished_at)
 CREATE INDEX attempts_finished_brin ON attempts USING brin (finished_at)
   WITH (pages_per_range = 32, autosummarize = on);
 
--- One row per (resolution, bucket start, queue, type): what happened in that minute or hour.
+-- One row per (resolution, bucket start, queue, type): what happened in that minute, hour or
+-- UTC day.
 --   submitted  tasks created (created_at in the bucket)
 --   succeeded  attempts that succeeded (= tasks that finished succeeded)
 --   failed     attempts that ended without success, the worker's failure or its loss
@@ -39,7 +40,7 @@ CREATE INDEX attempts_finished_brin ON attempts USING brin (finished_at)
 -- so any percentile read from merged rows is within a factor 2^(1/16) (about 4.4%) of the
 -- exact one (docs/analytics.md).
 CREATE TABLE analytics_rollups (
-  resolution text NOT NULL CHECK (resolution IN ('minute', 'hour')),
+  resolution text NOT NULL CHECK (resolution IN ('minute', 'hour', 'day')),
   bucket     timestamptz NOT NULL,
   queue      text NOT NULL,
   type       text NOT NULL,
@@ -55,7 +56,7 @@ CREATE TABLE analytics_rollups (
 
 -- The same per worker (attempts by the worker that ran them), for per-worker performance.
 CREATE TABLE analytics_worker_rollups (
-  resolution text NOT NULL CHECK (resolution IN ('minute', 'hour')),
+  resolution text NOT NULL CHECK (resolution IN ('minute', 'hour', 'day')),
   bucket     timestamptz NOT NULL,
   worker_id  uuid NOT NULL,
   succeeded  integer NOT NULL DEFAULT 0,

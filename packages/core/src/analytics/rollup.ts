@@ -1,6 +1,6 @@
 /**
  * One pass of the analytics rollup: the minute rows from the last final minute to now,
- * recomputed from `tasks` and `attempts`, then the hour rows they fall in. Every node may run
+ * recomputed from `tasks` and `attempts`, then the hour and day rows they fall in. Every node may run
  * it: a transaction-scoped advisory lock elects one at a time, and a pass recomputes rather
  * than adds, so a pass run twice, or cut short and rolled back, leaves the same rows.
  *
@@ -24,6 +24,8 @@ export interface RollupOptions {
   minuteRetentionMs: number;
   /** How long hour rows are kept, ms. @defaultValue 90 days */
   hourRetentionMs: number;
+  /** How long day rows are kept, ms. @defaultValue 400 days */
+  dayRetentionMs: number;
 }
 
 const MINUTE = 60_000;
@@ -36,6 +38,7 @@ export const DEFAULT_ROLLUP_OPTIONS: RollupOptions = {
   maxMinutesPerPass: 60,
   minuteRetentionMs: 2 * DAY,
   hourRetentionMs: 90 * DAY,
+  dayRetentionMs: 400 * DAY,
 };
 
 export interface RollupPassResult {
@@ -91,7 +94,10 @@ export async function rollupPass(db: Database, now: Date | null, options: Partia
     const upper = to + CREATION_SLACK_MS < (st.mark_at as Date).getTime() ? await searchMark(tx, to + CREATION_SLACK_MS, maxId) : null;
     await recompute(tx, from, to, [mark, upper]);
     const finalThrough = Math.max(from, Math.min(to, floorTo(t - opts.settleMarginMs, MINUTE)));
-    await tx.query(A.analyticsPrune, [new Date(floorTo(t, MINUTE) - opts.minuteRetentionMs), new Date(floorTo(t, HOUR) - opts.hourRetentionMs)]);
+    await tx.query(A.analyticsPrune, [
+      new Date(floorTo(t, MINUTE) - opts.minuteRetentionMs), new Date(floorTo(t, HOUR) - opts.hourRetentionMs),
+      new Date(floorTo(t, DAY) - opts.dayRetentionMs),
+    ]);
     await tx.query(A.analyticsStateWrite, [new Date(finalThrough), ...nextMarks(st, finalThrough), now]);
     return { ran: true, from: new Date(from), to: new Date(to), behind: to < open };
   });
@@ -124,11 +130,14 @@ async function searchMark(tx: Executor, target: number, maxId: string): Promise<
   return lo.toString();
 }
 
-/** The minute rows of [from, to), then the hour rows that contain them. */
+/** The minute rows of [from, to), then the hour and day rows that contain them. */
 async function recompute(tx: Executor, from: number, to: number, ids: [string, string | null]): Promise<void> {
   await tx.query(A.analyticsClearMinutes, [new Date(from), new Date(to)]);
   await tx.query(A.analyticsRollupMinutes, [new Date(from), new Date(to), ...ids]);
   const hours = [new Date(floorTo(from, HOUR)), new Date(ceilTo(to, HOUR))];
   await tx.query(A.analyticsClearHours, hours);
   await tx.query(A.analyticsRollupHours, hours);
+  const days = [new Date(floorTo(from, DAY)), new Date(ceilTo(to, DAY))];
+  await tx.query(A.analyticsClearDays, days);
+  await tx.query(A.analyticsRollupDays, days);
 }

@@ -1,13 +1,14 @@
 /**
- * What an analytics window may be, and which rollup rows answer it. Minute rows answer short
- * windows and fine buckets; hour rows the rest, so that no answer reads more than a few
- * thousand rows per (queue, type). Limits keep every answer within the rows that are kept.
+ * What an analytics window may be, and which rollup rows answer it: minute rows for short
+ * windows and fine buckets, hour rows up to two days, day rows beyond, so that no answer
+ * reads more than about 1,440 rows per (queue, type). Limits keep every answer within the
+ * rows that are kept.
  */
 import { InvalidInputError } from '../errors.ts';
 import type { AnalyticsWindow } from './analytics.ts';
 import { DEFAULT_ROLLUP_OPTIONS } from './rollup.ts';
 
-export type Resolution = 'minute' | 'hour';
+export type Resolution = 'minute' | 'hour' | 'day';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -22,12 +23,16 @@ export const WINDOW_LIMITS = {
   maxPoints: 1440,
   /** Longest window read from minute rows (their retention). */
   minuteWindowMaxMs: DEFAULT_ROLLUP_OPTIONS.minuteRetentionMs,
-  /** Longest throughput window of hour rows (their retention). */
+  /** Longest window read from hour rows (their retention). */
   hourWindowMaxMs: DEFAULT_ROLLUP_OPTIONS.hourRetentionMs,
+  /** Longest window read from day rows (their retention). */
+  dayWindowMaxMs: DEFAULT_ROLLUP_OPTIONS.dayRetentionMs,
   /** Longest window of the per-(queue, type) and per-worker answers. */
-  summaryWindowMaxMs: 30 * DAY,
-  /** Summary windows up to this are read from minute rows; longer ones from hour rows. */
+  summaryWindowMaxMs: 90 * DAY,
+  /** Summary windows up to this are read from minute rows. */
   summaryMinuteMaxMs: 6 * HOUR,
+  /** Summary windows up to this (and over summaryMinuteMaxMs) are read from hour rows; longer ones from day rows. */
+  summaryHourMaxMs: 2 * DAY,
 };
 
 /** `90m`, `24h`, `7d` → ms; null when not of that form. */
@@ -58,8 +63,8 @@ export function throughputWindow(window: string, bucket: string, until: Date): A
   if (ms / bucketMs > WINDOW_LIMITS.maxPoints) {
     throw new InvalidInputError('window', `is too large: at most ${WINDOW_LIMITS.maxPoints} buckets (${human(bucketMs * WINDOW_LIMITS.maxPoints)} of ${bucket})`);
   }
-  const resolution: Resolution = bucketMs >= HOUR ? 'hour' : 'minute';
-  const max = resolution === 'hour' ? WINDOW_LIMITS.hourWindowMaxMs : WINDOW_LIMITS.minuteWindowMaxMs;
+  const resolution: Resolution = bucketMs >= DAY ? 'day' : bucketMs >= HOUR ? 'hour' : 'minute';
+  const max = { minute: WINDOW_LIMITS.minuteWindowMaxMs, hour: WINDOW_LIMITS.hourWindowMaxMs, day: WINDOW_LIMITS.dayWindowMaxMs }[resolution];
   if (ms > max) throw new InvalidInputError('window', `is too large for bucket ${bucket}: at most ${human(max)}`);
   const to = ceilTo(until.getTime() + 1, bucketMs);
   return { resolution, from: new Date(to - ms), to: new Date(to), bucketMs };
@@ -67,15 +72,19 @@ export function throughputWindow(window: string, bucket: string, until: Date): A
 
 /**
  * The window of a percentile, failure-rate or per-worker answer: `window` long, ending at the
- * end of the minute (windows up to 6 h) or of the hour (longer ones, whole hours) that holds
- * `until`. Throws InvalidInputError naming `window`.
+ * end of the minute (windows up to 6 h), of the hour (up to 2 d, whole hours) or of the UTC
+ * day (longer ones, whole days) that holds `until`. Throws InvalidInputError naming `window`.
  */
 export function summaryWindow(window: string, until: Date): AnalyticsWindow {
   const ms = windowMs(window);
   if (ms > WINDOW_LIMITS.summaryWindowMaxMs) throw new InvalidInputError('window', `is too large: at most ${human(WINDOW_LIMITS.summaryWindowMaxMs)}`);
-  const resolution: Resolution = ms <= WINDOW_LIMITS.summaryMinuteMaxMs ? 'minute' : 'hour';
-  const unit = resolution === 'minute' ? MINUTE : HOUR;
-  if (ms % unit !== 0) throw new InvalidInputError('window', `must be whole hours when longer than ${human(WINDOW_LIMITS.summaryMinuteMaxMs)}`);
+  const resolution: Resolution = ms <= WINDOW_LIMITS.summaryMinuteMaxMs ? 'minute' : ms <= WINDOW_LIMITS.summaryHourMaxMs ? 'hour' : 'day';
+  const unit = { minute: MINUTE, hour: HOUR, day: DAY }[resolution];
+  if (ms % unit !== 0) {
+    throw new InvalidInputError('window', resolution === 'hour'
+      ? `must be whole hours when longer than ${human(WINDOW_LIMITS.summaryMinuteMaxMs)}`
+      : `must be whole days when longer than ${human(WINDOW_LIMITS.summaryHourMaxMs)}`);
+  }
   const to = ceilTo(until.getTime() + 1, unit);
   return { resolution, from: new Date(to - ms), to: new Date(to) };
 }

@@ -145,73 +145,83 @@ SELECT 'minute', c.bucket, c.queue, c.type, c.submitted, c.succeeded, c.failed, 
 };
 
 /**
- * analyticsClearHours: removes the hour rows of [$1, $2) of both tables before they are
- * recomputed. A statement of its own: a data-modifying CTE runs after the main query, so its
- * deletions would come after the insert of the same keys.
+ * Removes the `level` rows of [$1, $2) of both tables before they are recomputed. A statement
+ * of its own: a data-modifying CTE runs after the main query, so its deletions would come
+ * after the insert of the same keys.
  */
-export const analyticsClearHours: Statement = {
-  name: 'tf_analytics_clear_hours',
-  text: `
-WITH w AS (DELETE FROM analytics_worker_rollups WHERE resolution = 'hour' AND bucket >= $1 AND bucket < $2)
-DELETE FROM analytics_rollups WHERE resolution = 'hour' AND bucket >= $1 AND bucket < $2`,
-};
+const clearLevel = (level: string) => `
+WITH w AS (DELETE FROM analytics_worker_rollups WHERE resolution = '${level}' AND bucket >= $1 AND bucket < $2)
+DELETE FROM analytics_rollups WHERE resolution = '${level}' AND bucket >= $1 AND bucket < $2`;
 
 /**
- * analyticsRollupHours: recomputes the hour rows of [$1, $2) (hour-aligned) of both tables
- * from their minute rows: counts summed, histograms merged bucket by bucket (exact: the
- * buckets are the same at every resolution).
+ * Recomputes the `level` rows of [$1, $2) (aligned to `stride`) of both tables from their
+ * `source` rows: counts summed, histograms merged bucket by bucket (exact: the buckets are
+ * the same at every resolution).
  */
-export const analyticsRollupHours: Statement = {
-  name: 'tf_analytics_rollup_hours',
-  text: `
+const rollupLevel = (level: string, source: string, stride: string) => `
 WITH m AS (
-  SELECT date_bin('1 hour', bucket, timestamptz 'epoch') AS hour, * FROM analytics_rollups
-   WHERE resolution = 'minute' AND bucket >= $1 AND bucket < $2
+  SELECT date_bin('${stride}', bucket, timestamptz 'epoch') AS b, * FROM analytics_rollups
+   WHERE resolution = '${source}' AND bucket >= $1 AND bucket < $2
 ),
 hist AS (
-  SELECT hour, queue, type, array_agg(ix ORDER BY ix) AS hist_ix, array_agg(n ORDER BY ix) AS hist_n
-    FROM (SELECT hour, queue, type, u.ix, sum(u.n)::integer AS n FROM m, unnest(m.hist_ix, m.hist_n) AS u(ix, n)
-           GROUP BY hour, queue, type, u.ix) h
-   GROUP BY hour, queue, type
+  SELECT b, queue, type, array_agg(ix ORDER BY ix) AS hist_ix, array_agg(n ORDER BY ix) AS hist_n
+    FROM (SELECT b, queue, type, u.ix, sum(u.n)::integer AS n FROM m, unnest(m.hist_ix, m.hist_n) AS u(ix, n)
+           GROUP BY b, queue, type, u.ix) h
+   GROUP BY b, queue, type
 ),
 wm AS (
-  SELECT date_bin('1 hour', bucket, timestamptz 'epoch') AS hour, * FROM analytics_worker_rollups
-   WHERE resolution = 'minute' AND bucket >= $1 AND bucket < $2
+  SELECT date_bin('${stride}', bucket, timestamptz 'epoch') AS b, * FROM analytics_worker_rollups
+   WHERE resolution = '${source}' AND bucket >= $1 AND bucket < $2
 ),
 worker_hist AS (
-  SELECT hour, worker_id, array_agg(ix ORDER BY ix) AS hist_ix, array_agg(n ORDER BY ix) AS hist_n
-    FROM (SELECT hour, worker_id, u.ix, sum(u.n)::integer AS n FROM wm, unnest(wm.hist_ix, wm.hist_n) AS u(ix, n)
-           GROUP BY hour, worker_id, u.ix) h
-   GROUP BY hour, worker_id
+  SELECT b, worker_id, array_agg(ix ORDER BY ix) AS hist_ix, array_agg(n ORDER BY ix) AS hist_n
+    FROM (SELECT b, worker_id, u.ix, sum(u.n)::integer AS n FROM wm, unnest(wm.hist_ix, wm.hist_n) AS u(ix, n)
+           GROUP BY b, worker_id, u.ix) h
+   GROUP BY b, worker_id
 ),
 workers AS (
   INSERT INTO analytics_worker_rollups (resolution, bucket, worker_id, succeeded, failed, hist_ix, hist_n)
-  SELECT 'hour', c.hour, c.worker_id, c.succeeded, c.failed, coalesce(h.hist_ix, '{}'), coalesce(h.hist_n, '{}')
-    FROM (SELECT hour, worker_id, sum(succeeded)::integer AS succeeded, sum(failed)::integer AS failed
-            FROM wm GROUP BY hour, worker_id) c
-    LEFT JOIN worker_hist h USING (hour, worker_id)
+  SELECT '${level}', c.b, c.worker_id, c.succeeded, c.failed, coalesce(h.hist_ix, '{}'), coalesce(h.hist_n, '{}')
+    FROM (SELECT b, worker_id, sum(succeeded)::integer AS succeeded, sum(failed)::integer AS failed
+            FROM wm GROUP BY b, worker_id) c
+    LEFT JOIN worker_hist h USING (b, worker_id)
 )
 INSERT INTO analytics_rollups (resolution, bucket, queue, type, submitted, succeeded, failed, dead, cancelled, hist_ix, hist_n)
-SELECT 'hour', c.hour, c.queue, c.type, c.submitted, c.succeeded, c.failed, c.dead, c.cancelled,
+SELECT '${level}', c.b, c.queue, c.type, c.submitted, c.succeeded, c.failed, c.dead, c.cancelled,
        coalesce(h.hist_ix, '{}'), coalesce(h.hist_n, '{}')
-  FROM (SELECT hour, queue, type, sum(submitted)::integer AS submitted, sum(succeeded)::integer AS succeeded,
+  FROM (SELECT b, queue, type, sum(submitted)::integer AS submitted, sum(succeeded)::integer AS succeeded,
                sum(failed)::integer AS failed, sum(dead)::integer AS dead, sum(cancelled)::integer AS cancelled
-          FROM m GROUP BY hour, queue, type) c
-  LEFT JOIN hist h USING (hour, queue, type)`,
-};
+          FROM m GROUP BY b, queue, type) c
+  LEFT JOIN hist h USING (b, queue, type)`;
+
+/** analyticsClearHours: the hour rows of [$1, $2), before analyticsRollupHours. */
+export const analyticsClearHours: Statement = { name: 'tf_analytics_clear_hours', text: clearLevel('hour') };
+
+/** analyticsRollupHours: the hour rows of [$1, $2) (hour-aligned) from the minute rows. */
+export const analyticsRollupHours: Statement = { name: 'tf_analytics_rollup_hours', text: rollupLevel('hour', 'minute', '1 hour') };
+
+/** analyticsClearDays: the day rows of [$1, $2), before analyticsRollupDays. */
+export const analyticsClearDays: Statement = { name: 'tf_analytics_clear_days', text: clearLevel('day') };
 
 /**
- * analyticsPrune: drops minute rows older than $1 and hour rows older than $2 (retention of
- * the rollups; the raw tables have their own).
+ * analyticsRollupDays: the day rows (UTC days) of [$1, $2) (day-aligned) from the hour rows.
+ * A window of a week merges 7 rows per (queue, type) instead of 168.
+ */
+export const analyticsRollupDays: Statement = { name: 'tf_analytics_rollup_days', text: rollupLevel('day', 'hour', '1 day') };
+
+/**
+ * analyticsPrune: drops minute rows older than $1, hour rows older than $2 and day rows older
+ * than $3 (retention of the rollups; the raw tables have their own).
  */
 export const analyticsPrune: Statement = {
   name: 'tf_analytics_prune',
   text: `
 WITH w AS (
   DELETE FROM analytics_worker_rollups
-   WHERE (resolution = 'minute' AND bucket < $1) OR (resolution = 'hour' AND bucket < $2)
+   WHERE (resolution = 'minute' AND bucket < $1) OR (resolution = 'hour' AND bucket < $2) OR (resolution = 'day' AND bucket < $3)
 )
-DELETE FROM analytics_rollups WHERE (resolution = 'minute' AND bucket < $1) OR (resolution = 'hour' AND bucket < $2)`,
+DELETE FROM analytics_rollups
+ WHERE (resolution = 'minute' AND bucket < $1) OR (resolution = 'hour' AND bucket < $2) OR (resolution = 'day' AND bucket < $3)`,
 };
 
 /**

@@ -78,13 +78,17 @@ export function describeAnalyticsConformance(driver: DriverName): void {
       // The same counts from hour rows, in hour buckets.
       const hours = await analytics.throughput(throughputWindow('4h', '1h', new Date(T0 + 4 * HOUR - 1)), HOUR);
       expect(hours.map((h) => h.succeeded)).toEqual([0, 1, 2, 3].map((h) => expected.slice(h * 4, h * 4 + 4).reduce((s, e) => s + e.succeeded, 0)));
+      const [day] = await analytics.throughput(throughputWindow('1d', '1d', new Date(T0)), 86_400_000);
+      expect(day).toEqual({ at: new Date(T0), ...['submitted', 'succeeded', 'failed', 'dead'].reduce((o, k) => ({ ...o, [k]: expected.reduce((n, e) => n + e[k as 'dead'], 0) }), {}) });
     });
 
-    it('gives p50/p95/p99 per queue and type within the error bound, the same from minute and hour rows', async () => {
+    it('gives p50/p95/p99 per queue and type within the error bound, the same from minute, hour and day rows', async () => {
       const { history, analytics } = await withHistory();
       const fromMinutes = await analytics.durations(summaryWindow('6h', new Date(T0 + 4 * HOUR)));
       const fromHours = await analytics.durations(summaryWindow('24h', new Date(T0 + 4 * HOUR)));
+      const fromDays = await analytics.durations(summaryWindow('3d', new Date(T0 + 4 * HOUR)));
       expect(fromHours).toEqual(fromMinutes);
+      expect(fromDays).toEqual(fromMinutes);
       const keys = [...new Set(history.map((t) => `${t.queue}/${t.type}`))].sort();
       expect(fromMinutes.items.map((i) => `${i.queue}/${i.type}`)).toEqual(keys);
       for (const item of fromMinutes.items) {
