@@ -84,7 +84,9 @@ export async function rollupPass(db: Database, now: Date | null, options: Partia
     const st = (await tx.query(A.analyticsStateRead, [now])).rows[0]!;
     const t = (st.now as Date).getTime();
     const open = floorTo(t, MINUTE) + MINUTE; // the end of the current minute
-    const from = st.final_through ? (st.final_through as Date).getTime() : floorTo(t - opts.backfillMs, HOUR);
+    // The first pass backfills `backfillMs`, or from the first task if that is later (none: now).
+    const first = st.first_created_at ? Math.max(t - opts.backfillMs, (st.first_created_at as Date).getTime()) : t;
+    const from = st.final_through ? (st.final_through as Date).getTime() : floorTo(Math.min(first, t), HOUR);
     const to = Math.min(open, from + opts.maxMinutesPerPass * MINUTE);
     if (to <= from) return { ran: true, behind: false };
     // A mark newer than `from` would hide tasks created between the two: search for one. A

@@ -37,13 +37,15 @@ export const analyticsNoJit = `SET LOCAL jit = off`;
  * a new id mark: max(tasks.id) and a time no earlier than the snapshot that saw it. A task
  * with an id at most the mark got its id before that snapshot, in a transaction that began
  * earlier still, so it was created before `mark_at` (with the database's clock; an injected
- * clock, in tests, stands in for both).
+ * clock, in tests, stands in for both). And the creation time of the first task there is,
+ * where the first pass's backfill need not start earlier.
  * $1 now
  */
 export const analyticsStateRead: Statement = {
   name: 'tf_analytics_state_read',
   text: `
 SELECT final_through, id_mark, id_mark_at, pending_mark, pending_mark_at, coalesce($1::timestamptz, now()) AS now,
+       (SELECT created_at FROM tasks ORDER BY id LIMIT 1) AS first_created_at,
        coalesce((SELECT max(id) FROM tasks), 0) AS mark,
        CASE WHEN $1::timestamptz IS NULL THEN clock_timestamp() ELSE $1::timestamptz END AS mark_at
   FROM analytics_state FOR UPDATE`,
