@@ -141,7 +141,7 @@ try {
       const worker = await spawnWorker(sys, queue, 50);
       const backends = new BackendCpu();
       await backends.start();
-      const d = await drain(sys, worker, queue, N, 'd');
+      const d = await drain(sys, worker, queue, N);
       const drainPg = await backends.stop();
       await worker.request({ cmd: 'exit' }).catch(() => undefined);
       (samples[`drain ${kind}`] ??= []).push({

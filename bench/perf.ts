@@ -102,13 +102,14 @@ async function main(): Promise<void> {
     if (args.workload !== 'drain') throw new Error(`--workload: drain, submit or bulk, not ${args.workload}`);
     console.error(`enqueueing ${fmt(N)} ...`);
     await bulkEnqueue(sys, 'd', N, 1000);
+    await sys.prepare();
     const workerFlags = args['worker-node-flags']!.split(' ').filter(Boolean);
     const worker = await spawnWorker(sys, 'd', 50, [...flags, ...workerFlags]);
     const serverPid = sys.serverPid()!;
     const recordings = RECORD ? [record(worker.pid, `${dir}worker.data`), record(serverPid, `${dir}server.data`)] : [];
     if (RECORD) await sleep(500); // perf attaches
     const faults0 = [minorFaults(worker.pid), minorFaults(serverPid)];
-    const d = await drain(sys, worker, 'd', N);
+    const d = await drain(sys, worker, 'd', N, { databaseUrl: args['database-url'] });
     const faults = [minorFaults(worker.pid) - faults0[0]!, minorFaults(serverPid) - faults0[1]!];
     for (const r of recordings) await r.stop();
     await worker.stop();

@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       const phase = `h${k}`;
       await bulkEnqueue(sys, 'hot', HOT, 1000, phase);
       const worker = await spawnWorker(sys, 'hot', CONCURRENCY);
-      step.drain = await drainCounted(step, () => drain(watch, worker, 'hot', HOT, phase, hotDone));
+      step.drain = await drainCounted(step, () => drain(watch, worker, 'hot', HOT, { phase, completedBefore: hotDone }));
       hotDone += HOT;
       step.rssAfterMiB = rssMiB(pid);
       console.error(`  drain ${fmt(step.drain.jobsPerSec)} jobs/s, server RSS ${step.rssAfterMiB} MiB`);
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
         const [r] = await sys.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE queue = 'cold' AND priority = 10 AND state = 'succeeded'`);
         return r!.n;
       };
-      step.drain = await drainCounted(step, () => drain(hotOnly, worker, 'cold', HOT, 'q'));
+      step.drain = await drainCounted(step, () => drain(hotOnly, worker, 'cold', HOT, { phase: 'q' }));
       step.rssAfterMiB = rssMiB(pid);
       const report = await worker.request<{ phases: Record<string, { counts: number[] }> }>({ cmd: 'report' });
       await worker.stop();

@@ -103,7 +103,7 @@ export async function cpuSection(ctx: DiagnoseContext): Promise<unknown> {
     await measure('single, coalescing client', N, () => singleEnqueue(sys, 'single', N, 50, 's', true));
     await sys.purge('single');
     await measure('bulk enqueue', N, () => bulkEnqueue(sys, 'work', N, 1000, 'd'));
-    await measure('drain', N, () => drain(sys, worker, 'work', N, 'd'));
+    await measure('drain', N, () => drain(sys, worker, 'work', N, { databaseUrl: ctx.databaseUrl }));
     const afterDrain = await stats();
     await measure('latency (500 at 100/s)', 500, async () => {
       const t0 = performance.now();

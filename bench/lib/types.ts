@@ -9,6 +9,12 @@ export interface BenchPayload {
   tu?: number;
 }
 
+/**
+ * A system's worker settings beyond its concurrency (`{}`: the library's defaults), by the
+ * names systems/*.ts read them under; see each system's `TUNABLES`.
+ */
+export type Tuning = Record<string, number>;
+
 /** A worker inside the worker process (see worker-child.ts). */
 export interface WorkerHandle {
   /** Connects and starts taking tasks. */
@@ -61,6 +67,16 @@ export interface SystemUnderTest {
   readonly storageProcess?: string;
   /** A process to watch for RSS/CPU (the Taskflow server), if any. */
   serverPid?(): number | undefined;
+  /**
+   * After the bulk load, before the drain: the same for every PostgreSQL system (`ANALYZE` of
+   * its tables, `CHECKPOINT`; lib/pg.ts analyzeAndCheckpoint). Redis: nothing.
+   */
+  prepare?(): Promise<void>;
+  /**
+   * Whose connections to PostgreSQL are the system's (their backends' CPU is the system's
+   * PostgreSQL CPU, lib/backends.ts): the server process (Taskflow) or the worker process.
+   */
+  readonly backendsOf?: 'server' | 'worker';
   /** Stops what setup started and deletes the namespace. */
   teardown(): Promise<void>;
 }

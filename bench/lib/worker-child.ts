@@ -5,6 +5,8 @@
  * Each handler call counts the start of its task by (phase, index) carried in the payload,
  * and for tasks that carry an enqueue timestamp `t` records Date.now() - t: the enqueue to
  * start latency, both ends read from the same machine clock (`tu`: the same in fractional ms).
+ * The first task of an expected phase sends `first` (its start, in fractional ms of the machine
+ * clock): the drain's clock starts there.
  */
 import type { BenchPayload, WorkerHandle } from './types.ts';
 
@@ -27,6 +29,7 @@ function onTask(payload: BenchPayload): void {
   }
   const n = (started.get(phase) ?? 0) + 1;
   started.set(phase, n);
+  if (n === 1 && expectations.has(phase)) process.send!({ ev: 'first', phase, at: performance.timeOrigin + performance.now() });
   if (expectations.get(phase) === n) process.send!({ ev: 'reached', phase, at: now });
 }
 

@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { spawnChild, until, sleep, cpuSeconds, cpuSecondsNamed, type Child } from './proc.ts';
 import { summarize, type LatencySummary } from './stats.ts';
+import { backendCpu, backendCpuDelta, backendsOf } from './backends.ts';
 import type { BenchPayload, SystemUnderTest } from './types.ts';
 
 const WORKER_CHILD = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
@@ -54,43 +55,76 @@ export async function spawnWorker(sys: SystemUnderTest, queue: string, concurren
 }
 
 export interface DrainResult extends Throughput {
-  /** CPU seconds used during the drain by the worker process and by the server process (if any). */
+  /** From just before the worker's start to the end (start-up included), ms; `ms` is from the first task's start. */
+  wallMs: number;
+  /** CPU seconds used during the drain (from the first task's start) by the worker process and by the server process (if any). */
   workerCpuSec: number | null;
   serverCpuSec: number | null;
   /**
-   * CPU seconds of the storage during the drain: every `postgres` process summed for the
-   * systems on PostgreSQL, every `redis-server` for BullMQ (the machine's other databases do
-   * not count; their background work during the drain does).
+   * CPU seconds of the system's storage during the drain: the PostgreSQL backends of the
+   * system's own connections (lib/backends.ts), or every `redis-server` for BullMQ.
    */
   storageCpuSec: number | null;
 }
 
+export interface DrainOptions {
+  /** The drain's tasks carry this phase. */
+  phase?: string;
+  /** Tasks of the queue already completed before. */
+  completedBefore?: number;
+  /** The worker is started here (false: it runs already). */
+  startWorker?: boolean;
+  /** For the CPU of the system's PostgreSQL backends (systems with `backendsOf`). */
+  databaseUrl?: string;
+}
+
 /**
- * Starts the worker and times, from just before its start to the moment the storage says all
- * `n` tasks of `phase` are completed (`completedBefore` were already completed in the queue).
+ * Starts the worker and times the drain of `n` tasks, **from the start of the first task** (the
+ * worker's start-up excluded: its registration, its connections) to the moment the storage
+ * says all `n` tasks of `phase` are completed. The CPU readings start at the first task too.
  * The storage is polled only after the worker has started the last task, so the polling does
  * not load the system during the drain.
  */
-export async function drain(sys: SystemUnderTest, worker: Child, queue: string, n: number, phase = 'd', completedBefore = 0, startWorker = true): Promise<DrainResult> {
+export async function drain(sys: SystemUnderTest, worker: Child, queue: string, n: number, opts: DrainOptions = {}): Promise<DrainResult> {
+  const { phase = 'd', completedBefore = 0, startWorker = true, databaseUrl } = opts;
   await worker.request({ cmd: 'expect', phase, count: n });
   const reached = worker.waitFor((m) => m?.ev === 'reached' && m.phase === phase, 1_800_000);
   const serverPid = sys.serverPid?.();
+  const ownerPid = sys.backendsOf === 'server' ? serverPid : sys.backendsOf === 'worker' ? worker.pid : undefined;
+  const pgBackends = databaseUrl !== undefined && ownerPid !== undefined;
   const storage = sys.storageProcess;
-  const cpu0 = { w: cpuSeconds(worker.pid), s: serverPid ? cpuSeconds(serverPid) : null, db: storage ? cpuSecondsNamed(storage) : null };
+  const backends0 = pgBackends ? await backendsOf(databaseUrl!, ownerPid!) : [];
+  let cpu0: { w: number | null; s: number | null; db: number | null; pg: Map<number, number> } | undefined;
+  let firstAt = 0;
+  const first = worker.waitFor((m) => m?.ev === 'first' && m.phase === phase, 1_800_000).then(async (m) => {
+    firstAt = m.at;
+    cpu0 = {
+      w: cpuSeconds(worker.pid), s: serverPid ? cpuSeconds(serverPid) : null,
+      db: storage && !pgBackends ? cpuSecondsNamed(storage) : null, pg: backendCpu(backends0),
+    };
+    // Connections the worker opened at its start (graphile-worker's, pg-boss's pools).
+    if (pgBackends) for (const [p, s] of backendCpu((await backendsOf(databaseUrl!, ownerPid!)).filter((p) => !cpu0!.pg.has(p)))) cpu0.pg.set(p, s);
+  });
   const t0 = performance.now();
   if (startWorker) await worker.request({ cmd: 'start' });
   await reached;
+  await first;
   const total = completedBefore + n;
   await until(async () => (await sys.countCompleted(queue, total)) >= total, `${sys.label}: ${total} tasks completed in ${queue}`, 600_000, 10);
-  const ms = performance.now() - t0;
+  const end = performance.timeOrigin + performance.now();
+  const wallMs = performance.now() - t0;
   const w1 = cpuSeconds(worker.pid);
   const s1 = serverPid ? cpuSeconds(serverPid) : null;
-  const db1 = storage ? cpuSecondsNamed(storage) : null;
+  const db1 = storage && !pgBackends ? cpuSecondsNamed(storage) : null;
+  const pg1 = pgBackends ? backendCpu(new Set([...cpu0!.pg.keys(), ...(await backendsOf(databaseUrl!, ownerPid!))])) : undefined;
+  const c0 = cpu0!;
+  const d = (a: number | null, b: number | null) => (a !== null && b !== null ? Math.round((b - a) * 100) / 100 : null);
   return {
-    ...throughput(n, ms),
-    workerCpuSec: cpu0.w !== null && w1 !== null ? Math.round((w1 - cpu0.w) * 100) / 100 : null,
-    serverCpuSec: cpu0.s !== null && s1 !== null ? Math.round((s1 - cpu0.s) * 100) / 100 : null,
-    storageCpuSec: cpu0.db !== null && db1 !== null ? Math.round((db1 - cpu0.db) * 100) / 100 : null,
+    ...throughput(n, end - firstAt),
+    wallMs: Math.round(wallMs),
+    workerCpuSec: d(c0.w, w1),
+    serverCpuSec: d(c0.s, s1),
+    storageCpuSec: pg1 ? backendCpuDelta(c0.pg, pg1) : d(c0.db, db1),
   };
 }
 

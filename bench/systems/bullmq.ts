@@ -14,14 +14,18 @@ import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sleep, spawnProcess } from '../lib/proc.ts';
-import type { BenchPayload, MakeWorker, SystemUnderTest } from '../lib/types.ts';
+import type { BenchPayload, MakeWorker, SystemUnderTest, Tuning } from '../lib/types.ts';
 
 export interface BullmqBenchOptions {
   redisUrl: string;
   prefix: string;
   /** Start a Redis of its own on this port, with AOF and `appendfsync always` (see above). */
   aofPort?: number;
+  tuning?: Tuning;
 }
+
+/** BullMQ's performance option: the Worker's `concurrency` (default: the bench's). */
+export const TUNABLES = ['concurrency'] as const;
 
 function connection(redisUrl: string, enableAutoPipelining = false) {
   const u = new URL(redisUrl);
@@ -29,7 +33,7 @@ function connection(redisUrl: string, enableAutoPipelining = false) {
 }
 
 export class BullmqSystem implements SystemUnderTest {
-  readonly label: string;
+  label: string;
   readonly module = 'bullmq';
   readonly storageProcess = 'redis-server';
   private readonly opts: BullmqBenchOptions;
@@ -86,7 +90,7 @@ export class BullmqSystem implements SystemUnderTest {
   }
 
   workerOptions(queue: string, concurrency: number): Record<string, unknown> {
-    return { ...this.opts, queue, concurrency };
+    return { ...this.opts, queue, concurrency: this.opts.tuning?.concurrency ?? concurrency };
   }
 
   async enqueueOne(queue: string, payload: BenchPayload): Promise<void> {

@@ -2,19 +2,28 @@
  * graphile-worker on PostgreSQL, in a schema of its own. A benchmark "queue" is a graphile
  * task identifier (graphile's own `queueName` serialises jobs, which is not what a queue
  * means elsewhere). The producer is WorkerUtils in the harness; the worker is `run()` in the
- * worker process with the batching options of graphile's performance guide on: a local
- * queue (jobs fetched and locked in batches), batched completion and failure
- * (`completeJobBatchDelay`/`failJobBatchDelay` 0), and `useNodeTime`.
+ * worker process, `concurrentJobs` = the bench's concurrency, the rest graphile's defaults
+ * unless the tuning sets them (TUNABLES: the knobs of graphile's performance guide).
  * graphile deletes a job when it completes, so "completed" is "no job left".
  */
 import { Logger, makeWorkerUtils, run, type WorkerUtils } from 'graphile-worker';
-import type { BenchPayload, MakeWorker, SystemUnderTest } from '../lib/types.ts';
-import { adminQuery } from '../lib/pg.ts';
+import type { BenchPayload, MakeWorker, SystemUnderTest, Tuning } from '../lib/types.ts';
+import { adminQuery, analyzeAndCheckpoint } from '../lib/pg.ts';
 
 export interface GraphileBenchOptions {
   databaseUrl: string;
   schema: string;
+  tuning?: Tuning;
 }
+
+/**
+ * graphile-worker's performance options (https://worker.graphile.org/docs/performance), each
+ * graphile's default unless set: `localQueueSize` (`localQueue.size`: jobs fetched and locked
+ * ahead, default off), `completeJobBatchDelay` (ms to gather completions into one statement;
+ * -1, the default, is off; the same for failures), `maxPoolSize` (default 10), `useNodeTime`
+ * (1: Node's clock instead of the database's).
+ */
+export const TUNABLES = ['localQueueSize', 'completeJobBatchDelay', 'maxPoolSize', 'useNodeTime'] as const;
 
 /** Warnings and errors only. */
 const quietLogger = new Logger((scope) => (level, message) => {
@@ -22,9 +31,10 @@ const quietLogger = new Logger((scope) => (level, message) => {
 });
 
 export class GraphileSystem implements SystemUnderTest {
-  readonly label = 'graphile-worker';
+  label = 'graphile-worker';
   readonly module = 'graphile';
   readonly storageProcess = 'postgres';
+  readonly backendsOf = 'worker';
   private readonly opts: GraphileBenchOptions;
   private utils: WorkerUtils | undefined;
 
@@ -40,7 +50,11 @@ export class GraphileSystem implements SystemUnderTest {
   }
 
   workerOptions(queue: string, concurrency: number): Record<string, unknown> {
-    return { ...this.opts, queue, concurrency };
+    return { ...this.opts, tuning: this.opts.tuning ?? {}, queue, concurrency };
+  }
+
+  prepare(): Promise<void> {
+    return analyzeAndCheckpoint(this.opts.databaseUrl, this.opts.schema);
   }
 
   async enqueueOne(queue: string, payload: BenchPayload): Promise<void> {
@@ -84,6 +98,7 @@ export class GraphileSystem implements SystemUnderTest {
 }
 
 export const makeWorker: MakeWorker = async (options, onTask) => {
+  const t: Tuning = options.tuning ?? {};
   let runner: Awaited<ReturnType<typeof run>> | undefined;
   return {
     async start() {
@@ -99,14 +114,11 @@ export const makeWorker: MakeWorker = async (options, onTask) => {
             connectionString: options.databaseUrl,
             schema: options.schema,
             concurrentJobs: options.concurrency,
-            // graphile warns below `concurrency`; its performance guide uses concurrency + 1.
-            maxPoolSize: options.concurrency + 1,
             logger: quietLogger,
-            pollInterval: 2000,
-            useNodeTime: true,
-            localQueue: { size: 500 },
-            completeJobBatchDelay: 0,
-            failJobBatchDelay: 0,
+            ...(t.maxPoolSize !== undefined ? { maxPoolSize: t.maxPoolSize } : {}),
+            ...(t.useNodeTime ? { useNodeTime: true } : {}),
+            ...(t.localQueueSize !== undefined ? { localQueue: { size: t.localQueueSize } } : {}),
+            ...(t.completeJobBatchDelay !== undefined ? { completeJobBatchDelay: t.completeJobBatchDelay, failJobBatchDelay: t.completeJobBatchDelay } : {}),
           },
         },
       });

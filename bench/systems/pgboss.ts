@@ -1,32 +1,31 @@
 /**
  * pg-boss on PostgreSQL, in a schema of its own. The producer is a PgBoss instance in the
- * harness; the worker another in the worker process. LISTEN/NOTIFY is on (instance option
- * `useListenNotify`, queue option `notify`) so an idle worker wakes at once; a batch handler
- * takes `batchSize` jobs per fetch, `localConcurrency` fetch loops run at once
- * (batchSize × localConcurrency = the concurrency of the other systems), and
- * `burstWhenBatchFull` fetches again at once while batches come back full.
+ * harness; the worker another in the worker process: `work()` with a batch handler. Its
+ * defaults: `localConcurrency` = the bench's concurrency, one job per fetch. The tuning
+ * (TUNABLES) sets `localConcurrency` fetch loops of `batchSize` jobs each, `burstWhenBatchFull`
+ * (fetch again at once while batches come back full), `notify` (LISTEN/NOTIFY: instance option
+ * `useListenNotify`, queue option `notify`, so an idle worker wakes at once) and
+ * `pollingIntervalSeconds`.
  */
 import { PgBoss } from 'pg-boss';
-import type { BenchPayload, MakeWorker, SystemUnderTest } from '../lib/types.ts';
-import { adminQuery } from '../lib/pg.ts';
+import type { BenchPayload, MakeWorker, SystemUnderTest, Tuning } from '../lib/types.ts';
+import { adminQuery, analyzeAndCheckpoint } from '../lib/pg.ts';
 
 export interface PgbossBenchOptions {
   databaseUrl: string;
   schema: string;
+  tuning?: Tuning;
 }
 
-/** How a concurrency of N is split into fetch loops × jobs per fetch. */
-export function pgbossSplit(concurrency: number): { localConcurrency: number; batchSize: number } {
-  const localConcurrency = Math.min(5, concurrency);
-  return { localConcurrency, batchSize: Math.max(1, Math.round(concurrency / localConcurrency)) };
-}
+/** pg-boss's performance options, each its default unless the tuning sets it (see above; `notify` and `burstWhenBatchFull`: 1 = on). */
+export const TUNABLES = ['localConcurrency', 'batchSize', 'burstWhenBatchFull', 'notify', 'pollingIntervalSeconds'] as const;
 
 function boss(opts: PgbossBenchOptions, role: 'producer' | 'worker'): PgBoss {
   const b = new PgBoss({
     connectionString: opts.databaseUrl,
     schema: opts.schema,
     max: 10,
-    useListenNotify: true,
+    useListenNotify: Boolean(opts.tuning?.notify),
     schedule: false,
     ...(role === 'worker' ? { migrate: false, supervise: false } : {}),
   });
@@ -35,9 +34,10 @@ function boss(opts: PgbossBenchOptions, role: 'producer' | 'worker'): PgBoss {
 }
 
 export class PgbossSystem implements SystemUnderTest {
-  readonly label = 'pg-boss';
+  label = 'pg-boss';
   readonly module = 'pgboss';
   readonly storageProcess = 'postgres';
+  readonly backendsOf = 'worker';
   private readonly opts: PgbossBenchOptions;
   private boss: PgBoss | undefined;
   private readonly created = new Set<string>();
@@ -54,12 +54,16 @@ export class PgbossSystem implements SystemUnderTest {
 
   private async ensureQueue(name: string): Promise<void> {
     if (this.created.has(name)) return;
-    await this.boss!.createQueue(name, { notify: true });
+    await this.boss!.createQueue(name, { notify: Boolean(this.opts.tuning?.notify) });
     this.created.add(name);
   }
 
   workerOptions(queue: string, concurrency: number): Record<string, unknown> {
-    return { ...this.opts, queue, concurrency };
+    return { ...this.opts, tuning: this.opts.tuning ?? {}, queue, concurrency };
+  }
+
+  prepare(): Promise<void> {
+    return analyzeAndCheckpoint(this.opts.databaseUrl, this.opts.schema);
   }
 
   async enqueueOne(queue: string, payload: BenchPayload): Promise<void> {
@@ -108,11 +112,14 @@ export class PgbossSystem implements SystemUnderTest {
 export const makeWorker: MakeWorker = async (options, onTask) => {
   const b = boss(options, 'worker');
   await b.start();
-  const { localConcurrency, batchSize } = pgbossSplit(options.concurrency);
+  const t: Tuning = options.tuning ?? {};
   return {
     async start() {
       await b.work<BenchPayload>(options.queue, {
-        batchSize, localConcurrency, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true,
+        localConcurrency: t.localConcurrency ?? options.concurrency,
+        ...(t.batchSize !== undefined ? { batchSize: t.batchSize } : {}),
+        ...(t.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: t.pollingIntervalSeconds } : {}),
+        ...(t.burstWhenBatchFull ? { burstWhenBatchFull: true } : {}),
       }, async (jobs) => {
         for (const job of jobs) onTask(job.data);
       });

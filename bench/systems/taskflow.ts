@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TaskflowClient, Worker } from '@taskflow/sdk';
 import { spawnChild, type Child } from '../lib/proc.ts';
-import type { BenchPayload, MakeWorker, SystemUnderTest } from '../lib/types.ts';
-import { adminQuery } from '../lib/pg.ts';
+import type { BenchPayload, MakeWorker, SystemUnderTest, Tuning } from '../lib/types.ts';
+import { adminQuery, analyzeAndCheckpoint } from '../lib/pg.ts';
 
 const SERVER = fileURLToPath(new URL('../lib/taskflow-server.ts', import.meta.url));
 
@@ -77,6 +77,8 @@ export interface TaskflowBenchOptions {
   label?: string;
   /** The worker process registers an OpenTelemetry SDK with no exporter (tracing.ts). */
   workerTracing?: boolean;
+  /** The worker's settings (TUNABLES; `{}`: the SDK Worker's defaults). */
+  tuning?: Tuning;
 }
 
 /**
@@ -91,12 +93,13 @@ SELECT ((SELECT count(*) FROM tasks WHERE queue = $1 AND priority >= $2 AND stat
       + (SELECT count(*) FROM tasks WHERE queue = $1 AND priority >= $2 AND state IN ('blocked', 'retrying', 'scheduled')))::int AS n`;
 
 export class TaskflowSystem implements SystemUnderTest {
-  readonly label: string;
+  label: string;
   readonly module = 'taskflow';
   /** PGlite runs inside the server process: its CPU is the server's. */
   get storageProcess(): string | undefined {
     return this.opts.driver === 'postgres' ? 'postgres' : undefined;
   }
+  readonly backendsOf = 'server';
   readonly apiKey: string;
   readonly workerChild: string | undefined;
   server: Child | undefined;
@@ -147,9 +150,15 @@ export class TaskflowSystem implements SystemUnderTest {
 
   workerOptions(queue: string, concurrency: number): Record<string, unknown> {
     return {
-      url: this.url, apiKey: this.apiKey, queue, concurrency, ...(this.opts.countRequests ? { countRequests: true } : {}),
+      url: this.url, apiKey: this.apiKey, queue, concurrency, tuning: this.opts.tuning ?? {}, ...(this.opts.countRequests ? { countRequests: true } : {}),
       ...(this.opts.workerTracing ? { tracing: true } : {}),
     };
+  }
+
+  async prepare(): Promise<void> {
+    if (this.opts.driver === 'postgres') return analyzeAndCheckpoint(this.opts.databaseUrl, this.opts.schema);
+    await this.query('ANALYZE');
+    await this.query('CHECKPOINT');
   }
 
   /** SQL through the server's own database handle (works for PGlite too). */
@@ -220,23 +229,25 @@ export class TaskflowSystem implements SystemUnderTest {
 }
 
 /**
- * Worker side: the SDK Worker, one process, `concurrency` tasks at once, with a prefetch
- * buffer so that 500 tasks may be held in all: the same as graphile-worker's local queue of
- * 500 in systems/graphile.ts (its performance guide's setting; ours is `prefetch`).
+ * The SDK Worker's performance options (packages/sdk/src/options.ts), each left at its default
+ * unless the tuning sets it: `prefetch` (tasks claimed ahead of free slots), `pipeline` (claim
+ * requests in flight), `maxBatch` (most tasks per claim).
  */
-export const PREFETCH_TOTAL = 500;
+export const TUNABLES = ['prefetch', 'pipeline', 'maxBatch'] as const;
 
+/** Worker side: the SDK Worker, one process, `concurrency` tasks at once, the tuning's options. */
 export const makeWorker: MakeWorker = async (options, onTask) => {
   // tracing.ts: the worker's process spans recorded by an SDK with no exporter.
   if (options.tracing) (await import('../lib/tracing-sdk.ts')).registerTracing();
+  const tuning: Tuning = options.tuning ?? {};
+  const set = Object.fromEntries(TUNABLES.filter((k) => tuning[k] !== undefined).map((k) => [k, tuning[k]]));
   const worker = new Worker({
     url: options.url,
     apiKey: options.apiKey,
     queues: [options.queue],
     concurrency: options.concurrency,
-    prefetch: Math.max(0, PREFETCH_TOTAL - options.concurrency),
+    ...set,
     handleSignals: false,
-    waitMs: 30_000,
     handlers: {
       noop: async (payload: BenchPayload) => {
         onTask(payload);
