@@ -4,6 +4,7 @@
  * already printed):
  *   {"e":"registered","worker":id}  {"e":"start","id","attempt","t"}  {"e":"done","id","attempt","t"}
  *   {"e":"stale","ids":[...]}  {"e":"stopped"}
+ *   {"e":"state","t","running","prefetched","prefetch"} every TF_STATE_MS ms, when set
  * Handler `sleep`: waits payload.ms (default 0) then returns {by: worker id}.
  */
 import { Worker } from '@taskflow/sdk';
@@ -16,6 +17,7 @@ const worker = new Worker({
   apiKey: env.TF_KEY!,
   queues: (env.TF_QUEUES ?? 'default').split(','),
   concurrency: Number(env.TF_CONCURRENCY ?? 10),
+  ...(env.TF_PREFETCH ? { prefetch: env.TF_PREFETCH === 'auto' ? 'auto' : Number(env.TF_PREFETCH) } : {}),
   waitMs: Number(env.TF_WAIT_MS ?? 30_000),
   shutdownGraceMs: Number(env.TF_GRACE_MS ?? 10_000),
   name: env.TF_NAME,
@@ -36,4 +38,7 @@ worker.on('stopped', () => {
   out({ e: 'stopped' });
   process.exit(0);
 });
+if (env.TF_STATE_MS) {
+  setInterval(() => out({ e: 'state', t: Date.now(), running: worker.running, prefetched: worker.prefetched, prefetch: worker.prefetch }), Number(env.TF_STATE_MS)).unref();
+}
 await worker.start();

@@ -36,10 +36,14 @@ export interface WorkerOptions {
    * Tasks claimed ahead of free slots and kept in a local buffer, started as slots free up.
    * Saves round trips when tasks are short (a claim then brings more than the free slots);
    * costs latency for other workers when tasks are long (buffered tasks wait here, their leases
-   * renewed). @defaultValue 0
+   * renewed). `'auto'` adapts it (prefetch.ts): it doubles while claims come back full and halves
+   * when one comes back short, up to 10 × concurrency (at most 1,000), and never beyond what the
+   * slots start within two claim round trips at the handlers' observed run time (nor half the
+   * lease): quick tasks get a deep buffer, slow ones almost none. A number fixes it.
+   * @defaultValue 'auto'
    */
-  prefetch?: number;
-  /** Most tasks per claim. @defaultValue (concurrency + prefetch) / pipeline (at most 1000) */
+  prefetch?: number | 'auto';
+  /** Most tasks per claim. @defaultValue (concurrency + prefetch now) / pipeline (at most 1000) */
   maxBatch?: number;
   /** On stop, how long in-flight tasks may take to finish before they are aborted, ms. @defaultValue 30000 */
   shutdownGraceMs?: number;
@@ -61,20 +65,20 @@ export interface WorkerOptions {
   tracing?: WorkerTracingOptions;
 }
 
-/** The options with every default filled in. */
-export type ResolvedOptions = Required<Pick<WorkerOptions, 'concurrency' | 'waitMs' | 'pipeline' | 'prefetch' | 'maxBatch' | 'shutdownGraceMs' | 'shutdownReportMs' | 'handleSignals'>> & WorkerOptions;
+/** The options with every default filled in; `maxBatch` undefined: (concurrency + prefetch now) / pipeline. */
+export type ResolvedOptions = Required<Pick<WorkerOptions, 'concurrency' | 'waitMs' | 'pipeline' | 'prefetch' | 'shutdownGraceMs' | 'shutdownReportMs' | 'handleSignals'>> & WorkerOptions;
 
 export function resolveOptions(opts: WorkerOptions): ResolvedOptions {
   const concurrency = opts.concurrency ?? 10;
-  const prefetch = Math.max(0, opts.prefetch ?? 0);
-  const pipeline = Math.max(1, Math.min(opts.pipeline ?? 2, concurrency + prefetch));
+  const prefetch = opts.prefetch === undefined || opts.prefetch === 'auto' ? 'auto' : Math.max(0, opts.prefetch);
+  const pipeline = Math.max(1, Math.min(opts.pipeline ?? 2, prefetch === 'auto' ? concurrency : concurrency + prefetch));
   return {
     ...opts,
     concurrency,
     prefetch,
     pipeline,
     waitMs: opts.waitMs ?? 30_000,
-    maxBatch: Math.min(opts.maxBatch ?? Math.ceil((concurrency + prefetch) / pipeline), 1000),
+    maxBatch: opts.maxBatch === undefined ? undefined : Math.max(1, Math.min(opts.maxBatch, 1000)),
     shutdownGraceMs: opts.shutdownGraceMs ?? 30_000,
     shutdownReportMs: opts.shutdownReportMs ?? 10_000,
     handleSignals: opts.handleSignals ?? true,

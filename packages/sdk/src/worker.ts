@@ -18,6 +18,7 @@ import { failure, reportBody, ResultQueue } from './results.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { Recovery } from './recovery.ts';
 import { idleWithin, serviceWait, sleep, trapSignals, WorkerSession } from './lifecycle.ts';
+import { AdaptivePrefetch } from './prefetch.ts';
 import { resolveOptions, stderrLogger, type ResolvedOptions, type WorkerLogger, type WorkerOptions } from './options.ts';
 import { context as otelContext } from '@opentelemetry/api';
 import { endSpan, startProcessSpan, traceIdOf } from './tracing.ts';
@@ -52,17 +53,22 @@ class Slots {
   /** Claim loops waiting for a free slot. */
   readonly #waiters = new Set<() => void>();
   readonly #concurrency: number;
-  /** Slots and buffer together. */
-  readonly #capacity: number;
+  /** Tasks claimed ahead of the free slots: fixed, or adapted (prefetch.ts). */
+  readonly #prefetch: number | AdaptivePrefetch;
 
-  constructor(concurrency: number, prefetch: number) {
+  constructor(concurrency: number, prefetch: number | AdaptivePrefetch) {
     this.#concurrency = concurrency;
-    this.#capacity = concurrency + prefetch;
+    this.#prefetch = prefetch;
+  }
+
+  /** Slots and buffer together, now. */
+  capacity(): number {
+    return this.#concurrency + (typeof this.#prefetch === 'number' ? this.#prefetch : this.#prefetch.value);
   }
 
   /** Room a claim may take now. */
   free(): number {
-    return this.#capacity - this.held.size - this.reserved;
+    return this.capacity() - this.held.size - this.reserved;
   }
 
   /** A slot has nothing to run, neither a running task nor a buffered one. */
@@ -99,6 +105,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly log: WorkerLogger;
   private readonly session = new WorkerSession();
   private readonly slots: Slots;
+  /** The adaptive prefetch (`prefetch: 'auto'`, the default); undefined when fixed. */
+  private readonly adaptive: AdaptivePrefetch | undefined;
   private readonly results: ResultQueue;
   private readonly heartbeat: Heartbeat;
   private readonly createdAt = new CreatedAtCache();
@@ -115,7 +123,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.ownClient = !opts.client;
     this.client = opts.client ?? new TaskflowClient({ url: opts.url!, apiKey: opts.apiKey! });
     this.log = opts.logger ?? stderrLogger;
-    this.slots = new Slots(this.opts.concurrency, this.opts.prefetch);
+    this.adaptive = this.opts.prefetch === 'auto' ? new AdaptivePrefetch(this.opts.concurrency) : undefined;
+    this.slots = new Slots(this.opts.concurrency, this.adaptive ?? (this.opts.prefetch as number));
     const { client, session, log } = this;
     this.results = new ResultQueue({ client, session, log, events: this });
     this.recovery = new Recovery({ session, log, heartbeat: () => this.heartbeat.send(), register: () => this.registerAgain() });
@@ -135,6 +144,21 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Tasks running now (not counting the prefetch buffer). */
   get running(): number {
     return this.slots.running;
+  }
+
+  /** Tasks claimed and waiting in the prefetch buffer for a slot. */
+  get prefetched(): number {
+    return this.slots.buffer.length;
+  }
+
+  /** The prefetch now: tasks the worker may claim ahead of its free slots (adapted, with `prefetch: 'auto'`). */
+  get prefetch(): number {
+    return this.slots.capacity() - this.opts.concurrency;
+  }
+
+  /** Most tasks one claim asks for now. */
+  private maxBatch(): number {
+    return this.opts.maxBatch ?? Math.min(1000, Math.ceil(this.slots.capacity() / this.opts.pipeline));
   }
 
   /** Registers and starts claiming. Resolves once registered. */
@@ -179,7 +203,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // With a slot idle, claim for whatever is free at once; while the buffer still feeds the
       // slots, wait until a good batch is free (fewer, larger claims, each carrying the results
       // gathered meanwhile).
-      if (free <= 0 || (!slots.idle() && free < Math.ceil(this.opts.maxBatch / 2))) {
+      const maxBatch = this.maxBatch();
+      if (free <= 0 || (!slots.idle() && free < Math.ceil(maxBatch / 2))) {
         // No claim for now: results gathered so far may not wait for one indefinitely.
         if (results.size > 0) results.queueFlush(true);
         await slots.waitForRoom();
@@ -187,7 +212,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
-      const want = Math.min(free, this.opts.maxBatch);
+      const want = Math.min(free, maxBatch);
       slots.reserved += want;
       const batch = results.take();
       const report = reportBody(batch);
@@ -195,12 +220,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.claimCtrls.add(ctrl);
       const usedId = session.id!;
       try {
+        const sentAt = performance.now();
         const out = await this.client.claim(usedId, { max: want, waitMs: this.opts.waitMs, ...report.body }, { signal: ctrl.signal });
         backoff = 0;
         slots.reserved -= want;
         results.noteOutcomes(out);
         const now = Date.now();
-        for (const task of out.tasks) this.run(task, now);
+        let leaseMs: number | undefined;
+        for (const task of out.tasks) {
+          if (leaseMs === undefined || task.timeoutMs < leaseMs) leaseMs = task.timeoutMs;
+          this.run(task, now);
+        }
+        this.adaptive?.claimed(want, out.tasks.length, performance.now() - sentAt, leaseMs);
       } catch (err) {
         slots.reserved -= want;
         results.restore(err, batch, report.fullIndex);
@@ -260,6 +291,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
    */
   private async runTask(entry: InFlight, ctx: TaskContext): Promise<void> {
     const { task } = entry;
+    const startedAt = this.adaptive ? performance.now() : 0;
     let report: TaskResult;
     // The attempt's `process` span (a no-op without an OpenTelemetry SDK): see tracing.ts.
     const trace = startProcessSpan(task, this.session.id, this.opts.tracing?.processParent ?? 'link');
@@ -292,6 +324,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (traceId !== undefined) report.traceId = traceId;
     endSpan(trace.span, failed);
     const { slots } = this;
+    this.adaptive?.taskDone(performance.now() - startedAt);
     slots.running--;
     slots.held.delete(task.id);
     if (!entry.abandoned) {
