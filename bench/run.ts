@@ -2,7 +2,7 @@
  * Taskflow against BullMQ, pg-boss and graphile-worker, side by side in one run, on the same
  * PostgreSQL and Redis, each in a fresh namespace, each worker in its own process.
  *
- *   npm run bench -- [--n 20000] [--quick] [--only taskflow,pglite,bullmq,bullmq-aof,pgboss,graphile]
+ *   npm run bench -- [--n 20000] [--single-n N] [--quick] [--only taskflow,pglite,bullmq,bullmq-aof,pgboss,graphile]
  *                    [--rounds 1] [--concurrency 50] [--latency-count 500] [--rate 100]
  *                    [--database-url postgres://...] [--redis-url redis://...] [--aof-redis-port 6390]
  *                    [--worker-node-flags "…"] [--baseline <dir>] [--pglite-memory] [--variants defaults,best]
@@ -44,11 +44,12 @@ import { fileURLToPath } from 'node:url';
 import { killAll, peakRssMiB, rssMiB, sleep } from './lib/proc.ts';
 import { adminQuery } from './lib/pg.ts';
 import { describeEnvironment, taskflowRevision } from './lib/env.ts';
-import { fmt, round, table, type LatencySummary } from './lib/stats.ts';
+import { fmt, round, table } from './lib/stats.ts';
 import {
-  bulkEnqueue, checkExactlyOnce, drain, latency, singleEnqueue, spawnWorker, type DrainResult, type Throughput,
+  bulkEnqueue, checkExactlyOnce, drain, latency, singleEnqueue, spawnWorker, type DrainResult,
 } from './lib/workloads.ts';
 import type { SystemUnderTest } from './lib/types.ts';
+import { medians, targetsTable, type SystemResult } from './lib/rounds.ts';
 import { checkoutRoot } from './systems/taskflow.ts';
 import { describeTuning, drainCap, makeSystem, readTuning, TUNING_FILE } from './lib/tuning.ts';
 import { execFileSync } from 'node:child_process';
@@ -56,6 +57,7 @@ import { execFileSync } from 'node:child_process';
 const { values: args } = parseArgs({
   options: {
     n: { type: 'string' },
+    'single-n': { type: 'string' },
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
     only: { type: 'string' },
@@ -73,6 +75,8 @@ const { values: args } = parseArgs({
 });
 
 const N = Number(args.n ?? (args.quick ? 2_000 : 20_000));
+/** Tasks of each single-enqueue workload (default N): fewer keeps the slowest peers' one-at-a-time enqueues short. */
+const SINGLE_N = Number(args['single-n'] ?? N);
 const CONCURRENCY = Number(args.concurrency);
 const LAT_COUNT = Number(args['latency-count']);
 const RATE = Number(args.rate);
@@ -102,7 +106,7 @@ const tunedAs = (base: string) => (base === 'baseline' ? 'taskflow' : base === '
 /** The rows of each round: each base at its defaults, then each at its best (`<base>-best`). */
 const keys = [
   ...(VARIANTS.includes('defaults') ? bases : []),
-  ...(VARIANTS.includes('best') ? bases.filter((b) => TUNING!.systems[tunedAs(b)] && b !== 'pglite').map((b) => `${b}-best`) : []),
+  ...(VARIANTS.includes('best') ? bases.filter((b) => TUNING!.systems[tunedAs(b)] && b !== 'pglite' && b !== 'bullmq-aof').map((b) => `${b}-best`) : []),
 ];
 /** The rows of Taskflow, whose ratios to the others are printed. */
 const OURS = ['taskflow', 'baseline', 'pglite', 'taskflow-best', 'baseline-best'];
@@ -110,38 +114,20 @@ const isBest = (key: string) => key.endsWith('-best');
 const baseOf = (key: string) => key.replace(/-best$/, '');
 const tuningOf = (key: string) => (isBest(key) ? TUNING!.systems[tunedAs(baseOf(key))]!.best : {});
 
-interface SystemResult {
-  key: string;
-  label: string;
-  single?: Throughput;
-  /** Single enqueues through the client's coalescing (systems that have one). */
-  singleCoalesced?: Throughput;
-  bulk?: Throughput;
-  drain?: DrainResult;
-  latency?: LatencySummary;
-  serverRssMiB?: number | null;
-  /** The server's peak RSS over all its workloads (VmHWM, read before it stops). */
-  serverPeakRssMiB?: number | null;
-  exactlyOnce: boolean;
-  problems: string[];
-  error?: string;
-  /** Over the rounds (medians only): the lowest and the highest drain rate and latency p99. */
-  spread?: { drain?: [number, number]; p99?: [number, number] };
-}
 
 /** Single enqueues, one call per task and through the client's coalescing (the defaults rows). */
 async function enqueues(sys: SystemUnderTest, res: SystemResult, log: (msg: string) => void): Promise<void> {
-  res.single = await singleEnqueue(sys, 'single', N, SINGLE_IN_FLIGHT);
+  res.single = await singleEnqueue(sys, 'single', SINGLE_N, SINGLE_IN_FLIGHT);
   log(`single enqueue ${fmt(res.single.jobsPerSec)} jobs/s`);
   const waitingSingle = await sys.countWaiting('single');
-  if (waitingSingle !== N) res.problems.push(`single enqueue: ${waitingSingle} of ${N} tasks stored`);
+  if (waitingSingle !== SINGLE_N) res.problems.push(`single enqueue: ${waitingSingle} of ${SINGLE_N} tasks stored`);
   await sys.purge('single');
 
   if (sys.enqueueOneCoalesced) {
-    res.singleCoalesced = await singleEnqueue(sys, 'single', N, SINGLE_IN_FLIGHT, 's', true);
+    res.singleCoalesced = await singleEnqueue(sys, 'single', SINGLE_N, SINGLE_IN_FLIGHT, 's', true);
     log(`single enqueue, coalesced ${fmt(res.singleCoalesced.jobsPerSec)} jobs/s`);
     const stored = await sys.countWaiting('single');
-    if (stored !== N) res.problems.push(`single enqueue, coalesced: ${stored} of ${N} tasks stored`);
+    if (stored !== SINGLE_N) res.problems.push(`single enqueue, coalesced: ${stored} of ${SINGLE_N} tasks stored`);
     await sys.purge('single');
   }
 }
@@ -277,106 +263,6 @@ function beforeAfter(results: SystemResult[]): string {
   )}`;
 }
 
-// ------------------------------------------------------------------ rounds, medians, targets
-
-function median(xs: readonly (number | null | undefined)[]): number | undefined {
-  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return undefined;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-}
-
-/** Per system, the median of each number over the rounds (the peak RSS: the highest). */
-function medians(rounds: SystemResult[][]): SystemResult[] {
-  return keys.map((key) => {
-    const rs = rounds.map((r) => r.find((x) => x.key === key)).filter((r): r is SystemResult => r !== undefined);
-    const tp = <T extends Throughput>(f: (r: SystemResult) => T | undefined): Throughput | undefined => {
-      const xs = rs.map(f).filter((x): x is T => x !== undefined);
-      if (xs.length === 0) return undefined;
-      return { jobs: xs[0]!.jobs, ms: Math.round(median(xs.map((x) => x.ms))!), jobsPerSec: Math.round(median(xs.map((x) => x.jobsPerSec))!) };
-    };
-    const drainTp = tp((r) => r.drain);
-    const lat = rs.map((r) => r.latency).filter((l): l is LatencySummary => l !== undefined);
-    const peaks = rs.map((r) => r.serverPeakRssMiB).filter((x): x is number => typeof x === 'number');
-    return {
-      key, label: rs[0]!.label,
-      single: tp((r) => r.single), singleCoalesced: tp((r) => r.singleCoalesced), bulk: tp((r) => r.bulk),
-      drain: drainTp && {
-        ...drainTp,
-        wallMs: Math.round(median(rs.map((r) => r.drain?.wallMs))!),
-        workerCpuSec: median(rs.map((r) => r.drain?.workerCpuSec)) ?? null,
-        serverCpuSec: median(rs.map((r) => r.drain?.serverCpuSec)) ?? null,
-        storageCpuSec: median(rs.map((r) => r.drain?.storageCpuSec)) ?? null,
-      },
-      latency: lat.length === 0 ? undefined : {
-        count: lat[0]!.count, p50: median(lat.map((l) => l.p50))!, p95: median(lat.map((l) => l.p95))!,
-        p99: median(lat.map((l) => l.p99))!, max: median(lat.map((l) => l.max))!, mean: median(lat.map((l) => l.mean))!,
-      },
-      serverRssMiB: median(rs.map((r) => r.serverRssMiB)) ?? null,
-      serverPeakRssMiB: peaks.length ? Math.max(...peaks) : null,
-      exactlyOnce: rs.length === ROUNDS && rs.every((r) => r.exactlyOnce),
-      problems: rs.flatMap((r) => r.problems),
-      error: rs.find((r) => r.error)?.error,
-      spread: { drain: range(rs.map((r) => r.drain?.jobsPerSec)), p99: range(lat.map((l) => l.p99)) },
-    };
-  });
-}
-
-function range(xs: (number | undefined)[]): [number, number] | undefined {
-  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-  return v.length ? [Math.min(...v), Math.max(...v)] : undefined;
-}
-
-interface Target {
-  target: string;
-  /** Taskflow's number over the peers' (higher is better, or lower when `atMost`). */
-  ratio(rs: SystemResult[]): number | undefined;
-  need: number;
-  atMost?: boolean;
-}
-
-const by = (rs: SystemResult[], key: string) => rs.find((r) => r.key === key);
-const best = (xs: (number | undefined)[], lowest = false) => {
-  const v = xs.filter((x): x is number => typeof x === 'number' && x > 0);
-  return v.length ? (lowest ? Math.min(...v) : Math.max(...v)) : undefined;
-};
-const over = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined);
-const PEERS = ['bullmq', 'bullmq-aof', 'pgboss', 'graphile'];
-const peersOf = (rs: SystemResult[]) => rs.filter((r) => PEERS.includes(r.key));
-/** The best-tuned PostgreSQL peers' fastest drain. */
-const bestPgDrain = (rs: SystemResult[]) => best(['pgboss-best', 'graphile-best'].map((k) => by(rs, k)?.drain?.jobsPerSec));
-
-/** The targets one run of this harness can judge (the backlog ones are scaling.ts's). */
-const TARGETS: Target[] = [
-  { target: 'drain, Taskflow defaults ≥ 1.5× the best-tuned best PostgreSQL peer', need: 1.5, ratio: (rs) => over(by(rs, 'taskflow')?.drain?.jobsPerSec, bestPgDrain(rs)) },
-  { target: 'drain, Taskflow best-tuned ≥ 1.5× the best-tuned best PostgreSQL peer', need: 1.5, ratio: (rs) => over(by(rs, 'taskflow-best')?.drain?.jobsPerSec, bestPgDrain(rs)) },
-  { target: 'drain, Taskflow defaults ≥ 0.9× Taskflow best-tuned', need: 0.9, ratio: (rs) => over(by(rs, 'taskflow')?.drain?.jobsPerSec, by(rs, 'taskflow-best')?.drain?.jobsPerSec) },
-  { target: 'single enqueue, one request per task ≥ BullMQ AOF (its faster client)', need: 1, ratio: (rs) => over(by(rs, 'taskflow')?.single?.jobsPerSec, best([by(rs, 'bullmq-aof')?.single?.jobsPerSec, by(rs, 'bullmq-aof')?.singleCoalesced?.jobsPerSec])) },
-  { target: 'single enqueue, `submit` ≥ BullMQ AOF (its faster client)', need: 1, ratio: (rs) => over(by(rs, 'taskflow')?.singleCoalesced?.jobsPerSec, best([by(rs, 'bullmq-aof')?.single?.jobsPerSec, by(rs, 'bullmq-aof')?.singleCoalesced?.jobsPerSec])) },
-  { target: 'single enqueue, one request per task ≥ 10× pg-boss', need: 10, ratio: (rs) => over(by(rs, 'taskflow')?.single?.jobsPerSec, by(rs, 'pgboss')?.single?.jobsPerSec) },
-  { target: 'single enqueue, `submit` ≥ 10× pg-boss', need: 10, ratio: (rs) => over(by(rs, 'taskflow')?.singleCoalesced?.jobsPerSec, by(rs, 'pgboss')?.single?.jobsPerSec) },
-  { target: 'bulk enqueue ≥ 1.5× the best peer', need: 1.5, ratio: (rs) => over(by(rs, 'taskflow')?.bulk?.jobsPerSec, best(peersOf(rs).map((p) => p.bulk?.jobsPerSec))) },
-  { target: 'latency p99, defaults ≤ the best peer\'s p99 at its defaults', need: 1, atMost: true, ratio: (rs) => over(by(rs, 'taskflow')?.latency?.p99, best(peersOf(rs).map((p) => p.latency?.p99), true)) },
-  { target: 'server peak RSS ≤ 200 MB (ratio: peak / 200 MB)', need: 1, atMost: true, ratio: (rs) => { const mib = by(rs, 'taskflow')?.serverPeakRssMiB; return typeof mib === 'number' ? (mib * 1.048576) / 200 : undefined; } },
-];
-
-function targetsTable(med: SystemResult[], rounds: SystemResult[][]): string {
-  const met = (t: Target, x: number | undefined) => x !== undefined && (t.atMost ? x <= t.need : x >= t.need);
-  const x = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(2)}×`);
-  return table(
-    ['target (Taskflow on PostgreSQL)', 'needs', rounds.length > 1 ? `median of ${rounds.length} rounds` : 'this run', ...(rounds.length > 1 ? ['each round', 'rounds meeting it'] : []), 'met'],
-    TARGETS.map((t) => {
-      const m = t.ratio(med);
-      const each = rounds.map((r) => t.ratio(r));
-      return [
-        t.target, `${t.atMost ? '≤' : '≥'} ${t.need}×`, x(m),
-        ...(rounds.length > 1 ? [each.map(x).join(' / '), `${each.filter((v) => met(t, v)).length} of ${rounds.length}`] : []),
-        m === undefined ? '—' : met(t, m) ? 'yes' : 'no',
-      ];
-    }),
-  );
-}
-
 async function main(): Promise<void> {
   const env = await describeEnvironment(DB, REDIS);
   const load = [uptime()];
@@ -397,7 +283,7 @@ async function main(): Promise<void> {
     const text = report(ordered);
     texts.push(text);
     const head = ROUNDS > 1 ? `## Round ${round + 1} of ${ROUNDS} (systems in the order ${order.join(', ')})\n\n` : '';
-    console.log(`\n${head}N = ${fmt(N)}, concurrency ${CONCURRENCY}, latency: ${LAT_COUNT} tasks at ${RATE}/s${WORKER_FLAGS.length ? `, workers on ${WORKER_FLAGS.join(" ")}` : ""}\n\n${text}`);
+    console.log(`\n${head}N = ${fmt(N)}${SINGLE_N !== N ? ` (single enqueues: ${fmt(SINGLE_N)})` : ''}, concurrency ${CONCURRENCY}, latency: ${LAT_COUNT} tasks at ${RATE}/s${WORKER_FLAGS.length ? `, workers on ${WORKER_FLAGS.join(" ")}` : ""}\n\n${text}`);
     for (const r of ordered) {
       if (r.error) console.log(`${r.label}: ERROR ${r.error.split('\n')[0]}`);
       else if (r.problems.length) console.log(`${r.label}: PROBLEMS ${r.problems.join('; ')}`);
@@ -405,7 +291,7 @@ async function main(): Promise<void> {
   }
   load.push(uptime());
   console.log(`\nMachine load (uptime) before and after: ${load.join(' / ')}`);
-  const med = ROUNDS > 1 ? medians(rounds) : rounds[0]!;
+  const med = ROUNDS > 1 ? medians(rounds, keys) : rounds[0]!;
   const medianText = ROUNDS > 1 ? report(med) : undefined;
   if (medianText) console.log(`\n## Median of the ${ROUNDS} rounds, per system and number (peak RSS: the highest)\n\n${medianText}`);
   const targets = targetsTable(med, rounds);
@@ -414,7 +300,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const file = `${dir}${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   writeFileSync(file, `${JSON.stringify({
-    runId, at: new Date().toISOString(), n: N, concurrency: CONCURRENCY, latencyCount: LAT_COUNT, ratePerSec: RATE,
+    runId, at: new Date().toISOString(), n: N, singleN: SINGLE_N, concurrency: CONCURRENCY, latencyCount: LAT_COUNT, ratePerSec: RATE,
     singleInFlight: SINGLE_IN_FLIGHT, batch: BATCH, environment: env, load, variants: VARIANTS, tuning: TUNING && Object.fromEntries(Object.entries(TUNING.systems).map(([k, v]) => [k, v.best])), rounds: ROUNDS, workerNodeFlags: WORKER_FLAGS, baseline,
     // `results` and `table`: the first round, as single-round files always had them.
     results: rounds[0], table: texts[0], ...(ROUNDS > 1 ? { roundResults: rounds, roundTables: texts, medians: med, medianTable: medianText } : {}),

@@ -6,7 +6,7 @@
  * Writes bench/tuning.json: per system, the setting with the fastest median drain (`best`, which
  * run.ts's `<system>-best` rows use) and every setting's figures.
  *
- *   npm run sweep -- [--only taskflow,graphile,pgboss,bullmq] [--rounds 2] [--n 20000] [--concurrency 50]
+ *   npm run sweep -- [--only taskflow,graphile,pgboss,bullmq] [--rounds 2] [--n 10000] [--concurrency 50]
  *                    [--database-url …] [--redis-url …] [--out tuning.json]
  *
  * The settings (SETTINGS below) are each library's documented knobs, around the values its
@@ -32,7 +32,7 @@ const { values: args } = parseArgs({
   options: {
     only: { type: 'string', default: 'taskflow,graphile,pgboss,bullmq' },
     rounds: { type: 'string', default: '2' },
-    n: { type: 'string', default: '20000' },
+    n: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '50' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
@@ -53,8 +53,6 @@ const SETTINGS: Record<string, Tuning[]> = {
     { prefetch: 450 },
     { prefetch: 950 },
     { prefetch: 450, pipeline: 1 },
-    { prefetch: 450, pipeline: 3 },
-    { prefetch: 450, maxBatch: 100 },
   ],
   graphile: [
     {},
@@ -70,7 +68,7 @@ const SETTINGS: Record<string, Tuning[]> = {
     { localConcurrency: 1, batchSize: 50, burstWhenBatchFull: 1, notify: 1, pollingIntervalSeconds: 0.5 },
     { localConcurrency: 2, batchSize: 100, burstWhenBatchFull: 1, notify: 1, pollingIntervalSeconds: 0.5 },
   ],
-  bullmq: [{}, { concurrency: 20 }, { concurrency: 100 }, { concurrency: 200 }],
+  bullmq: [{}, { concurrency: 100 }, { concurrency: 200 }],
 };
 
 const only = args.only!.split(',').map((s) => s.trim());

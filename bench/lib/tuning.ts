@@ -47,12 +47,15 @@ export function describeTuning(t: Tuning): string {
 
 /**
  * Most tasks a drain takes for a system at a setting, where the system's own defaults are too
- * slow to drain the bench's N in reasonable time: pg-boss's `work()` at its defaults fetches one
- * job per loop and waits its 2 s polling interval after each, ~25 jobs/s at 50 loops (the
- * drain's rate is the same over fewer tasks; the clock starts at the first).
+ * slow to drain the bench's N in reasonable time (the drain's rate is the same over fewer
+ * tasks; the clock starts at the first): pg-boss's `work()` at its defaults fetches one job per
+ * loop and waits its 2 s polling interval after each, ~25 jobs/s at 50 loops (500 tasks);
+ * graphile-worker without its local queue fetches each job with a statement of its own (5,000).
  */
 export function drainCap(key: string, tuning: Tuning, n: number): number {
-  return key === 'pgboss' && tuning.batchSize === undefined ? Math.min(n, 500) : n;
+  if (key === 'pgboss' && tuning.batchSize === undefined) return Math.min(n, 500);
+  if (key === 'graphile' && tuning.localQueueSize === undefined) return Math.min(n, 5000);
+  return n;
 }
 
 export interface Connections {
