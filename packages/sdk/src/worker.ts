@@ -222,6 +222,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       try {
         const sentAt = performance.now();
         const out = await this.client.claim(usedId, { max: want, waitMs: this.opts.waitMs, ...report.body }, { signal: ctrl.signal });
+        const roundTripMs = performance.now() - sentAt;
         backoff = 0;
         slots.reserved -= want;
         results.noteOutcomes(out);
@@ -231,7 +232,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           if (leaseMs === undefined || task.timeoutMs < leaseMs) leaseMs = task.timeoutMs;
           this.run(task, now);
         }
-        this.adaptive?.claimed(want, out.tasks.length, performance.now() - sentAt, leaseMs);
+        this.adaptive?.claimed(want, out.tasks.length, roundTripMs, leaseMs);
       } catch (err) {
         slots.reserved -= want;
         results.restore(err, batch, report.fullIndex);
