@@ -6,6 +6,7 @@
  *                    [--rounds 1] [--concurrency 50] [--latency-count 500] [--rate 100]
  *                    [--database-url postgres://...] [--redis-url redis://...] [--aof-redis-port 6390]
  *                    [--worker-node-flags "…"] [--baseline <dir>] [--pglite-memory] [--variants defaults,best]
+ *                    [--tuning tuning.json]
  *
  * Workloads (see README.md): single enqueue (50 in flight), bulk enqueue (batches of 1,000),
  * drain (N pre-loaded no-op tasks, concurrency 50), enqueue→start latency (500 at 100/s to
@@ -71,6 +72,7 @@ const { values: args } = parseArgs({
     baseline: { type: 'string' },
     'pglite-memory': { type: 'boolean', default: false },
     variants: { type: 'string', default: 'defaults,best' },
+    tuning: { type: 'string', default: TUNING_FILE },
   },
 });
 
@@ -96,8 +98,8 @@ for (const o of only) if (!ALL.includes(o)) throw new Error(`--only: unknown sys
 const BASELINE = args.baseline === undefined ? undefined : checkoutRoot(args.baseline);
 const VARIANTS = args.variants!.split(',').map((v) => v.trim());
 for (const v of VARIANTS) if (v !== 'defaults' && v !== 'best') throw new Error(`--variants: defaults and/or best, not "${v}"`);
-const TUNING = readTuning();
-if (VARIANTS.includes('best') && !TUNING) throw new Error(`no ${TUNING_FILE}: run \`npm run sweep\` first, or --variants defaults`);
+const TUNING = readTuning(args.tuning);
+if (VARIANTS.includes('best') && !TUNING) throw new Error(`no ${args.tuning}: run \`npm run sweep\` first, or --variants defaults`);
 /** The base systems of each round: --only's, with the baseline's row right after Taskflow's (or first). */
 const bases = BASELINE === undefined ? only
   : only.includes('taskflow') ? only.flatMap((k) => (k === 'taskflow' ? [k, 'baseline'] : [k])) : ['baseline', ...only];
@@ -205,7 +207,7 @@ function report(results: SystemResult[]): string {
       fmt(r.latency?.p50), fmt(r.latency?.p95), withSpread(r.latency?.p99, r.spread?.p99), ok(r),
     ]),
   );
-  const best = bests.length === 0 ? '' : `\n\nBest against best (the setting from ${TUNING_FILE.split('/').at(-1)}):\n\n${table(
+  const best = bests.length === 0 ? '' : `\n\nBest against best (the setting from ${args.tuning!.split("/").at(-1)}):\n\n${table(
     ['system, at its best setting', 'setting', 'drain (jobs/s)', 'latency p50 (ms)', 'p95 (ms)', 'p99 (ms)', 'exactly-once'],
     bests.map((r) => [
       r.label, describeTuning(tuningOf(r.key)), withSpread(r.drain?.jobsPerSec, r.spread?.drain),
