@@ -117,10 +117,15 @@ async function main(): Promise<void> {
       for (let k = 0; k < settings.length; k++) {
         const i = (k + round) % settings.length;
         const t = settings[i]!;
-        const one = await drainOnce(key, t, `${runId}_s${round}_${i}`);
-        console.error(`round ${round + 1}: ${key} ${describeTuning(t)}: ${fmt(one.jobsPerSec)} jobs/s, ${one.cpuUs.total} µs/task`);
         const id = `${key}:${i}`;
-        runs.set(id, [...(runs.get(id) ?? []), one]);
+        try {
+          const one = await drainOnce(key, t, `${runId}_s${round}_${i}`);
+          console.error(`round ${round + 1}: ${key} ${describeTuning(t)}: ${fmt(one.jobsPerSec)} jobs/s, ${one.cpuUs.total} µs/task`);
+          runs.set(id, [...(runs.get(id) ?? []), one]);
+        } catch (err) {
+          // A failed drain (e.g. another graphile-worker's migration on the same database shuts this one down) leaves the round out.
+          console.error(`round ${round + 1}: ${key} ${describeTuning(t)}: FAILED ${String(err).split('\n')[0]}`);
+        }
       }
     }
   }
@@ -132,13 +137,13 @@ async function main(): Promise<void> {
   };
   for (const key of only) {
     const sweep: SweepPoint[] = SETTINGS[key]!.map((tuning, i) => {
-      const rs = runs.get(`${key}:${i}`)!;
+      const rs = runs.get(`${key}:${i}`) ?? [];
       const med = (f: (c: SweepPoint['cpuUs']) => number | null) => {
         const v = rs.map((r) => f(r.cpuUs)).filter((x): x is number => x !== null);
         return v.length ? Math.round(median(v)) : null;
       };
       return {
-        tuning, drains: rs.map((r) => r.jobsPerSec), median: Math.round(median(rs.map((r) => r.jobsPerSec))),
+        tuning, drains: rs.map((r) => r.jobsPerSec), median: rs.length ? Math.round(median(rs.map((r) => r.jobsPerSec))) : 0,
         cpuUs: { worker: med((c) => c.worker), server: med((c) => c.server), storage: med((c) => c.storage), total: med((c) => c.total) },
       };
     });

@@ -31,6 +31,8 @@ export interface TuningFile {
   rounds: number;
   /** `uptime` before and after the sweep: the machine is shared. */
   load: string[];
+  /** What a reader of the figures must know (a round cut short, a choice made by hand). */
+  note?: string;
   /** Per system: the best setting and the sweep. */
   systems: Record<string, { best: Tuning; sweep: SweepPoint[] }>;
 }

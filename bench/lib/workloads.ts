@@ -88,7 +88,7 @@ export interface DrainOptions {
 export async function drain(sys: SystemUnderTest, worker: Child, queue: string, n: number, opts: DrainOptions = {}): Promise<DrainResult> {
   const { phase = 'd', completedBefore = 0, startWorker = true, databaseUrl } = opts;
   await worker.request({ cmd: 'expect', phase, count: n });
-  const reached = worker.waitFor((m) => m?.ev === 'reached' && m.phase === phase, 1_800_000);
+  const reached = worker.waitFor((m) => m?.ev === 'reached' && m.phase === phase, 300_000);
   const serverPid = sys.serverPid?.();
   const ownerPid = sys.backendsOf === 'server' ? serverPid : sys.backendsOf === 'worker' ? worker.pid : undefined;
   const pgBackends = databaseUrl !== undefined && ownerPid !== undefined;
