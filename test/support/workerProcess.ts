@@ -17,7 +17,6 @@ const worker = new Worker({
   apiKey: env.TF_KEY!,
   queues: (env.TF_QUEUES ?? 'default').split(','),
   concurrency: Number(env.TF_CONCURRENCY ?? 10),
-  ...(env.TF_PREFETCH ? { prefetch: env.TF_PREFETCH === 'auto' ? 'auto' : Number(env.TF_PREFETCH) } : {}),
   waitMs: Number(env.TF_WAIT_MS ?? 30_000),
   shutdownGraceMs: Number(env.TF_GRACE_MS ?? 10_000),
   name: env.TF_NAME,
