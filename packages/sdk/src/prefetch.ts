@@ -5,11 +5,11 @@
  * that keeps the buffer short in time:
  *
  *   prefetch ≤ concurrency × horizon / handler time,  horizon = 2 claim round trips,
- *              clamped to [20 ms, half the shortest lease held]
+ *              clamped to [20 ms, 50 ms] and to half the shortest lease held
  *
- * so a buffered task starts within two round trips (what prefetch exists to hide), never near
- * the end of its lease, and a worker never holds much more than it can start before the others
- * would have claimed it. Quick tasks (no-op handlers) reach the cap, `AUTO_PREFETCH_PER_SLOT` ×
+ * so a buffered task starts within two round trips (what prefetch exists to hide) or 50 ms,
+ * never near the end of its lease, and a worker never holds much more than it starts in 50 ms:
+ * when the queue runs dry, the others are not left idle while it works through a long buffer. Quick tasks (no-op handlers) reach the cap, `AUTO_PREFETCH_PER_SLOT` ×
  * concurrency; slow ones stay near 0. It grows only after a slot turnover (as many tasks done
  * as there are slots since the last step), so the handler time it divides by is measured.
  * Pure logic: the worker feeds it what it observes.
@@ -21,6 +21,8 @@ export const AUTO_PREFETCH_PER_SLOT = 10;
 const HORIZON_ROUND_TRIPS = 2;
 /** The horizon's floor, ms (below it, round-trip noise would shrink the buffer of quick tasks). */
 const MIN_HORIZON_MS = 20;
+/** The horizon's ceiling, ms: on a slow network or a busy machine, the buffer still holds no more than 50 ms of work. */
+const MAX_HORIZON_MS = 50;
 /** Weight of a new sample in the moving averages. */
 const ALPHA = 0.2;
 
@@ -66,7 +68,7 @@ export class AdaptivePrefetch {
   bound(leaseMs: number | undefined): number {
     if (this.#handlerMs === undefined) return 0;
     const rt = this.#roundTripMs ?? MIN_HORIZON_MS;
-    let horizon = Math.max(MIN_HORIZON_MS, HORIZON_ROUND_TRIPS * rt);
+    let horizon = Math.min(MAX_HORIZON_MS, Math.max(MIN_HORIZON_MS, HORIZON_ROUND_TRIPS * rt));
     if (leaseMs !== undefined) horizon = Math.min(horizon, leaseMs / 2);
     const handlerMs = Math.max(this.#handlerMs, 0.001);
     return Math.min(this.#cap, Math.floor((this.#concurrency * horizon) / handlerMs));

@@ -51,12 +51,21 @@ describe('AdaptivePrefetch', () => {
     expect(p.value).toBe(2);
   });
 
+  it('holds no more than the slots start in 50 ms, however slow the round trips', () => {
+    const p = new AdaptivePrefetch(5, 1000);
+    for (let i = 0; i < 10; i++) {
+      finish(p, 5, 10);
+      p.claimed(5, 5, 2000, 30_000); // 5 × 50 ms / 10 ms
+    }
+    expect(p.value).toBe(25);
+  });
+
   it('never holds what would wait past half the lease', () => {
     const p = new AdaptivePrefetch(5, 1000);
     for (let i = 0; i < 10; i++) {
-      finish(p, 5, 200);
-      p.claimed(5, 5, 2000, 1000); // slow round trips, a 1 s lease: 5 × 500 ms / 200 ms
+      finish(p, 5, 10);
+      p.claimed(5, 5, 2000, 40); // a 40 ms lease: 5 × 20 ms / 10 ms
     }
-    expect(p.value).toBe(12);
+    expect(p.value).toBe(10);
   });
 });
