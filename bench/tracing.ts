@@ -114,7 +114,7 @@ try {
       const queue = `work_${mode}_${r}`;
       await measure(`bulk ${mode}`, sys, () => bulk(c, queue));
       const worker = await spawnWorker(sys, queue, 50);
-      const d = await drain(sys, worker, queue, N, 'd');
+      const d = await drain(sys, worker, queue, N);
       await worker.request({ cmd: 'exit' }).catch(() => undefined);
       (samples[`drain ${mode}`] ??= []).push({
         tasksPerSec: d.jobsPerSec, cpuUs: Math.round((((d.serverCpuSec ?? 0) + (d.workerCpuSec ?? 0)) * 1e6) / N),
