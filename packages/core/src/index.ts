@@ -6,7 +6,7 @@
  * are separate entry points, loaded only by a node that uses them: each costs tens of MB of
  * memory in a process that does not.
  */
-export type { Database, Executor, Statement, QueryResult, DriverName } from './db/types.ts';
+export type { Database, Executor, Statement, QueryResult, DriverName, PoolStats } from './db/types.ts';
 export { openDatabase, type OpenDatabaseOptions } from './db/open.ts';
 export { DataDirError, ensureDirectory, type DataDirProblem } from './db/dataDir.ts';
 export { DataDirLockedError, lockDataDir, type DataDirLock, type LockHolder, type LockRefusal } from './db/dataDirLock.ts';
@@ -15,6 +15,9 @@ export { quoteIdent } from './db/ident.ts';
 export { migrate, loadMigrations, type Migration, type MigrateResult } from './migrate.ts';
 export { Engine, type EngineConfig, type EngineEvents, type EnqueueResult, type RequeueOutcome, type TaskRef, type FirePassResult } from './engine/engine.ts';
 export { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.ts';
+export { errorTypeOf, type EngineTelemetry, type AttemptObservation, type AttemptOutcome, type ClaimObservation } from './engine/telemetry.ts';
+export type { QueueStats, StatsSnapshot } from './engine/stats.ts';
+export { instrumentDatabase, type StatementObserver } from './db/instrument.ts';
 export { TASK_FIELDS, type TaskField, type TaskFieldKind } from './engine/taskFields.ts';
 export { EnqueueBatcher, type EnqueueBatcherOptions } from './engine/batcher.ts';
 export { isTaskId, isUuid } from './engine/ids.ts';

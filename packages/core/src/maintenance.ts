@@ -31,6 +31,11 @@ export interface MaintenanceOptions {
    * knows of, and at once when a schedule changes on this node. @defaultValue 1000
    */
   scheduleIntervalMs: number;
+  /**
+   * How often the queue gauges' snapshot (metrics) is refreshed, ms; one node per period does
+   * it (Engine.refreshStats). 0 turns the duty off. @defaultValue 0
+   */
+  statsIntervalMs: number;
 }
 
 const LOST_WORKERS_PER_PASS = 100;
@@ -43,6 +48,7 @@ export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
   vacuumAfter: 20_000,
   vacuumIntervalMs: 10_000,
   scheduleIntervalMs: 1000,
+  statsIntervalMs: 0,
 };
 
 /** Schedules one pass of the scheduler fires at most; a full pass runs again at once. */
@@ -66,12 +72,15 @@ const DUE_ELSEWHERE_WAIT_MS = 50;
  * - vacuum (PGlite only): VACUUMs the tasks table after `vacuumAfter` replaced row versions.
  *   Without it an embedded service never vacuums: every claim steps over the ready-index
  *   entries of all the tasks ever claimed from its queue.
+ * - stats (when `statsIntervalMs` is set): refreshes the queue gauges' snapshot the metrics
+ *   export, one node per period.
  */
 export class Maintenance {
   private readonly rescuer: Loop;
   private readonly promoter: Loop;
   private readonly scheduler: Loop;
   private readonly vacuum: Loop | undefined;
+  private readonly stats: Loop | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly engine: Engine;
   private readonly rescueStartDelayMs: number;
@@ -117,6 +126,13 @@ export class Maintenance {
         return next > 0 ? Math.ceil(next) : pass.schedules > 0 ? 0 : DUE_ELSEWHERE_WAIT_MS;
       },
     });
+    if (opts.statsIntervalMs > 0) {
+      // Asked a little more often than the period, so that some node refreshes within it.
+      const period = opts.statsIntervalMs;
+      this.stats = new Loop({ name: 'stats', intervalMs: Math.max(1, Math.floor(period / 2)), logger, run: async () => {
+        await engine.refreshStats(period);
+      } });
+    }
     if (engine.db.driver === 'pglite' && opts.vacuumAfter > 0) {
       let replaced = 0;
       this.vacuum = new Loop({
@@ -143,6 +159,7 @@ export class Maintenance {
     this.promoter.start();
     this.scheduler.start();
     this.vacuum?.start();
+    this.stats?.start();
     if (this.rescueStartDelayMs > 0) {
       this.delayTimer = setTimeout(() => this.rescuer.start(), this.rescueStartDelayMs);
       this.delayTimer.unref();
@@ -154,6 +171,6 @@ export class Maintenance {
   async stop(): Promise<void> {
     clearTimeout(this.delayTimer);
     this.unsubscribe?.();
-    await Promise.all([this.rescuer.stop(), this.promoter.stop(), this.scheduler.stop(), this.vacuum?.stop()]);
+    await Promise.all([this.rescuer.stop(), this.promoter.stop(), this.scheduler.stop(), this.vacuum?.stop(), this.stats?.stop()]);
   }
 }

@@ -120,6 +120,10 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
       }
     },
     listen: (channel, onPayload) => listener.listen(channel, onPayload),
+    poolStats: () => [['main', pool], ['relaxed', relaxedPool]].map(([name, p]) => {
+      const q = p as pg.Pool;
+      return { pool: name as string, total: q.totalCount, idle: q.idleCount, waiting: q.waitingCount, max: opts.poolSize ?? 10 };
+    }),
     async close() {
       await listener.close();
       await Promise.all([pool.end(), relaxedPool.end()]);

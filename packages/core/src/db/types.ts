@@ -46,5 +46,18 @@ export interface Database extends Executor {
    * keeps one dedicated connection for all subscriptions and re-subscribes after reconnecting.
    */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /** The connection pools' use now (node-postgres only: PGlite has one connection). */
+  poolStats?(): PoolStats[];
   close(): Promise<void>;
+}
+
+/** One connection pool's use. */
+export interface PoolStats {
+  /** `main`, or `relaxed` (claims: see Database.relaxed). */
+  pool: string;
+  /** Connections open, idle among them, and callers waiting for one. */
+  total: number;
+  idle: number;
+  waiting: number;
+  max: number;
 }

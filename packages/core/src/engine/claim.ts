@@ -3,6 +3,7 @@ import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
 import { toClaimedTask } from './rows.ts';
 import { weightedOrder } from './weights.ts';
+import { observeClaimed } from './observe.ts';
 import type { ClaimedTask, QueueWeight } from './types.ts';
 
 /** See Engine.claim. */
@@ -17,6 +18,7 @@ export async function claimFrom(ctx: EngineContext, workerId: string, ordered: r
     if (out.length >= max) break;
     const { rows } = await ctx.db.relaxed.query(T.taskClaim, [q.name, max - out.length, workerId, ctx.now()]);
     for (const r of rows) out.push(toClaimedTask(r));
+    if (ctx.telemetry) observeClaimed(ctx.telemetry, rows);
   }
   ctx.churn += out.length;
   return out;

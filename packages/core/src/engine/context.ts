@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts';
 import { insertDefaults } from './insertColumns.ts';
 import type { EngineOptions } from './options.ts';
 import type { Row } from './rows.ts';
+import type { EngineTelemetry } from './telemetry.ts';
 
 /** Signals the engine raises after a change is committed. */
 export interface EngineEvents {
@@ -38,10 +39,13 @@ export class EngineContext {
   readonly knownQueues = new Set<string>();
   /** Task row versions replaced by claims and settlements since `takeChurn` (see Maintenance's vacuum). */
   churn = 0;
+  /** Told about submissions, claims and ended attempts; undefined: nothing is built for it. */
+  readonly telemetry: EngineTelemetry | undefined;
   private readonly listeners = new Set<EngineEvents>();
 
-  constructor(db: Database, options: EngineOptions, clock: Clock, logger: Logger) {
+  constructor(db: Database, options: EngineOptions, clock: Clock, logger: Logger, telemetry?: EngineTelemetry) {
     this.db = db;
+    this.telemetry = telemetry;
     this.options = options;
     this.clock = clock;
     this.logger = logger;

@@ -6,6 +6,7 @@ import * as T from '../sql/tasks/index.ts';
 import * as W from '../sql/workers.ts';
 import type { EngineContext } from './context.ts';
 import type { Row } from './rows.ts';
+import { observeEnded } from './observe.ts';
 
 /** See Engine.vacuumTasks. */
 export async function vacuumTasks(ctx: EngineContext): Promise<void> {
@@ -15,6 +16,7 @@ export async function vacuumTasks(ctx: EngineContext): Promise<void> {
 /** See Engine.rescueExpired. */
 export async function rescueExpired(ctx: EngineContext, limit: number): Promise<number> {
   const { rows } = await ctx.db.query(T.taskRescueExpired, [ctx.now(), ctx.options.poisonAfter, limit]);
+  if (ctx.telemetry) observeEnded(ctx.telemetry, rows, 'lease_expired');
   ctx.announce(rows);
   return rows.length;
 }
@@ -27,6 +29,10 @@ export async function reapLostWorkers(ctx: EngineContext, limit: number): Promis
     const rescued = await tx.query(T.taskRescueLostWorkers, [ctx.now(), ctx.options.poisonAfter, lost]);
     return { workers: lost.length, tasks: rescued.rows };
   });
+  if (ctx.telemetry && workers > 0) {
+    ctx.telemetry.workersLost(workers);
+    observeEnded(ctx.telemetry, tasks, 'worker_lost');
+  }
   ctx.announce(tasks);
   return { workers, tasks: tasks.length };
 }

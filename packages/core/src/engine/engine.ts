@@ -12,6 +12,7 @@ import { databaseClock, type Clock } from '../clock.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
 import { EngineContext, type EngineEvents } from './context.ts';
+import type { EngineTelemetry } from './telemetry.ts';
 import { enqueue, type EnqueueResult } from './enqueue.ts';
 import { claim } from './claim.ts';
 import { releaseClaimed, settle, settleAndClaim } from './settle.ts';
@@ -20,6 +21,7 @@ import * as duties from './duties.ts';
 import * as admin from './admin.ts';
 import { getQueue, listQueues, setQueuePaused } from './queues.ts';
 import * as schedules from './schedules.ts';
+import { readStats, refreshStats, type StatsSnapshot } from './stats.ts';
 import { fireDueSchedules, nextScheduleDueInMs, type FirePassResult } from './firing.ts';
 import type { Schedule, ScheduleFire, ScheduleInput, SchedulePatch } from './scheduleTypes.ts';
 import type {
@@ -38,6 +40,8 @@ export interface EngineConfig {
   /** @defaultValue database time */
   clock?: Clock;
   logger?: Logger;
+  /** Told what the engine did, from rows its statements return anyway (metrics). */
+  telemetry?: EngineTelemetry;
 }
 
 /*
@@ -56,7 +60,7 @@ export class Engine {
     this.options = { ...DEFAULT_ENGINE_OPTIONS, ...config.options };
     this.clock = config.clock ?? databaseClock;
     this.logger = config.logger ?? silentLogger;
-    this.ctx = new EngineContext(this.db, this.options, this.clock, this.logger);
+    this.ctx = new EngineContext(this.db, this.options, this.clock, this.logger, config.telemetry);
   }
 
   /** Subscribes to engine events; returns the unsubscribe function. */
@@ -193,6 +197,19 @@ export class Engine {
   /** Milliseconds until the next scheduled or retrying task is due, or null if none. */
   nextDueInMs(): Promise<number | null> {
     return duties.nextDueInMs(this.ctx);
+  }
+
+  /**
+   * Refreshes the queue gauges' snapshot if no node did within `periodMs` and no other node is
+   * at it; returns whether this call did. Safe on every node at once (one counts per period).
+   */
+  refreshStats(periodMs: number): Promise<boolean> {
+    return refreshStats(this.ctx, periodMs);
+  }
+
+  /** The queue gauges' snapshot, or null before its first refresh. */
+  readStats(): Promise<StatsSnapshot | null> {
+    return readStats(this.ctx);
   }
 
   // ---------------------------------------------------------------- tasks

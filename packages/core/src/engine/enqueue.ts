@@ -52,6 +52,7 @@ export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], 
     throw mapStorageError(err, 'tasks');
   }
   const results = await matchInserted(items, inserted, executor);
+  if (ctx.telemetry) ctx.telemetry.submitted(inserted.length === items.length ? items : items.filter((_, i) => results[i]!.created));
   ctx.announce(inserted);
   return results;
 }

@@ -10,7 +10,9 @@ import { claimFrom } from './claim.ts';
 import { isTaskId, isUuid } from './ids.ts';
 import { toClaimedTask, type Row } from './rows.ts';
 import { weightedOrder } from './weights.ts';
+import { observeClaimed, observeEnded, observeSucceededLists } from './observe.ts';
 import type { ClaimedTask, QueueWeight, SettleOutcome, TaskResultReport } from './types.ts';
+import type { EngineTelemetry } from './telemetry.ts';
 
 /** See Engine.settle. */
 export async function settle(ctx: EngineContext, workerId: string, reports: readonly TaskResultReport[]): Promise<SettleOutcome[]> {
@@ -35,10 +37,9 @@ export async function settleAndClaim(
   const now = ctx.now();
   // Failures and releases first (rare, and a task queued again at once may then be claimed
   // in this very call).
-  const failedRows = [
-    ...(failed.length === 0 ? [] : await runSettle(ctx, T.taskFailMany, failed.map(toFailRow), workerId, now)),
-    ...(released.length === 0 ? [] : await releaseRows(ctx, workerId, released)),
-  ];
+  const failRows = failed.length === 0 ? [] : await runSettle(ctx, T.taskFailMany, failed.map(toFailRow), workerId, now);
+  const releaseRowList = released.length === 0 ? [] : await releaseRows(ctx, workerId, released);
+  const failedRows = releaseRowList.length === 0 ? failRows : [...failRows, ...releaseRowList];
   const okRows = ok.length === 0
     ? []
     : carrier
@@ -46,9 +47,9 @@ export async function settleAndClaim(
       : await runSettle(ctx, T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
   const tasks = carrier ? okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask) : [];
   ctx.churn += tasks.length;
-  // taskSucceedAndClaim lists the settled ids in one row; taskSucceedMany returns a row each.
-  const settledList: string | null | undefined = carrier ? okRows.find((r) => r.kind === 'settled')?.id : undefined;
-  const settledOk = carrier ? (settledList ? settledList.split(',') : []) : okRows.map((r) => String(r.id));
+  // taskSucceedAndClaim lists the settled ids in a row per queue and type; taskSucceedMany returns a row each.
+  const settledOk = carrier ? settledIds(okRows) : okRows.map((r) => String(r.id));
+  if (ctx.telemetry) observeSettlement(ctx.telemetry, { okRows, withClaim: carrier !== undefined, failRows, failed, releaseRows: releaseRowList });
   if (tasks.length < max) tasks.push(...(await claimFrom(ctx, workerId, carrier ? order.slice(1) : order, max - tasks.length)));
   const accepted = new Set<string>([...settledOk, ...failedRows.map((r) => String(r.id))]);
   ctx.churn += accepted.size;
@@ -59,13 +60,37 @@ export async function settleAndClaim(
     if (firstIndex.get(r.id) !== i) return 'stale';
     return accepted.has(r.id) ? 'accepted' : duplicates.has(r.id) ? 'duplicate' : 'stale';
   });
+  if (ctx.telemetry && accepted.size + duplicates.size < reports.length) {
+    ctx.telemetry.rejected(outcomes.filter((o) => o === 'stale').length);
+  }
   return { outcomes, tasks };
+}
+
+function settledIds(rows: readonly Row[]): string[] {
+  const ids: string[] = [];
+  for (const r of rows) if (r.kind === 'settled' && r.id) ids.push(...(r.id as string).split(','));
+  return ids;
+}
+
+/** Tells the observer what one settlement did (see telemetry.ts). */
+function observeSettlement(t: EngineTelemetry, s: {
+  okRows: readonly Row[]; withClaim: boolean; failRows: readonly Row[]; failed: readonly TaskResultReport[]; releaseRows: readonly Row[];
+}): void {
+  if (s.withClaim) {
+    observeSucceededLists(t, s.okRows);
+    observeClaimed(t, s.okRows);
+  } else {
+    observeEnded(t, s.okRows, 'succeeded');
+  }
+  observeEnded(t, s.failRows, 'failed', s.failed);
+  observeEnded(t, s.releaseRows, 'abandoned');
 }
 
 /** See Engine.releaseClaimed. */
 export async function releaseClaimed(ctx: EngineContext, workerId: string, tasks: readonly { id: string; attempt: number }[]): Promise<number> {
   if (tasks.length === 0 || !isUuid(workerId)) return 0;
   const rows = await releaseRows(ctx, workerId, tasks);
+  if (ctx.telemetry) observeEnded(ctx.telemetry, rows, 'abandoned');
   ctx.announce(rows);
   return rows.length;
 }

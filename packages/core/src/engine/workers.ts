@@ -4,6 +4,7 @@ import { InvalidStateError, NotFoundError } from '../errors.ts';
 import * as T from '../sql/tasks/index.ts';
 import * as W from '../sql/workers.ts';
 import type { EngineContext } from './context.ts';
+import { observeEnded } from './observe.ts';
 import { isTaskId, isUuid } from './ids.ts';
 import { toWorker } from './rows.ts';
 import type { HeartbeatResult, WorkerInfo, WorkerInput, WorkerState } from './types.ts';
@@ -39,6 +40,7 @@ export async function deregisterWorker(ctx: EngineContext, workerId: string): Pr
     }
     return (await tx.query(T.taskReleaseWorker, [ctx.now(), ctx.options.poisonAfter, workerId])).rows;
   });
+  if (ctx.telemetry) observeEnded(ctx.telemetry, released, 'abandoned');
   ctx.announce(released);
   return { released: released.length };
 }

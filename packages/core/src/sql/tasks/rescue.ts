@@ -58,7 +58,7 @@ upd AS (
          lease_expires_at = NULL, worker_id = NULL, cancel_requested = false
     FROM cur, clock c
    WHERE t.id = cur.id
-  RETURNING t.id, t.queue, t.state, t.run_at
+  RETURNING t.id, t.queue, t.type, t.state, t.run_at, date_part('epoch', c.t - cur.started_at) AS took
 ),
 history AS (
   INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error)
@@ -66,7 +66,7 @@ history AS (
          jsonb_build_object('message', ${error}, 'retryable', true)
     FROM cur, clock c
 )
-SELECT id, queue, state, run_at FROM upd`,
+SELECT id, queue, type, state, run_at, took FROM upd`,
   };
 }
 

@@ -34,9 +34,10 @@ function succeedUpdate(worker: string): string {
  * round trip, one commit), the shape of a busy worker's every request.
  * $1 json successes as taskSucceedMany, $2 worker id, $3 now, $4 queue, $5 limit
  * Keeps: what taskSucceedMany and taskClaim keep; settled and claimed rows are different rows
- * (a task being settled is running, a task being claimed is queued). Returns first one row of
- * kind 'settled' whose `id` lists the settled ids, comma-separated (null if none: one row
- * rather than one per result, each 15 nulls wide, for the driver to parse), then the claimed
+ * (a task being settled is running, a task being claimed is queued). Returns first a row of
+ * kind 'settled' per queue and type settled (none if nothing was), whose `id` lists the settled
+ * ids and `took` their attempts' seconds, comma-separated in the same order (one row rather
+ * than one per result, each 16 nulls wide, for the driver to parse), then the claimed
  * tasks (kind 'claimed', in claim order: an Append runs its branches one after the other and
  * keeps each one's order).
  */
@@ -73,7 +74,7 @@ export const taskSucceedMany: Statement = {
 WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
 ${SUCCEED_INPUT}
 ${succeedUpdate('$2')}
-RETURNING t.id, t.queue, t.state`,
+RETURNING t.id, t.queue, t.type, t.state, date_part('epoch', c.t - t.started_at) AS took`,
 };
 
 /**
@@ -107,7 +108,7 @@ upd AS (
          lease_expires_at = NULL, worker_id = NULL, cancel_requested = false, logs = NULL
     FROM cur, clock c
    WHERE t.id = cur.id
-  RETURNING t.id, t.queue, t.state, t.run_at
+  RETURNING t.id, t.queue, t.type, t.state, t.run_at, date_part('epoch', c.t - cur.started_at) AS took
 ),
 history AS (
   INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error, logs, trace_id)
@@ -117,7 +118,7 @@ history AS (
          cur.logs, cur.trace_id
     FROM cur, clock c
 )
-SELECT id, queue, state, run_at FROM upd`,
+SELECT id, queue, type, state, run_at, took FROM upd`,
 };
 
 /**
