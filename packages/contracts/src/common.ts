@@ -72,7 +72,24 @@ export function Page<T extends Parameters<typeof Type.Array>[0]>(item: T) {
   });
 }
 
+const HealthStatus = Type.Enum(['pass', 'warn', 'fail'], { description: 'pass and warn answer 200, fail 503.' });
+
+/** One measurement of a component, as draft-inadarei-api-health-check-06 shapes it. */
+export const HealthCheck = Type.Object({
+  componentType: Type.Optional(Type.String({ description: '`datastore` or `system`.' })),
+  status: HealthStatus,
+  observedValue: Type.Optional(Type.Unknown({ description: 'Admin key only: the value measured.' })),
+  observedUnit: Type.Optional(Type.String({ description: 'Admin key only: its unit (`ms`).' })),
+  time: Type.Optional(Type.String({ format: 'date-time', description: 'Admin key only: when it was measured.' })),
+  output: Type.Optional(Type.String({ description: 'Admin key only: why it is not pass.' })),
+});
+
+/** `application/health+json` (draft-inadarei-api-health-check-06). */
 export const Health = Type.Object({
-  status: Type.String(),
-  checks: Type.Optional(Type.Record(Type.String(), Type.String())),
+  status: HealthStatus,
+  version: Type.Optional(Type.String({ description: 'Major version of the API.' })),
+  releaseId: Type.Optional(Type.String({ description: 'Admin key only: the server\'s release.' })),
+  checks: Type.Optional(Type.Record(Type.String(), Type.Array(HealthCheck), {
+    description: 'By `component:measurement`: postgres:responseTime, postgres:schema, redis:connection, server:draining. Without an admin key, each check\'s status only.',
+  })),
 });

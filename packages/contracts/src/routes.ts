@@ -252,7 +252,8 @@ export const routes = {
     response: { 200: Health },
   }),
   readyz: route({
-    method: 'GET', path: '/readyz', scope: null, tag: 'health', summary: 'Readiness: the database answers',
+    method: 'GET', path: '/readyz', scope: null, tag: 'health', summary: 'Readiness: the database answers, its schema is current, the node is not draining',
+    description: 'Redis down is a warning (200), never a failure. Details (values, errors) only with an admin key.',
     response: { 200: Health, 503: Health },
   }),
 } as const;

@@ -17,6 +17,7 @@ export { Engine, type EngineConfig, type EngineEvents, type EnqueueResult, type 
 export { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.ts';
 export { errorTypeOf, type EngineTelemetry, type AttemptObservation, type AttemptOutcome, type ClaimObservation } from './engine/telemetry.ts';
 export type { QueueStats, StatsSnapshot } from './engine/stats.ts';
+export type { DatabaseHealth } from './engine/health.ts';
 export { instrumentDatabase, type StatementObserver } from './db/instrument.ts';
 export { TASK_FIELDS, type TaskField, type TaskFieldKind } from './engine/taskFields.ts';
 export { EnqueueBatcher, type EnqueueBatcherOptions } from './engine/batcher.ts';

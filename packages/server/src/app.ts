@@ -26,6 +26,10 @@ import { healthHandlers } from './routes/health.ts';
 import type { Tracer } from '@opentelemetry/api';
 import { ServerSpans } from './tracing/spans.ts';
 import { analyticsHandlers } from './routes/analytics.ts';
+import type { HealthChecks } from './ops/health.ts';
+import type { TaskflowMetrics } from './ops/metrics.ts';
+import { requestIdOf } from './ops/logger.ts';
+import { registerHttpHooks } from './ops/httpHooks.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -42,6 +46,9 @@ export interface AppDeps {
   shutdown: AbortSignal;
   /** Records the submit, claim and settle spans (tracing/spans.ts); undefined: no tracing. */
   tracer?: Tracer;
+  health: HealthChecks;
+  /** Served at /metrics; absent when metrics are off (TASKFLOW_METRICS=off). */
+  metrics?: TaskflowMetrics;
 }
 
 /**
@@ -61,6 +68,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // or where the route takes no fields (deregister, and every POST or DELETE the table gives no
   // body): those refuse any field, like every other route refuses unknown ones.
   const optionalBody = new Set<RouteName>(['claim', 'heartbeat', 'deregisterWorker', ...bodylessRoutes()]);
+  registerHttpHooks(app, deps.metrics);
+  if (deps.metrics) registerMetricsRoute(app, deps.metrics);
   await registerOpenApi(app, optionalBody);
   const auth = new Authenticator(deps.apiKeys, { logger: deps.logger, cacheMs: deps.authCacheMs });
   registerRoutes(app, { config: deps.config, handlers: handlersOf(deps, auth), auth, optionalBody });
@@ -75,6 +84,8 @@ function createFastify(config: Config, logger: PinoLogger): FastifyInstance {
     bodyLimit: config.maxBodyBytes,
     // Per-request log lines cost more than the request on the hot path; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
+    // An inbound X-Request-Id is kept when well-formed (and echoed: httpHooks.ts), else a UUID.
+    genReqId: requestIdOf,
     // On close, idle keep-alive connections go at once; requests in flight finish (waiting
     // claims return empty as soon as the service's shutdown signal aborts them).
     forceCloseConnections: 'idle',
@@ -129,7 +140,7 @@ function handlersOf(deps: AppDeps, auth: Authenticator): Handlers {
       spans,
     }),
     ...apiKeyHandlers(deps.apiKeys, auth),
-    ...healthHandlers(deps.db, deps.logger),
+    ...healthHandlers(deps.health, auth),
     ...analyticsHandlers(new Analytics(deps.db, engine.clock)),
   };
 }
@@ -140,6 +151,17 @@ const NoFields = { type: 'object', additionalProperties: false, properties: {}, 
 /** The routes other than GET whose table entry has no body: they take none. */
 function bodylessRoutes(): RouteName[] {
   return (Object.entries(routes) as [RouteName, RouteDef][]).filter(([, def]) => def.method !== 'GET' && def.body === undefined).map(([name]) => name);
+}
+
+/**
+ * GET /metrics: the Prometheus exposition, unauthenticated (DESIGN §4), outside the API's
+ * contract (it is not JSON). docs/operations.md lists the metrics.
+ */
+function registerMetricsRoute(app: FastifyInstance, metrics: TaskflowMetrics): void {
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    const body = await metrics.exposition();
+    return reply.header('cache-control', 'no-store').type(metrics.contentType).send(body);
+  });
 }
 
 interface RouteSetup {

@@ -58,6 +58,12 @@ export interface Config {
    * tracing, and no OpenTelemetry SDK loaded.
    */
   tracing: TracingConfig | undefined;
+  /** Prometheus metrics (`/metrics`, and what feeds them). @defaultValue true. Env TASKFLOW_METRICS (`on`/`off`). */
+  metrics: boolean;
+  /** Also serve `/metrics` alone on this port (same host); unset = the API port only. Env TASKFLOW_METRICS_PORT. */
+  metricsPort: number | undefined;
+  /** How often the queue gauges' snapshot is refreshed (by one node of all), ms. @defaultValue 15000. Env TASKFLOW_STATS_INTERVAL_MS. */
+  statsIntervalMs: number;
 }
 
 /** Where the server's spans go (docs/operations.md, "Tracing"). */
@@ -92,6 +98,13 @@ function int(src: Source, name: string, fallback: number, min: number, max: numb
   return n;
 }
 
+function onOff(src: Source, name: string, fallback: boolean): boolean {
+  const raw = src[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'on' || raw === 'off') return raw === 'on';
+  throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected on or off`);
+}
+
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function checkLogLevel(level: string): string {
@@ -123,6 +136,7 @@ export const KNOWN_VARIABLES = [
   'TASKFLOW_BOOTSTRAP_API_KEY', 'TASKFLOW_MAX_PAYLOAD_BYTES', 'TASKFLOW_MAX_BODY_BYTES', 'TASKFLOW_WORKER_TTL_MS',
   'TASKFLOW_DEFAULT_TIMEOUT_MS', 'TASKFLOW_DEFAULT_MAX_ATTEMPTS', 'TASKFLOW_POISON_AFTER', 'TASKFLOW_POLL_INTERVAL_MS',
   'TASKFLOW_RESCUE_INTERVAL_MS', 'TASKFLOW_RESCUE_START_DELAY_MS', 'LOG_LEVEL',
+  'TASKFLOW_METRICS', 'TASKFLOW_METRICS_PORT', 'TASKFLOW_STATS_INTERVAL_MS',
   'TASKFLOW_URL', 'TASKFLOW_API_KEY', ...OTEL_VARIABLES,
 ] as const;
 
@@ -229,6 +243,9 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
     rescueStartDelayMs: int(env, 'TASKFLOW_RESCUE_START_DELAY_MS', -1, 0, 86_400_000),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
     tracing: tracingOf(env),
+    metrics: onOff(env, 'TASKFLOW_METRICS', true),
+    metricsPort: optional(env, 'TASKFLOW_METRICS_PORT') === undefined ? undefined : int(env, 'TASKFLOW_METRICS_PORT', 0, 0, 65535),
+    statsIntervalMs: int(env, 'TASKFLOW_STATS_INTERVAL_MS', 15_000, 100, 3_600_000),
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
   if (config.rescueStartDelayMs < 0) config.rescueStartDelayMs = config.workerTtlMs;

@@ -4,17 +4,20 @@
  * benchmarks start several in one process or many.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import type { Logger as PinoLogger } from 'pino';
 import { createLogger, withReadableErrors } from './logging.ts';
 import type { FastifyInstance } from 'fastify';
 import {
-  Analytics, AnalyticsRollupDuty, ApiKeyStore, Engine, Maintenance, migrate, openDatabase, PgNotifyTransport, WakeHub,
+  Analytics, AnalyticsRollupDuty, ApiKeyStore, Engine, instrumentDatabase, Maintenance, migrate, openDatabase, PgNotifyTransport, WakeHub,
   type Clock, type Database, type WakeTransport,
 } from '@taskflow/core';
+import { HealthChecks } from './ops/health.ts';
+import { TaskflowMetrics } from './ops/metrics.ts';
 import type { Config } from './config.ts';
 import { buildApp } from './app.ts';
 import { bootstrapKeys } from './bootstrap.ts';
-import { readFileSync } from 'node:fs';
 import type { Tracer } from '@opentelemetry/api';
 
 export interface Service {
@@ -28,8 +31,16 @@ export interface Service {
   /** Set on the first start of an empty database: an admin key to print once. */
   createdAdminKey?: string;
   logger: PinoLogger;
+  /** This node's metrics; undefined when they are off (TASKFLOW_METRICS=off). */
+  metrics: TaskflowMetrics | undefined;
+  health: HealthChecks;
+  /** The base URL of the separate metrics listener (TASKFLOW_METRICS_PORT), if any. */
+  metricsUrl: string | undefined;
+  /** Stops the node; /readyz answers 503 (draining) from the first moment. */
   stop(): Promise<void>;
 }
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export interface StartOptions {
   logger?: PinoLogger;
@@ -48,7 +59,6 @@ export interface StartOptions {
 /** The tracer the options give, or the one the configuration asks for (its SDK loaded only then). */
 async function tracerOf(config: Config, opts: StartOptions, cleanups: (() => Promise<void>)[]): Promise<Tracer | undefined> {
   if (opts.tracer || !config.tracing) return opts.tracer;
-  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   const setup = await (await import('./tracing/setup.ts')).startTracing(config.tracing, version);
   cleanups.push(() => setup.shutdown());
   return setup.tracer;
@@ -56,10 +66,12 @@ async function tracerOf(config: Config, opts: StartOptions, cleanups: (() => Pro
 
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
   const logger = opts.logger ? withReadableErrors(opts.logger) : createLogger(config.logLevel);
-  const db = await openDatabase({
+  const metrics = config.metrics ? new TaskflowMetrics({ version }) : undefined;
+  const opened = await openDatabase({
     databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.schema, poolSize: config.poolSize,
     connectionTimeoutMs: config.connectionTimeoutMs, logger,
   });
+  const db = metrics ? instrumentDatabase(opened, metrics.statement) : opened;
   const cleanups: (() => Promise<void>)[] = [() => db.close()];
   const unwind = async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch((err) => logger.error({ err }, 'error while stopping'));
@@ -69,7 +81,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const apiKeys = new ApiKeyStore(db);
     const { createdAdminKey } = await bootstrapKeys(apiKeys, config.bootstrapApiKey, logger);
     const engine = new Engine({
-      db, clock: opts.clock, logger,
+      db, clock: opts.clock, logger, telemetry: metrics,
       options: {
         defaultTimeoutMs: config.defaultTimeoutMs, defaultMaxAttempts: config.defaultMaxAttempts,
         poisonAfter: config.poisonAfter, workerTtlMs: config.workerTtlMs,
@@ -88,6 +100,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const maintenance = new Maintenance(engine, logger, {
         rescueIntervalMs: config.rescueIntervalMs,
         rescueStartDelayMs: config.rescueStartDelayMs,
+        statsIntervalMs: metrics ? config.statsIntervalMs : 0,
       });
       maintenance.start();
       cleanups.push(() => maintenance.stop());
@@ -96,9 +109,16 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       cleanups.push(() => rollup.stop());
     }
 
+    const health = new HealthChecks({ engine, hub, releaseId: version, redisConfigured: config.redisUrl !== undefined });
+    if (metrics) {
+      metrics.watch(db, engine);
+      metrics.watchHealth(health);
+    }
     const shutdown = new AbortController();
     const tracer = await tracerOf(config, opts, cleanups);
-    const app = await buildApp({ config, db, engine, apiKeys, hub, logger, authCacheMs: opts.authCacheMs, shutdown: shutdown.signal, tracer });
+    const app = await buildApp({
+      config, db, engine, apiKeys, hub, logger, authCacheMs: opts.authCacheMs, shutdown: shutdown.signal, tracer, health, metrics,
+    });
     cleanups.push(async () => {
       shutdown.abort(); // waiting claims answer empty now
       // In-flight requests get a moment to finish; keep-alive connections do not hold the
@@ -111,10 +131,40 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-    logger.info({ url, database: db.driver, schema: db.schema, wakeups: hub.transportName }, 'taskflow is serving');
-    return { config, db, engine, hub, app, url, createdAdminKey, logger, stop: unwind };
+    const metricsUrl = metrics && config.metricsPort !== undefined ? await serveMetrics(metrics, config, cleanups) : undefined;
+    logger.info({ url, metricsUrl, database: db.driver, schema: db.schema, wakeups: hub.transportName, version }, 'taskflow is serving');
+    const stop = async () => {
+      health.drain();
+      await unwind();
+    };
+    return { config, db, engine, hub, app, url, createdAdminKey, logger, metrics, health, metricsUrl, stop };
   } catch (err) {
     await unwind();
     throw err;
   }
+}
+
+/** /metrics alone on a port of its own (TASKFLOW_METRICS_PORT), for a scraper kept off the API port. */
+async function serveMetrics(metrics: TaskflowMetrics, config: Config, cleanups: (() => Promise<void>)[]): Promise<string> {
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only /metrics is served here\n');
+      return;
+    }
+    metrics.exposition().then(
+      (body) => res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(body),
+      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(err as Error).message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.metricsPort, config.host, () => resolve());
+  });
+  cleanups.push(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.metricsPort;
+  return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 }

@@ -22,6 +22,7 @@ import * as admin from './admin.ts';
 import { getQueue, listQueues, setQueuePaused } from './queues.ts';
 import * as schedules from './schedules.ts';
 import { readStats, refreshStats, type StatsSnapshot } from './stats.ts';
+import { checkDatabase, type DatabaseHealth } from './health.ts';
 import { fireDueSchedules, nextScheduleDueInMs, type FirePassResult } from './firing.ts';
 import type { Schedule, ScheduleFire, ScheduleInput, SchedulePatch } from './scheduleTypes.ts';
 import type {
@@ -205,6 +206,11 @@ export class Engine {
    */
   refreshStats(periodMs: number): Promise<boolean> {
     return refreshStats(this.ctx, periodMs);
+  }
+
+  /** Reaches the database: how long one statement took, and the schema's version against this build's. */
+  checkDatabase(): Promise<DatabaseHealth> {
+    return checkDatabase(this.ctx);
   }
 
   /** The queue gauges' snapshot, or null before its first refresh. */

@@ -29,6 +29,8 @@ export interface WakeTransport {
   publish(queues: string[]): void;
   /** Tells the other nodes this node is up and listening. Never throws; logs instead. */
   hello(): void;
+  /** Whether its connection is up now, without a round trip (readiness); absent: always. */
+  connected?(): boolean;
   stop(): Promise<void>;
 }
 
@@ -95,6 +97,11 @@ export class WakeHub {
     this.logger = logger;
     const presenceIntervalMs = options.presenceIntervalMs ?? 5000;
     this.opts = { presenceIntervalMs, peerTtlMs: options.peerTtlMs ?? 3 * presenceIntervalMs };
+  }
+
+  /** Whether the transport's connection is up (undefined without one, or one that cannot tell). */
+  transportConnected(): boolean | undefined {
+    return this.transport?.connected?.();
   }
 
   get transportName(): string {

@@ -81,6 +81,10 @@ export class RedisTransport implements WakeTransport {
     this.send({ n: this.nodeId, h: 1 }).catch((err: unknown) => this.markDown(err));
   }
 
+  connected(): boolean {
+    return this.pub.status === 'ready' && this.sub.status === 'ready';
+  }
+
   async stop(): Promise<void> {
     this.pub.disconnect();
     this.sub.disconnect();

@@ -1,0 +1,126 @@
+/**
+ * /healthz and /readyz in the shape of draft-inadarei-api-health-check-06
+ * (`application/health+json`). Liveness calls nothing; readiness checks the database (it
+ * answers, its schema is this build's), Redis (a warning only: without it wake-ups are slower,
+ * nothing is lost) and whether the node is draining after SIGTERM. Checks run in parallel,
+ * each within CHECK_TIMEOUT_MS, and their answer is reused for CACHE_MS, so that probes from
+ * many load balancers cost one statement a second at most.
+ */
+import type { Engine, WakeHub } from '@taskflow/core';
+
+export type HealthStatus = 'pass' | 'warn' | 'fail';
+
+export interface CheckResult {
+  componentType: 'datastore' | 'system';
+  status: HealthStatus;
+  observedValue?: unknown;
+  observedUnit?: string;
+  time: string;
+  output?: string;
+}
+
+export interface HealthAnswer {
+  status: HealthStatus;
+  version: string;
+  releaseId?: string;
+  checks?: Record<string, Partial<CheckResult>[]>;
+}
+
+const CHECK_TIMEOUT_MS = 500;
+const CACHE_MS = 1000;
+export const HEALTH_CONTENT_TYPE = 'application/health+json';
+
+export class HealthChecks {
+  private readonly engine: Engine;
+  private readonly hub: WakeHub;
+  private readonly releaseId: string;
+  private readonly redisConfigured: boolean;
+  private draining = false;
+  private cached: { at: number; checks: Record<string, CheckResult> } | undefined;
+  private running: Promise<Record<string, CheckResult>> | undefined;
+  /** Told the database's status after each check (taskflow_dependency_up). */
+  onDependency: ((dependency: 'postgres' | 'redis', up: boolean) => void) | undefined;
+
+  constructor(opts: { engine: Engine; hub: WakeHub; releaseId: string; redisConfigured: boolean }) {
+    this.engine = opts.engine;
+    this.hub = opts.hub;
+    this.releaseId = opts.releaseId;
+    this.redisConfigured = opts.redisConfigured;
+  }
+
+  /** From now on, /readyz fails: the node is shutting down (SIGTERM). */
+  drain(): void {
+    this.draining = true;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  liveness(): HealthAnswer {
+    return { status: 'pass', version: '1' };
+  }
+
+  /** The readiness answer; `detailed` (admin key) adds values, times, outputs and the release. */
+  async readiness(detailed: boolean): Promise<HealthAnswer> {
+    const checks = await this.checks();
+    const statuses = Object.values(checks).map((c) => c.status);
+    const status: HealthStatus = statuses.includes('fail') ? 'fail' : statuses.includes('warn') ? 'warn' : 'pass';
+    const shown = Object.fromEntries(Object.entries(checks).map(([k, c]) => [k, [detailed ? c : { componentType: c.componentType, status: c.status }]]));
+    return { status, version: '1', ...(detailed ? { releaseId: this.releaseId } : {}), checks: shown };
+  }
+
+  private async checks(): Promise<Record<string, CheckResult>> {
+    const now = Date.now();
+    let checks: Record<string, CheckResult>;
+    if (this.cached && now - this.cached.at < CACHE_MS) {
+      checks = this.cached.checks;
+    } else {
+      this.running ??= this.run().finally(() => {
+        this.running = undefined;
+      });
+      checks = await this.running;
+      this.cached = { at: Date.now(), checks };
+    }
+    // Draining is this node's own state, never cached.
+    return { ...checks, 'server:draining': { componentType: 'system', status: this.draining ? 'fail' : 'pass', observedValue: this.draining, time: new Date().toISOString() } };
+  }
+
+  private async run(): Promise<Record<string, CheckResult>> {
+    const time = new Date().toISOString();
+    const out: Record<string, CheckResult> = {};
+    try {
+      const db = await withTimeout(this.engine.checkDatabase(), CHECK_TIMEOUT_MS, 'the database did not answer');
+      out['postgres:responseTime'] = { componentType: 'datastore', status: 'pass', observedValue: round(db.seconds * 1000), observedUnit: 'ms', time };
+      out['postgres:schema'] = db.version === db.expected
+        ? { componentType: 'datastore', status: 'pass', observedValue: db.version, time }
+        : { componentType: 'datastore', status: 'fail', observedValue: db.version, time, output: `schema version ${db.version}, this build expects ${db.expected}: run taskflow migrate` };
+      this.onDependency?.('postgres', true);
+    } catch (err) {
+      const output = (err as Error).message;
+      out['postgres:responseTime'] = { componentType: 'datastore', status: 'fail', time, output };
+      out['postgres:schema'] = { componentType: 'datastore', status: 'fail', time, output: 'unknown: the database did not answer' };
+      this.onDependency?.('postgres', false);
+    }
+    if (this.redisConfigured) {
+      const up = this.hub.transportConnected() !== false;
+      out['redis:connection'] = up
+        ? { componentType: 'datastore', status: 'pass', observedValue: true, time }
+        : { componentType: 'datastore', status: 'warn', observedValue: false, time, output: 'Redis is unreachable: wake-ups fall back to polling' };
+      this.onDependency?.('redis', up);
+    }
+    return out;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
