@@ -664,7 +664,7 @@ describe('HTTP API (pglite)', () => {
       expect(await health.json()).toEqual({ status: 'pass', version: '1' });
       const ready = await fetch(`${svc.url}/readyz`);
       expect(ready.status).toBe(200);
-      expect((await ready.json()).status).toBe('pass');
+      expect(((await ready.json()) as { status: string }).status).toBe('pass');
       expect(await admin.healthz()).toEqual({ status: 'pass', version: '1' });
     });
 
