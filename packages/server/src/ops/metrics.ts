@@ -54,6 +54,8 @@ export class TaskflowMetrics implements EngineTelemetry {
   readonly httpDuration;
   private readonly queueGauges;
   private readonly series = new Map<string, AttemptSeries>();
+  private readonly dependencyUp;
+  private health: HealthChecks | undefined;
   private snapshotSource: (() => Promise<StatsSnapshot | null>) | undefined;
   private snapshotReadAt = 0;
   private snapshotReading: Promise<void> | undefined;
@@ -92,6 +94,14 @@ export class TaskflowMetrics implements EngineTelemetry {
     new client.Gauge({ name: 'taskflow_build_info', help: 'Always 1; the labels say which build runs.', labelNames: ['version', 'node_version'], registers })
       .set({ version: opts.version, node_version: process.version }, 1);
     this.queueGauges = queueGauges(registers);
+    const self = this;
+    this.dependencyUp = new client.Gauge({
+      name: 'taskflow_dependency_up', help: '1 if the dependency answered the last readiness check of this node.',
+      labelNames: ['dependency'], registers,
+      async collect() {
+        await self.health?.readiness(false);
+      },
+    });
     for (const outcome of ['stale'] as const) this.rejectedTotal.inc({ reason: outcome }, 0);
     this.workersLostTotal.inc(0);
   }
@@ -176,16 +186,10 @@ export class TaskflowMetrics implements EngineTelemetry {
     gauge('taskflow_db_pool_max_connections', 'The pool\'s size.', (p) => p.max);
   }
 
-  /** taskflow_dependency_up from the readiness checks (refreshed at each scrape, at most once a second). */
+  /** taskflow_dependency_up from the readiness checks (run at each scrape; they cache their answer a second). */
   watchHealth(health: HealthChecks): void {
-    const up = new client.Gauge({
-      name: 'taskflow_dependency_up', help: '1 if the dependency answered the last readiness check of this node.',
-      labelNames: ['dependency'], registers: [this.registry],
-      async collect() {
-        await health.readiness(false);
-      },
-    });
-    health.onDependency = (dependency, ok) => up.set({ dependency }, ok ? 1 : 0);
+    this.health = health;
+    health.onDependency = (dependency, ok) => this.dependencyUp.set({ dependency }, ok ? 1 : 0);
   }
 
   /** The exposition (text format 0.0.4). Reads the snapshot first, at most once a second. */
