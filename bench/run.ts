@@ -2,7 +2,7 @@
  * Taskflow against BullMQ, pg-boss and graphile-worker, side by side in one run, on the same
  * PostgreSQL and Redis, each in a fresh namespace, each worker in its own process.
  *
- *   npm run bench -- [--n 20000] [--single-n N] [--quick] [--only taskflow,pglite,bullmq,bullmq-aof,pgboss,graphile]
+ *   npm run bench -- [--n 20000] [--single-n N] [--quick] [--only taskflow,taskflow-nometrics,pglite,bullmq,bullmq-aof,pgboss,graphile]
  *                    [--rounds 1] [--concurrency 50] [--latency-count 500] [--rate 100]
  *                    [--database-url postgres://...] [--redis-url redis://...] [--aof-redis-port 6390]
  *                    [--worker-node-flags "…"] [--baseline <dir>] [--pglite-memory] [--variants defaults,best]
@@ -26,6 +26,9 @@
  * `--worker-node-flags` runs every system's worker process on these Node flags (default: none,
  * Node's defaults), e.g. "--max-semi-space-size=8", which docs/operations.md recommends for
  * busy SDK workers: the same flags for every system, so the ratios stay like for like.
+ *
+ * `taskflow-nometrics` is the PostgreSQL row with its metrics off (TASKFLOW_METRICS=off): with
+ * `--only taskflow,taskflow-nometrics` a run weighs what the metrics cost on the hot path.
  *
  * `--pglite-memory` runs the PGlite row on `memory://` instead of a fresh data directory on
  * disk (the embedded default, which `npm start` runs).
@@ -91,7 +94,7 @@ const AOF_PORT = Number(args['aof-redis-port']);
 const WORKER_FLAGS = args['worker-node-flags']!.split(' ').filter(Boolean);
 const ROUNDS = Number(args.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds: expected a whole number ≥ 1');
-const ALL = ['taskflow', 'pglite', 'bullmq', 'bullmq-aof', 'pgboss', 'graphile'];
+const ALL = ['taskflow', 'taskflow-nometrics', 'pglite', 'bullmq', 'bullmq-aof', 'pgboss', 'graphile'];
 const only = args.only ? args.only.split(',').map((s) => s.trim()) : ALL;
 for (const o of only) if (!ALL.includes(o)) throw new Error(`--only: unknown system "${o}" (expected ${ALL.join(', ')})`);
 /** The root of the --baseline checkout, checked before anything runs. */
@@ -104,14 +107,14 @@ if (VARIANTS.includes('best') && !TUNING) throw new Error(`no ${args.tuning}: ru
 const bases = BASELINE === undefined ? only
   : only.includes('taskflow') ? only.flatMap((k) => (k === 'taskflow' ? [k, 'baseline'] : [k])) : ['baseline', ...only];
 /** Whose sweep gives a base system its best setting (the baseline: Taskflow's; BullMQ AOF: BullMQ's). */
-const tunedAs = (base: string) => (base === 'baseline' ? 'taskflow' : base === 'bullmq-aof' ? 'bullmq' : base);
+const tunedAs = (base: string) => (base === 'baseline' || base === 'taskflow-nometrics' ? 'taskflow' : base === 'bullmq-aof' ? 'bullmq' : base);
 /** The rows of each round: each base at its defaults, then each at its best (`<base>-best`). */
 const keys = [
   ...(VARIANTS.includes('defaults') ? bases : []),
   ...(VARIANTS.includes('best') ? bases.filter((b) => TUNING!.systems[tunedAs(b)] && b !== 'pglite' && b !== 'bullmq-aof').map((b) => `${b}-best`) : []),
 ];
 /** The rows of Taskflow, whose ratios to the others are printed. */
-const OURS = ['taskflow', 'baseline', 'pglite', 'taskflow-best', 'baseline-best'];
+const OURS = ['taskflow', 'taskflow-nometrics', 'baseline', 'pglite', 'taskflow-best', 'taskflow-nometrics-best', 'baseline-best'];
 const isBest = (key: string) => key.endsWith('-best');
 const baseOf = (key: string) => key.replace(/-best$/, '');
 const tuningOf = (key: string) => (isBest(key) ? TUNING!.systems[tunedAs(baseOf(key))]!.best : {});

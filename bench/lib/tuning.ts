@@ -74,6 +74,7 @@ export function makeSystem(key: string, id: string, tuning: Tuning, c: Connectio
   const DB = c.databaseUrl;
   switch (key) {
     case 'taskflow': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tf_${id}`, tuning, label });
+    case 'taskflow-nometrics': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tfn_${id}`, serverConfig: { metrics: false }, label: label ?? 'Taskflow, metrics off (PostgreSQL)', tuning });
     case 'baseline': return new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_tfb_${id}`, checkout: c.baseline, label: label ?? 'Taskflow@baseline (PostgreSQL)', tuning });
     case 'pglite': return new TaskflowSystem({ driver: 'pglite', databaseUrl: DB, schema: 'taskflow', pgliteInMemory: c.pgliteMemory, tuning, label });
     case 'bullmq': return withLabel(new BullmqSystem({ redisUrl: c.redisUrl, prefix: `tfbench_${id}`, tuning }), label);

@@ -109,7 +109,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       cleanups.push(() => rollup.stop());
     }
 
-    const health = new HealthChecks({ engine, hub, releaseId: version, redisConfigured: config.redisUrl !== undefined });
+    const health = new HealthChecks({ engine, hub, releaseId: version, redisConfigured: config.redisUrl !== undefined, logger });
     if (metrics) {
       metrics.watch(db, engine);
       metrics.watchHealth(health);

@@ -6,7 +6,7 @@
  * each within CHECK_TIMEOUT_MS, and their answer is reused for CACHE_MS, so that probes from
  * many load balancers cost one statement a second at most.
  */
-import type { Engine, WakeHub } from '@taskflow/core';
+import type { Engine, Logger, WakeHub } from '@taskflow/core';
 
 export type HealthStatus = 'pass' | 'warn' | 'fail';
 
@@ -35,13 +35,17 @@ export class HealthChecks {
   private readonly hub: WakeHub;
   private readonly releaseId: string;
   private readonly redisConfigured: boolean;
+  private readonly logger: Logger;
+  /** The status each check had last time, to log changes only. */
+  private readonly last = new Map<string, HealthStatus>();
   private draining = false;
   private cached: { at: number; checks: Record<string, CheckResult> } | undefined;
   private running: Promise<Record<string, CheckResult>> | undefined;
   /** Told the database's status after each check (taskflow_dependency_up). */
   onDependency: ((dependency: 'postgres' | 'redis', up: boolean) => void) | undefined;
 
-  constructor(opts: { engine: Engine; hub: WakeHub; releaseId: string; redisConfigured: boolean }) {
+  constructor(opts: { engine: Engine; hub: WakeHub; releaseId: string; redisConfigured: boolean; logger: Logger }) {
+    this.logger = opts.logger;
     this.engine = opts.engine;
     this.hub = opts.hub;
     this.releaseId = opts.releaseId;
@@ -109,7 +113,19 @@ export class HealthChecks {
         : { componentType: 'datastore', status: 'warn', observedValue: false, time, output: 'Redis is unreachable: wake-ups fall back to polling' };
       this.onDependency?.('redis', up);
     }
+    this.logChanges(out);
     return out;
+  }
+
+  /** One line per change of a check's status (the first pass logs only what is not pass). */
+  private logChanges(checks: Record<string, CheckResult>): void {
+    for (const [check, c] of Object.entries(checks)) {
+      const before = this.last.get(check) ?? 'pass';
+      this.last.set(check, c.status);
+      if (c.status === before) continue;
+      if (c.status === 'pass') this.logger.info({ check }, 'readiness check passes again');
+      else this.logger.warn({ check, status: c.status, output: c.output }, 'readiness check failed');
+    }
   }
 }
 
