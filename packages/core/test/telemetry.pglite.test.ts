@@ -1,0 +1,3 @@
+import { describeTelemetryConformance } from './conformance/telemetry.suite.ts';
+
+describeTelemetryConformance('pglite');
