@@ -109,3 +109,32 @@ describe('/metrics', () => {
     expect(status).toBe(0);
   });
 });
+
+describe('/metrics on a port of its own, and off', () => {
+  it('serves the exposition alone on TASKFLOW_METRICS_PORT, and on the API port too', async () => {
+    const svc = await startTestService('postgres', { metricsPort: 0 });
+    try {
+      const url = svc.service.metricsUrl!;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(url).not.toBe(svc.url);
+      const res = await fetch(`${url}/metrics`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('taskflow_build_info');
+      expect((await fetch(`${url}/api/v1/tasks`)).status).toBe(404);
+      expect((await fetch(`${svc.url}/metrics`)).status).toBe(200);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('has no /metrics and counts nothing with TASKFLOW_METRICS=off', async () => {
+    const svc = await startTestService('postgres', { metrics: false });
+    try {
+      expect(svc.service.metrics).toBeUndefined();
+      expect((await fetch(`${svc.url}/metrics`)).status).toBe(404);
+      expect((await fetch(`${svc.url}/readyz`)).status).toBe(200);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
