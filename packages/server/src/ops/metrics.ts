@@ -55,6 +55,8 @@ export class TaskflowMetrics implements EngineTelemetry {
   private readonly queueGauges;
   private readonly series = new Map<string, AttemptSeries>();
   private readonly dependencyUp;
+  /** Statement names are the code's (a few dozen): their series resolved once. */
+  private readonly statementSeries = new Map<string, client.Histogram.Internal<string>>();
   private health: HealthChecks | undefined;
   private snapshotSource: (() => Promise<StatsSnapshot | null>) | undefined;
   private snapshotReadAt = 0;
@@ -165,7 +167,13 @@ export class TaskflowMetrics implements EngineTelemetry {
 
   /** For instrumentDatabase. */
   readonly statement = (name: string, seconds: number, failed: boolean): void => {
-    this.statementDuration.observe({ statement: name, status: failed ? 'error' : 'ok' }, seconds);
+    if (failed) {
+      this.statementDuration.observe({ statement: name, status: 'error' }, seconds);
+      return;
+    }
+    let child = this.statementSeries.get(name);
+    if (!child) this.statementSeries.set(name, (child = this.statementDuration.labels({ statement: name, status: 'ok' })));
+    child.observe(seconds);
   };
 
   /** Exports the pools of `db` (PostgreSQL) and the queue gauges of `engine`'s snapshot. */
