@@ -5,7 +5,7 @@
  * is doing (two runs of the same script measured 0.05% apart on a loaded machine), so a change
  * of a few percent in the database's work shows, where the timed benches drown it in noise.
  *
- *   npm run pg-instructions -- [--n 20000] [--variants base,fillfactor40,merged-running,queue-hash-ready] [--functions 30 [--inclusive]]
+ *   npm run pg-instructions -- [--n 20000] [--variants base,observed,fillfactor40,merged-running,queue-hash-ready] [--functions 30 [--inclusive]]
  *
  * For each variant, three scripts are run from a fresh copy of one scratch cluster:
  * - `zero`: the engine's migrations (packages/core/migrations), the variant's change, a worker
@@ -28,6 +28,9 @@
  * - no-finished-index, brin-every-row, btree-finished: the analytics rollup's index on
  *   tasks.finished_at (migration 0007, a partial BRIN) dropped, or made a BRIN of every row,
  *   or a partial B-tree.
+ * - observed: no schema change; the claim and succeedAndClaim an engine with a telemetry
+ *   observer (the server's metrics) runs: they also return each task's queue wait and
+ *   attempt duration (sql/tasks/claim.ts, settle.ts).
  * - keyed: no schema change; every task has an idempotency key (`sdk:` and a UUID, as the SDK
  *   makes up), inserted by the statement for batches with keys (`statements.insert`: ON
  *   CONFLICT, and the queue upsert, one row per 1,000 tasks). Its RETURNING rows (one per task)
@@ -62,8 +65,9 @@ const N = Number(args.n);
 const BATCH = 250;
 if (!Number.isInteger(N) || N <= 0 || N % 1000 !== 0) throw new Error('--n: a positive multiple of 1000');
 
-const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean }> = {
+const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean; observed?: boolean }> = {
   base: { sql: [], cycle: true },
+  observed: { sql: [], cycle: true, observed: true },
   keyed: { sql: [], cycle: true, keyed: true },
   fillfactor40: { sql: ['ALTER TABLE tasks SET (fillfactor = 40)'], cycle: true },
   'merged-running': {
@@ -120,8 +124,9 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
   s.push(keyed
     ? `PREPARE ins(${INSERT_TYPES}) AS ${oneLine(S.insert.text).replace(/\)\s*INSERT INTO tasks/, '), inserted AS (INSERT INTO tasks')}) SELECT count(*) FROM inserted`
     : `PREPARE ins(${INSERT_TYPES}) AS ${oneLine(S.insertWithoutKeysKnownQueues.text)}`);
-  s.push(`PREPARE claim(text, integer, uuid, timestamptz) AS ${oneLine(S.claim.text)}`);
-  s.push(`PREPARE sac(json, uuid, timestamptz, text, integer) AS ${oneLine(S.succeedAndClaim.text)}`);
+  const observed = VARIANTS[variant]!.observed === true;
+  s.push(`PREPARE claim(text, integer, uuid, timestamptz) AS ${oneLine((observed ? S.claimObserved : S.claim).text)}`);
+  s.push(`PREPARE sac(json, uuid, timestamptz, text, integer) AS ${oneLine((observed ? S.succeedAndClaimObserved : S.succeedAndClaim).text)}`);
   if (kind !== 'zero') {
     for (let b = 0; b < N / 1000; b++) {
       // As the engine writes tasks that take every default (insertColumns in the engine).

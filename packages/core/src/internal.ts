@@ -25,6 +25,9 @@ export const statements = {
   claim: T.taskClaim,
   /** Successes and the next claim: $1 successes (successesJson), $2 worker id, $3 now, $4 queue, $5 limit. */
   succeedAndClaim: T.taskSucceedAndClaim,
+  /** The claim and succeedAndClaim an engine with an observer (metrics) runs instead. */
+  claimObserved: T.taskClaimObserved,
+  succeedAndClaimObserved: T.taskSucceedAndClaimObserved,
 } as const;
 
 /** Every parameter of an insert statement for `items` (defaults applied), database time. */

@@ -86,7 +86,7 @@ describe('/metrics', () => {
 
   it('exports HTTP requests by route template, statements by name, the build and the process', () => {
     expect(valueOf(samples, 'http_server_request_duration_seconds_count', { http_route: '/api/v1/workers/:id/claim', http_response_status_code: '200' })).toBe(2);
-    expect(valueOf(samples, 'taskflow_db_statement_duration_seconds_count', { statement: 'tf_task_claim' })).toBeGreaterThanOrEqual(1);
+    expect(valueOf(samples, 'taskflow_db_statement_duration_seconds_count', { statement: 'tf_task_claim_observed' })).toBeGreaterThanOrEqual(1);
     expect(valueOf(samples, 'taskflow_db_pool_max_connections', { pool: 'main' })).toBe(5);
     expect(valueOf(samples, 'taskflow_dependency_up', { dependency: 'postgres' })).toBe(1);
     expect(samples.find((s) => s.name === 'taskflow_build_info')?.labels.version).toMatch(/^\d+\.\d+\.\d+/);

@@ -16,7 +16,8 @@ export async function claimFrom(ctx: EngineContext, workerId: string, ordered: r
   const out: ClaimedTask[] = [];
   for (const q of ordered) {
     if (out.length >= max) break;
-    const { rows } = await ctx.db.relaxed.query(T.taskClaim, [q.name, max - out.length, workerId, ctx.now()]);
+    const statement = ctx.telemetry ? T.taskClaimObserved : T.taskClaim;
+    const { rows } = await ctx.db.relaxed.query(statement, [q.name, max - out.length, workerId, ctx.now()]);
     for (const r of rows) out.push(toClaimedTask(r));
     if (ctx.telemetry) observeClaimed(ctx.telemetry, rows);
   }

@@ -21,16 +21,16 @@ export function observeClaimed(t: EngineTelemetry, rows: readonly Row[]): void {
   if (out.length > 0) t.claimed(out);
 }
 
-/** The 'settled' rows of taskSucceedAndClaim: ids and seconds listed per queue and type. */
+/** The 'settled' row of taskSucceedAndClaimObserved: queues, types and seconds listed in the order of the ids. */
 export function observeSucceededLists(t: EngineTelemetry, rows: readonly Row[]): void {
-  const out: AttemptObservation[] = [];
-  for (const r of rows) {
-    if (r.kind !== 'settled' || !r.took) continue;
-    for (const took of (r.took as string).split(',')) {
-      out.push({ queue: r.queue, type: r.type, outcome: 'succeeded', seconds: Number(took), next: 'succeeded' });
-    }
-  }
-  if (out.length > 0) t.settled(out);
+  const r = rows.find((row) => row.kind === 'settled');
+  if (!r?.took) return;
+  const queues = (r.queue as string).split('\u001f');
+  const types = (r.type as string).split('\u001f');
+  const out = (r.took as string).split(',').map((took, i): AttemptObservation => (
+    { queue: queues[i]!, type: types[i]!, outcome: 'succeeded', seconds: Number(took), next: 'succeeded' }
+  ));
+  t.settled(out);
 }
 
 /**

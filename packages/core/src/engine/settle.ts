@@ -43,12 +43,13 @@ export async function settleAndClaim(
   const okRows = ok.length === 0
     ? []
     : carrier
-      ? await runSettle(ctx, T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
+      ? await runSettle(ctx, ctx.telemetry ? T.taskSucceedAndClaimObserved : T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
       : await runSettle(ctx, T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
   const tasks = carrier ? okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask) : [];
   ctx.churn += tasks.length;
-  // taskSucceedAndClaim lists the settled ids in a row per queue and type; taskSucceedMany returns a row each.
-  const settledOk = carrier ? settledIds(okRows) : okRows.map((r) => String(r.id));
+  // taskSucceedAndClaim lists the settled ids in one row; taskSucceedMany returns a row each.
+  const settledList: string | null | undefined = carrier ? okRows.find((r) => r.kind === 'settled')?.id : undefined;
+  const settledOk = carrier ? (settledList ? settledList.split(',') : []) : okRows.map((r) => String(r.id));
   if (ctx.telemetry) observeSettlement(ctx.telemetry, { okRows, withClaim: carrier !== undefined, failRows, failed, releaseRows: releaseRowList });
   if (tasks.length < max) tasks.push(...(await claimFrom(ctx, workerId, carrier ? order.slice(1) : order, max - tasks.length)));
   const accepted = new Set<string>([...settledOk, ...failedRows.map((r) => String(r.id))]);
@@ -64,12 +65,6 @@ export async function settleAndClaim(
     ctx.telemetry.rejected(outcomes.filter((o) => o === 'stale').length);
   }
   return { outcomes, tasks };
-}
-
-function settledIds(rows: readonly Row[]): string[] {
-  const ids: string[] = [];
-  for (const r of rows) if (r.kind === 'settled' && r.id) ids.push(...(r.id as string).split(','));
-  return ids;
 }
 
 /** Tells the observer what one settlement did (see telemetry.ts). */

@@ -2,7 +2,7 @@
  * What the engine tells its telemetry observer (the metrics' source), and the queue gauges'
  * snapshot, on each driver. A ManualClock makes every wait and duration exact.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   Engine, ManualClock, type AttemptObservation, type ClaimObservation, type DriverName, type EngineTelemetry,
 } from '@taskflow/core';
@@ -36,6 +36,11 @@ class Recorder implements EngineTelemetry {
 
 export function describeTelemetryConformance(driver: DriverName): void {
   const dbs = testDatabases(driver);
+  // Starting PGlite (once per file) is the slow part on a loaded machine: in a hook, not a test.
+  beforeAll(async () => {
+    await dbs.fresh({ migrate: false });
+    await dbs.closeOpened();
+  }, 180_000);
   afterEach(() => dbs.closeOpened());
   afterAll(() => dbs.closeAll());
 

@@ -71,3 +71,18 @@ WITH clock AS (SELECT coalesce($4::timestamptz, now()) AS t),
 ${claimCtes('$1', '$2', '$3')}
 SELECT id, ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER}`,
 };
+
+/**
+ * taskClaimObserved: taskClaim, with `ready_at` (the run time, as epoch seconds) after the
+ * columns: with the lease it gives the queue wait the metrics observe (engine/observe.ts),
+ * without a query of their own. Run instead of taskClaim only when an observer is set, so that
+ * a node without metrics pays nothing for it.
+ * $1 queue, $2 limit, $3 worker id, $4 now
+ */
+export const taskClaimObserved: Statement = {
+  name: 'tf_task_claim_observed',
+  text: `
+WITH clock AS (SELECT coalesce($4::timestamptz, now()) AS t),
+${claimCtes('$1', '$2', '$3')}
+SELECT id, ${CLAIMED_COLUMNS}, date_part('epoch', run_at) AS ready_at ${CLAIMED_IN_ORDER}`,
+};

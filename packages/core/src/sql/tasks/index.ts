@@ -12,7 +12,7 @@
  */
 export { TASK_COLUMNS } from './columns.ts';
 export * from './insert.ts';
-export { taskClaim } from './claim.ts';
+export { taskClaim, taskClaimObserved } from './claim.ts';
 export * from './settle.ts';
 export * from './rescue.ts';
 export * from './maintenance.ts';

@@ -34,31 +34,47 @@ function succeedUpdate(worker: string): string {
  * round trip, one commit), the shape of a busy worker's every request.
  * $1 json successes as taskSucceedMany, $2 worker id, $3 now, $4 queue, $5 limit
  * Keeps: what taskSucceedMany and taskClaim keep; settled and claimed rows are different rows
- * (a task being settled is running, a task being claimed is queued). Returns first a row of
- * kind 'settled' per queue and type settled (none if nothing was), whose `id` lists the settled
- * ids and `took` their attempts' seconds, comma-separated in the same order (one row rather
- * than one per result, each 16 nulls wide, for the driver to parse), then the claimed
+ * (a task being settled is running, a task being claimed is queued). Returns first one row of
+ * kind 'settled' whose `id` lists the settled ids, comma-separated (null if none: one row
+ * rather than one per result, each 17 nulls wide, for the driver to parse), then the claimed
  * tasks (kind 'claimed', in claim order: an Append runs its branches one after the other and
  * keeps each one's order).
  */
-export const taskSucceedAndClaim: Statement = {
-  name: 'tf_task_succeed_and_claim',
-  text: `
+export const taskSucceedAndClaim: Statement = succeedAndClaim('tf_task_succeed_and_claim', false);
+
+/**
+ * taskSucceedAndClaimObserved: taskSucceedAndClaim for an engine with an observer (metrics):
+ * the 'settled' row also lists each settled task's queue and type (separated by U+001F, which
+ * neither may hold) and its attempt's seconds (`took`, comma-separated), in the order of `id`;
+ * claimed rows add `ready_at` as taskClaimObserved does. Lists, not a GROUP BY: grouping sorts
+ * by text under the collation, which costs more than the lists.
+ */
+export const taskSucceedAndClaimObserved: Statement = succeedAndClaim('tf_task_succeed_and_claim_observed', true);
+
+function succeedAndClaim(name: string, observed: boolean): Statement {
+  const settledReturns = observed ? `t.id, t.queue, t.type, date_part('epoch', c.t - t.started_at) AS took` : 't.id';
+  const labels = observed ? `string_agg(queue, E'\\x1f') AS queue, string_agg(type, E'\\x1f') AS type` : 'NULL AS queue, NULL AS type';
+  const extra = observed ? `, NULL::float8 AS ready_at, string_agg(took::text, ',') AS took` : '';
+  const claimedExtra = observed ? `, date_part('epoch', run_at), NULL` : '';
+  return {
+    name,
+    text: `
 WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
 ${SUCCEED_INPUT},
 settled AS (
   ${succeedUpdate('$2')}
-  RETURNING t.id
+  RETURNING ${settledReturns}
 ),
 ${claimCtes('$4', '$5', '$2')}
-SELECT 'settled' AS kind, string_agg(id::text, ',') AS id, NULL AS queue, NULL AS type, NULL::integer AS attempt,
+SELECT 'settled' AS kind, string_agg(id::text, ',') AS id, ${labels}, NULL::integer AS attempt,
        NULL::integer AS attempt_base, NULL::integer AS max_attempts, NULL::integer AS priority, NULL AS payload_json,
        NULL::bytea AS payload_bytes, NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at,
-       NULL::text[] AS tags, NULL AS created_at, NULL AS traceparent, NULL AS tracestate
+       NULL::text[] AS tags, NULL AS created_at, NULL AS traceparent, NULL AS tracestate${extra}
   FROM settled
 UNION ALL
-(SELECT 'claimed', id::text, ${CLAIMED_COLUMNS} ${CLAIMED_IN_ORDER})`,
-};
+(SELECT 'claimed', id::text, ${CLAIMED_COLUMNS}${claimedExtra} ${CLAIMED_IN_ORDER})`,
+  };
+}
 
 /**
  * taskSucceedMany: records successful results.
