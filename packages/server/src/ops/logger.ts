@@ -5,6 +5,7 @@
  * request body in the first place (docs/operations.md, "Logs").
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { IncomingMessage } from 'node:http';
 import pino, { type Logger } from 'pino';
 
@@ -17,7 +18,7 @@ export const REDACTED_PATHS = [
 export function createLogger(level: string, version: string, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level,
-    base: { pid: process.pid, hostname: process.env.HOSTNAME, service: 'taskflow-server', version },
+    base: { pid: process.pid, hostname: hostname(), service: 'taskflow-server', version },
     redact: { paths: REDACTED_PATHS, censor: '[Redacted]' },
   };
   return destination ? pino(options, destination) : pino(options);
