@@ -741,7 +741,7 @@ describe('long-polling claims and wake-ups (postgres)', () => {
     const relaxed = svc.service.db.relaxed;
     const query = relaxed.query.bind(relaxed);
     relaxed.query = ((sql: Parameters<typeof query>[0], params?: Parameters<typeof query>[1]) => {
-      if (typeof sql !== 'string' && sql.name === 'tf_task_claim') return query(sql, params).finally(() => claimStatements++);
+      if (typeof sql !== 'string' && (sql.name === 'tf_task_claim' || sql.name === 'tf_task_claim_observed')) return query(sql, params).finally(() => claimStatements++);
       return query(sql, params);
     }) as typeof relaxed.query;
     const db = svc.service.db;
