@@ -28,7 +28,7 @@ import { ServerSpans } from './tracing/spans.ts';
 import { analyticsHandlers } from './routes/analytics.ts';
 import type { HealthChecks } from './ops/health.ts';
 import type { TaskflowMetrics } from './ops/metrics.ts';
-import { requestIdOf } from './ops/logger.ts';
+import { requestIdOf } from './ops/requestId.ts';
 import { registerHttpHooks } from './ops/httpHooks.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;

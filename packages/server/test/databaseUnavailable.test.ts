@@ -86,7 +86,7 @@ async function expectAllUnavailable(tf: TestService, calls: Call[]) {
   }
   expect(answers).toEqual(calls.map((c) => `${c.method} ${c.path} 503 database_unavailable true`));
   const ready = await send(tf, { method: 'GET', path: '/readyz' });
-  expect(ready).toMatchObject({ status: 503, body: { status: 'unavailable' } });
+  expect(ready).toMatchObject({ status: 503, body: { status: 'fail' } });
   expect(ready.retryAfter).toMatch(/^[12]$/);
 }
 

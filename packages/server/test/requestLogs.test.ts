@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskflowClient } from '@taskflow/sdk';
-import { createLogger } from '../src/ops/logger.ts';
+import { createLogger } from '../src/logging.ts';
 import { startTestService, type TestService } from './support/service.ts';
 
 const SECRET_PAYLOAD = 'hunter2-payload-7f3a9c';
@@ -23,7 +23,7 @@ describe('logs', () => {
         done();
       },
     });
-    svc = await startTestService('postgres', {}, { logger: createLogger('trace', 'test', sink) });
+    svc = await startTestService('postgres', {}, { logger: createLogger('trace', sink) });
     ({ secret: apiKey } = await svc.admin.createApiKey({ name: 'logging test', scopes: ['producer', 'worker'] }));
     const client = new TaskflowClient({ url: svc.url, apiKey });
     const task = await client.enqueue({ queue: 'log-q', type: 'secret.job', payload: { password: SECRET_PAYLOAD, note: SECRET_PAYLOAD } });
