@@ -26,7 +26,7 @@
  * - queue-hash-ready: tasks_ready keyed by hashtext(queue) instead of queue (a fixed-width
  *   first column). The claim statement cannot use that index, so only its insert is measured.
  * - no-finished-index, brin-every-row, btree-finished: the analytics rollup's index on
- *   tasks.finished_at (migration 0007, a partial BRIN) dropped, or made a BRIN of every row,
+ *   tasks.finished_at (migration 0006, a partial BRIN) dropped, or made a BRIN of every row,
  *   or a partial B-tree.
  * - observed: no schema change; the claim and succeedAndClaim an engine with a telemetry
  *   observer (the server's metrics) runs: they also return each task's queue wait and
@@ -78,7 +78,7 @@ const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean;
     sql: ['DROP INDEX tasks_ready', "CREATE INDEX tasks_ready ON tasks (hashtext(queue), priority DESC, run_at, id) WHERE state = 'queued'"],
     cycle: false,
   },
-  // The analytics rollup's time index on finished tasks (migration 0007: BRIN, partial)
+  // The analytics rollup's time index on finished tasks (migration 0006: BRIN, partial)
   // weighed against none, a BRIN of every row and a B-tree.
   'no-finished-index': { sql: ['DROP INDEX tasks_finished_brin'], cycle: true },
   'brin-every-row': {

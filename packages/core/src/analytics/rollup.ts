@@ -5,7 +5,7 @@
  * than adds, so a pass run twice, or cut short and rolled back, leaves the same rows.
  *
  * Nothing on the claim or settle path writes analytics: the hot path pays only the BRIN
- * index on `finished_at` (migration 0007).
+ * index on `finished_at` (migration 0006).
  */
 import type { Database, Executor } from '../db/types.ts';
 import * as A from '../sql/analytics.ts';
@@ -54,7 +54,7 @@ export interface RollupPassResult {
 const floorTo = (t: number, unit: number) => Math.floor(t / unit) * unit;
 const ceilTo = (t: number, unit: number) => Math.ceil(t / unit) * unit;
 
-/** The id marks after a pass (see analytics_state in migration 0007). */
+/** The id marks after a pass (see analytics_state in migration 0006). */
 function nextMarks(st: Record<string, any>, finalThrough: number): unknown[] {
   let idMark = String(st.id_mark);
   let idMarkAt: Date | null = st.id_mark_at;

@@ -1,5 +1,5 @@
 /**
- * Statements of the analytics rollups (migration 0007). The rollup duty is the only writer of
+ * Statements of the analytics rollups (migration 0006). The rollup duty is the only writer of
  * `analytics_*`; it reads `tasks` and `attempts` and writes nothing else. The analytics API
  * reads the rollups only (and, for the health summary, the ready set through its index).
  *
