@@ -27,7 +27,8 @@ interface RescueKind {
  * with `outcome` and moves each task on by NEXT_STATE_AFTER_FAILURE (always retryable; the
  * delay is the backoff for an expired lease, zero otherwise: the design's "an expired lease is
  * a failed attempt and follows the retry policy; a deregistered or dead worker's tasks are
- * requeued at once"). When `leaseLoss` is set the attempt counts towards poison quarantine: a
+ * requeued at once"). Requeued at once, a task keeps its run time, and so its place in line
+ * (`keep_place`): it goes back ahead of the tasks that were behind it. When `leaseLoss` is set the attempt counts towards poison quarantine: a
  * task whose attempts end with the worker gone `$poisonAfter` times is dead with reason
  * `poison`, whatever attempts it has left.
  * Parameters: $1 now, $2 poisonAfter, then the victims query's own.
@@ -37,6 +38,8 @@ function rescueStatement(name: string, kind: RescueKind): Statement {
   const loss = kind.leaseLoss ? 1 : 0;
   const delay = kind.backoff ? 'backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)' : '0::float8';
   const refund = kind.refund ? 1 : 0;
+  // Without a backoff the worker, not the task, ended the attempt: it keeps its place in line.
+  const keep = kind.backoff ? 'false' : 'true';
   return {
     name,
     text: `
@@ -45,7 +48,7 @@ victims AS (${victims}),
 cur AS (
   SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, t.lease_expires_at,
          ${refund} = 0 AND t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
-         true AS retryable, ${loss} = 1 AND t.lease_losses + 1 >= $2 AS poisoned,
+         true AS retryable, ${loss} = 1 AND t.lease_losses + 1 >= $2 AS poisoned, ${keep} AS keep_place,
          ${delay} AS delay_ms
     FROM tasks t JOIN victims v ON v.id = t.id
 ),

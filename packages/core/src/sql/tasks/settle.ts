@@ -110,7 +110,7 @@ input AS (
 ),
 cur AS (
   SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, i.message, i.stack, i.logs::jsonb AS logs, i.trace_id,
-         coalesce(i.retryable, true) AS retryable, false AS poisoned,
+         coalesce(i.retryable, true) AS retryable, false AS poisoned, false AS keep_place,
          t.attempt - t.attempt_base >= t.max_attempts AS exhausted,
          coalesce(i.retry_after_ms, backoff_delay_ms(t.backoff, t.attempt - t.attempt_base)) AS delay_ms
     FROM tasks t JOIN input i ON t.id = i.id AND t.attempt = i.attempt

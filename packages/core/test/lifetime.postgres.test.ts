@@ -1,0 +1,3 @@
+import { describeLifetimeConformance } from './conformance/lifetime.suite.ts';
+
+describeLifetimeConformance('postgres');
