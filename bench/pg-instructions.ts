@@ -101,8 +101,11 @@ function pgBin(): string {
   throw new Error('PostgreSQL server binaries not found: pass --pg-bin');
 }
 
-/** The parameter types of taskInsertMany: the thirteen column arrays, now, the three defaults, the two trace columns. */
-const INSERT_TYPES = 'text[], text[], jsonb, text[], text[], integer[], timestamptz[], float8[], integer[], text[], integer[], text[], text[], timestamptz, integer, jsonb, integer, text[], text[]';
+/**
+ * The parameter types of taskInsertMany: the thirteen column arrays, now, the three defaults,
+ * the two trace columns, the four lifetime columns (expires_at, ttl_ms, unique_key, unique_for_ms).
+ */
+const INSERT_TYPES = 'text[], text[], jsonb, text[], text[], integer[], timestamptz[], float8[], integer[], text[], integer[], text[], text[], timestamptz, integer, jsonb, integer, text[], text[], timestamptz[], float8[], text[], float8[]';
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
 const WORKER = '00000000-0000-0000-0000-000000000001';

@@ -56,12 +56,12 @@ export const routes = {
   // ------------------------------------------------------------------ tasks
   createTask: route({
     method: 'POST', path: '/api/v1/tasks', scope: 'producer', tag: 'tasks', summary: 'Submit a task',
-    description: 'Returns 201 with the new task, or 200 with the original when the idempotency key already exists in the queue (header `Idempotent-Replayed: true`).',
+    description: 'Returns 201 with the new task, or 200 with the existing task when the idempotency key already exists in the queue (headers `Idempotent-Replayed: true`, `Deduplicated: idempotency`) or the unique key is held (header `Deduplicated: unique`).',
     body: TaskInput, response: { 201: Task, 200: Task },
   }),
   createTasks: route({
     method: 'POST', path: '/api/v1/tasks/batch', scope: 'producer', tag: 'tasks', summary: 'Submit up to 1000 tasks in one statement',
-    description: 'All or nothing: if any item is invalid, nothing is written. Each item reports whether it was created or matched an existing idempotency key, and refers to its task (id, state, run time; not the payload: GET the task for it). With `Prefer: return=minimal` the answer is the ids only (TaskBatchIds), about a tenth of the bytes, and says `Preference-Applied: return=minimal`.',
+    description: 'All or nothing: if any item is invalid, nothing is written. Each item reports whether it was created or matched an existing idempotency key or unique key (`deduplicated`), and refers to its task (id, state, run time; not the payload: GET the task for it). With `Prefer: return=minimal` the answer is the ids only (TaskBatchIds), about a tenth of the bytes, and says `Preference-Applied: return=minimal`.',
     headers: TaskBatchHeaders, body: TaskBatchInput, response: { 201: Type.Union([TaskBatchResult, TaskBatchIds]) },
   }),
   listTasks: route({

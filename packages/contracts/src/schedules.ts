@@ -9,11 +9,15 @@ import { TaskInput } from './tasks.ts';
 export const ScheduleId = Type.String({ pattern: '^[1-9][0-9]{0,18}$', description: 'Schedule id: a positive integer, as a string.', examples: ['7'] });
 
 // No trace context either: a fixed one would tie every fire to one producer's trace.
-const { runAt: _runAt, delayMs: _delayMs, idempotencyKey: _key, traceparent: _tp, tracestate: _ts, ...templateFields } = TaskInput.properties;
+const {
+  runAt: _runAt, delayMs: _delayMs, idempotencyKey: _key, traceparent: _tp, tracestate: _ts,
+  uniqueKey: _unique, uniqueForMs: _uniqueFor, expiresAt: _expiresAt,
+  ...templateFields
+} = TaskInput.properties;
 
 export const ScheduleTemplate = Type.Object(templateFields, {
   additionalProperties: false,
-  description: 'The task each fire creates: the fields of a task submission, without runAt, delayMs, idempotencyKey and the trace context (each fire is its own task, due at once). Checked as a submission would be.',
+  description: 'The task each fire creates: the fields of a task submission, without runAt, delayMs, idempotencyKey, the trace context, uniqueKey, uniqueForMs and expiresAt (each fire is its own task, due at once; ttlMs counts from the fire). Checked as a submission would be.',
 });
 export type ScheduleTemplate = Static<typeof ScheduleTemplate>;
 

@@ -61,6 +61,24 @@ export const TaskInput = Type.Object(
     ),
     traceparent: Type.Optional(Traceparent),
     tracestate: Type.Optional({ ...Tracestate, description: 'W3C `tracestate` that goes with `traceparent` (only with it).' }),
+    uniqueKey: Type.Optional(
+      Type.String({
+        minLength: 1, maxLength: 255,
+        description: 'At most one task per key in the queue: while the key is held, a submission with it returns the task holding it (`deduplicated: unique`) instead of creating one. Held for uniqueForMs from the holder\'s creation, or, without uniqueForMs, while the holder is unfinished (docs/tasks.md).',
+      }),
+    ),
+    uniqueForMs: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: MAX_DELAY_MS, description: 'How long a uniqueKey is held from its task\'s creation, ms, whatever the task\'s state. Default: while the task is unfinished. Only with uniqueKey.' }),
+    ),
+    expiresAt: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'No attempt starts at or after this time: a task still waiting then is cancelled with cancelReason `expired`. Must be in the future and after runAt. Exclusive with ttlMs.',
+      }),
+    ),
+    ttlMs: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: MAX_DELAY_MS, description: 'expiresAt as milliseconds from now (database time); more than delayMs. Exclusive with expiresAt.' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -104,6 +122,11 @@ export const Task = Type.Object(
     fireTime: Type.Union([Timestamp, Type.Null()], { description: 'The fire time of that schedule the task was created for, else null.' }),
     traceparent: Type.Union([Type.String(), Type.Null()], { description: 'The W3C trace context it was submitted with, else null.' }),
     tracestate: Type.Union([Type.String(), Type.Null()], { description: 'The W3C `tracestate` it was submitted with, else null.' }),
+    uniqueKey: Type.Union([Type.String(), Type.Null()], { description: 'The unique key it was submitted with, else null.' }),
+    expiresAt: Type.Union([Timestamp, Type.Null()], { description: 'No attempt starts at or after this time, else null.' }),
+    cancelReason: Type.Union([Type.Enum(['expired']), Type.Null()], {
+      description: 'Why a cancelled task was cancelled: `expired` (its expiresAt came before it started), or null (cancelled on request).',
+    }),
   },
   {},
 );
@@ -151,7 +174,10 @@ export type TaskRef = Static<typeof TaskRef>;
 export const TaskBatchResult = Type.Object({
   items: Type.Array(
     Type.Object({
-      created: Type.Boolean({ description: 'false: the idempotency key matched an existing task, which is the one referred to.' }),
+      created: Type.Boolean({ description: 'false: the idempotency key or the unique key matched an existing task, which is the one referred to.' }),
+      deduplicated: Type.Optional(Type.Enum(['idempotency', 'unique'], {
+        description: 'When created is false: which key matched, the idempotency key or the unique key.',
+      })),
       task: TaskRef,
     }),
     { description: 'One per submitted task, in order.' },
@@ -172,7 +198,7 @@ export const TaskBatchIds = Type.Object({
     examples: ['41,42,43'],
   }),
   existing: Type.Array(Type.Integer({ minimum: 0 }), {
-    description: 'Positions (0-based) of the items whose idempotency key matched an existing task; the id at that position is the original\'s. Empty when every task was created.',
+    description: 'Positions (0-based) of the items whose idempotency key or unique key matched an existing task; the id at that position is the original\'s. Empty when every task was created.',
   }),
 });
 export type TaskBatchIds = Static<typeof TaskBatchIds>;

@@ -36,6 +36,11 @@ export interface MaintenanceOptions {
    * it (Engine.refreshStats). 0 turns the duty off. @defaultValue 0
    */
   statsIntervalMs: number;
+  /**
+   * How often waiting tasks past their deadline (`expiresAt`) are looked for and cancelled as
+   * `expired`, ms. The claim never starts them meanwhile. @defaultValue 1000
+   */
+  expireIntervalMs: number;
 }
 
 const LOST_WORKERS_PER_PASS = 100;
@@ -49,6 +54,7 @@ export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
   vacuumIntervalMs: 10_000,
   scheduleIntervalMs: 1000,
   statsIntervalMs: 0,
+  expireIntervalMs: 1000,
 };
 
 /** Schedules one pass of the scheduler fires at most; a full pass runs again at once. */
@@ -69,6 +75,7 @@ const DUE_ELSEWHERE_WAIT_MS = 50;
  *   due time it knows of, and is hurried when the engine schedules something sooner.
  * - scheduler: fires due schedules, each fire exactly once across nodes (engine/firing.ts).
  *   It sleeps until the soonest fire it knows of, and is hurried when a schedule changes.
+ * - expirer: waiting tasks past their deadline become `cancelled` (reason `expired`).
  * - vacuum (PGlite only): VACUUMs the tasks table after `vacuumAfter` replaced row versions.
  *   Without it an embedded service never vacuums: every claim steps over the ready-index
  *   entries of all the tasks ever claimed from its queue.
@@ -79,6 +86,7 @@ export class Maintenance {
   private readonly rescuer: Loop;
   private readonly promoter: Loop;
   private readonly scheduler: Loop;
+  private readonly expirer: Loop;
   private readonly vacuum: Loop | undefined;
   private readonly stats: Loop | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -133,6 +141,16 @@ export class Maintenance {
         await engine.refreshStats(period);
       } });
     }
+    this.expirer = new Loop({
+      name: 'expirer',
+      intervalMs: opts.expireIntervalMs,
+      logger,
+      run: async () => {
+        const expired = await engine.expireDue(opts.batchSize);
+        if (expired > 0) logger.info({ expired }, 'cancelled tasks past their deadline');
+        return expired === opts.batchSize ? 0 : undefined;
+      },
+    });
     if (engine.db.driver === 'pglite' && opts.vacuumAfter > 0) {
       let replaced = 0;
       this.vacuum = new Loop({
@@ -158,6 +176,7 @@ export class Maintenance {
     });
     this.promoter.start();
     this.scheduler.start();
+    this.expirer.start();
     this.vacuum?.start();
     this.stats?.start();
     if (this.rescueStartDelayMs > 0) {
@@ -171,6 +190,8 @@ export class Maintenance {
   async stop(): Promise<void> {
     clearTimeout(this.delayTimer);
     this.unsubscribe?.();
-    await Promise.all([this.rescuer.stop(), this.promoter.stop(), this.scheduler.stop(), this.vacuum?.stop(), this.stats?.stop()]);
+    await Promise.all([
+      this.rescuer.stop(), this.promoter.stop(), this.scheduler.stop(), this.expirer.stop(), this.vacuum?.stop(), this.stats?.stop(),
+    ]);
   }
 }

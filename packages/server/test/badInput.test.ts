@@ -113,6 +113,20 @@ const cases: Case[] = [
   { name: 'runAt and delayMs together', method: 'POST', path: T, auth: 'producer', body: { type: 'a', runAt: '2030-01-01T00:00:00Z', delayMs: 10 }, status: 400, code: 'validation_failed', field: '/body/delayMs' },
   { name: 'contentType without payloadBase64', method: 'POST', path: T, auth: 'producer', body: { type: 'a', payload: 1, contentType: 'text/plain' }, status: 400, code: 'validation_failed', field: '/body/contentType' },
 
+  // ---- unique keys and expiry
+  { name: 'uniqueForMs without uniqueKey', method: 'POST', path: T, auth: 'producer', body: { type: 'a', uniqueForMs: 1000 }, status: 400, code: 'validation_failed', field: '/body/uniqueForMs' },
+  { name: 'uniqueForMs 0', method: 'POST', path: T, auth: 'producer', body: { type: 'a', uniqueKey: 'k', uniqueForMs: 0 }, status: 400, code: 'validation_failed', field: '/body/uniqueForMs' },
+  { name: 'uniqueKey empty', method: 'POST', path: T, auth: 'producer', body: { type: 'a', uniqueKey: '' }, status: 400, code: 'validation_failed', field: '/body/uniqueKey' },
+  { name: 'uniqueKey with a NUL', method: 'POST', path: T, auth: 'producer', body: { type: 'a', uniqueKey: 'k\u0000' }, status: 400, code: 'validation_failed', field: '/body/uniqueKey' },
+  { name: 'ttlMs 0', method: 'POST', path: T, auth: 'producer', body: { type: 'a', ttlMs: 0 }, status: 400, code: 'validation_failed', field: '/body/ttlMs' },
+  { name: 'ttlMs negative', method: 'POST', path: T, auth: 'producer', body: { type: 'a', ttlMs: -5 }, status: 400, code: 'validation_failed', field: '/body/ttlMs' },
+  { name: 'ttlMs not above delayMs', method: 'POST', path: T, auth: 'producer', body: { type: 'a', delayMs: 5000, ttlMs: 5000 }, status: 400, code: 'validation_failed', field: '/body/ttlMs' },
+  { name: 'expiresAt and ttlMs together', method: 'POST', path: T, auth: 'producer', body: { type: 'a', expiresAt: '2999-01-01T00:00:00Z', ttlMs: 10 }, status: 400, code: 'validation_failed', field: '/body/ttlMs' },
+  { name: 'expiresAt in the past', method: 'POST', path: T, auth: 'producer', body: { type: 'a', expiresAt: '2001-01-01T00:00:00Z' }, status: 400, code: 'validation_failed', field: '/body/expiresAt', detailIncludes: 'future' },
+  { name: 'expiresAt not after runAt', method: 'POST', path: T, auth: 'producer', body: { type: 'a', runAt: '2999-01-02T00:00:00Z', expiresAt: '2999-01-01T00:00:00Z' }, status: 400, code: 'validation_failed', field: '/body/expiresAt' },
+  { name: 'expiresAt not a date', method: 'POST', path: T, auth: 'producer', body: { type: 'a', expiresAt: 'soon' }, status: 400, code: 'validation_failed', field: '/body/expiresAt' },
+  { name: 'batch item uniqueForMs without uniqueKey', method: 'POST', path: `${T}/batch`, auth: 'producer', body: { tasks: [{ type: 'bad.good', uniqueKey: 'k' }, { type: 'a', uniqueForMs: 10 }] }, status: 400, code: 'validation_failed', field: '/body/tasks/1/uniqueForMs' },
+
   // ---- NUL characters (PostgreSQL cannot store U+0000 in text or jsonb)
   { name: 'type with a NUL', method: 'POST', path: T, auth: 'producer', body: { type: 'a\u0000b' }, status: 400, code: 'validation_failed', field: '/body/type' },
   { name: 'payload string with a NUL', method: 'POST', path: T, auth: 'producer', body: { type: 'a', payload: { note: 'a\u0000b' } }, status: 400, code: 'validation_failed', field: '/body/payload/note' },

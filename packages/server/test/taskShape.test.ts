@@ -40,6 +40,7 @@ const SAMPLE: Record<TaskFieldKind, unknown> = {
 const SAMPLE_COLUMN: Record<string, unknown> = {
   state: 'dead',
   dead_reason: 'poison',
+  cancel_reason: 'expired',
   backoff: { type: 'exponential', delayMs: 1000, factor: 2 },
   last_error: { message: 'boom', stack: 'Error: boom', attempt: 2 },
 };

@@ -1,6 +1,6 @@
 /**
  * What the background duties (Maintenance) ask of the engine: rescue of expired leases and
- * lost workers, promotion of due tasks, vacuum. Each is safe on every node at once.
+ * lost workers, promotion of due tasks, expiry, vacuum. Each is safe on every node at once.
  */
 import * as T from '../sql/tasks/index.ts';
 import * as W from '../sql/workers.ts';
@@ -41,6 +41,12 @@ export async function reapLostWorkers(ctx: EngineContext, limit: number): Promis
 export async function promoteDue(ctx: EngineContext, limit: number): Promise<number> {
   const { rows } = await ctx.db.query(T.taskPromoteDue, [ctx.now(), limit]);
   ctx.announce(rows);
+  return rows.length;
+}
+
+/** See Engine.expireDue. */
+export async function expireDue(ctx: EngineContext, limit: number): Promise<number> {
+  const { rows } = await ctx.db.query(T.taskExpire, [ctx.now(), limit]);
   return rows.length;
 }
 

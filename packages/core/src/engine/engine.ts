@@ -195,6 +195,14 @@ export class Engine {
     return duties.promoteDue(this.ctx, limit);
   }
 
+  /**
+   * Cancels waiting tasks whose deadline (`expiresAt`) has come, with reason `expired`, oldest
+   * deadline first. Returns how many.
+   */
+  expireDue(limit = 1000): Promise<number> {
+    return duties.expireDue(this.ctx, limit);
+  }
+
   /** Milliseconds until the next scheduled or retrying task is due, or null if none. */
   nextDueInMs(): Promise<number | null> {
     return duties.nextDueInMs(this.ctx);

@@ -5,7 +5,8 @@ import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
 import type { EngineOptions } from './options.ts';
 import { toTask, type Row } from './rows.ts';
-import { insertColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
+import { insertColumns, lifetimeColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
+import { enqueueUnique } from './enqueueUnique.ts';
 import { insertedTask } from './taskFields.ts';
 import type { Task, TaskInput, TaskState } from './types.ts';
 
@@ -16,6 +17,8 @@ export interface EnqueueResult {
   readonly ref: TaskRef;
   /** false when an idempotency key matched an existing task, which is returned instead. */
   readonly created: boolean;
+  /** Why an existing task was returned (when `created` is false): its idempotency key, or its unique key. */
+  readonly deduplicated?: 'idempotency' | 'unique';
 }
 
 /** A task as a submission's answer refers to it: enough to find it again. Times in RFC 3339. */
@@ -34,6 +37,7 @@ export interface TaskRef {
 export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], executor: Executor): Promise<EnqueueResult[]> {
   if (inputs.length === 0) return [];
   const items = inputs.map((i) => withDefaults(ctx.options, i));
+  if (items.some((i) => i.uniqueKey !== undefined)) return enqueueUnique(ctx, items, executor);
   const keyed = items.some((i) => i.idempotencyKey !== undefined);
   const known = items.every((i) => ctx.knownQueues.has(i.queue));
   const statement = known
@@ -41,7 +45,7 @@ export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], 
     : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
   // Keyed rows in lock order; matchInserted pairs rows by key, the unkeyed ones in order.
   const sent = keyed ? inLockOrder(items) : items;
-  const params = [...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent)];
+  const params = [...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent), ...lifetimeColumns(sent)];
   let inserted: Row[];
   try {
     const answer = executor === ctx.db ? await retryLostRaces(() => executor.query(statement, params)) : await executor.query(statement, params);
@@ -147,13 +151,13 @@ async function matchInserted(items: ResolvedInput[], inserted: Row[], executor: 
   return out;
 }
 
-async function tasksByKeys(items: ResolvedInput[], executor: Executor): Promise<Map<string, Task>> {
+export async function tasksByKeys(items: ResolvedInput[], executor: Executor): Promise<Map<string, Task>> {
   const { rows } = await executor.query(T.taskGetByIdempotencyKeys, [items.map((i) => i.queue), items.map((i) => i.idempotencyKey)]);
   return new Map(rows.map((r) => [keyOf(r.queue, r.idempotency_key), toTask(r)]));
 }
 
 /** An inserted task: its reference from the row as returned, the full task only when read. */
-class Inserted implements EnqueueResult {
+export class Inserted implements EnqueueResult {
   readonly created = true;
   readonly ref: TaskRef;
   private readonly input: ResolvedInput;
@@ -173,10 +177,11 @@ class Inserted implements EnqueueResult {
   }
 }
 
-/** An existing task an idempotency key led to. */
-function existing(task: Task): EnqueueResult {
+/** An existing task an idempotency key (or a unique key) led to. */
+export function existing(task: Task, deduplicated: 'idempotency' | 'unique' = 'idempotency'): EnqueueResult {
   return {
     created: false,
+    deduplicated,
     task,
     ref: {
       id: task.id, queue: task.queue, type: task.type, state: task.state, priority: task.priority,
@@ -185,7 +190,7 @@ function existing(task: Task): EnqueueResult {
   };
 }
 
-function keyOf(queue: string, key: string): string {
+export function keyOf(queue: string, key: string): string {
   return `${queue}\u0000${key}`;
 }
 

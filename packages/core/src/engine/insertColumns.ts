@@ -123,3 +123,17 @@ export function insertColumns(items: readonly ResolvedInput[], o: EngineOptions)
     column(items, (i) => (i.idempotencyKey !== undefined ? element(i.idempotencyKey) : null)),
   ];
 }
+
+/**
+ * The insert statements' last four parameters ($20..$23, after the trace columns): expires_at, ttl_ms,
+ * unique_key, unique_for_ms, each NULL as a whole when no task of the batch sets it (the
+ * usual case, which costs the statement nothing).
+ */
+export function lifetimeColumns(items: readonly ResolvedInput[]): (string | null)[] {
+  return [
+    column(items, (i) => (i.expiresAt ? `"${i.expiresAt.toISOString()}"` : null)),
+    column(items, (i) => (i.ttlMs != null ? String(i.ttlMs) : null)),
+    column(items, (i) => (i.uniqueKey !== undefined ? element(i.uniqueKey) : null)),
+    column(items, (i) => (i.uniqueForMs != null ? String(i.uniqueForMs) : null)),
+  ];
+}

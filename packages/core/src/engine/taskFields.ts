@@ -67,6 +67,13 @@ export const TASK_FIELDS = {
   fireTime: { column: 'fire_time', kind: 'time', nullable: true, inserted: () => null },
   traceparent: { column: 'traceparent', kind: 'text', nullable: true, inserted: (i) => i.traceparent ?? null },
   tracestate: { column: 'tracestate', kind: 'text', nullable: true, inserted: (i) => i.tracestate ?? null },
+  uniqueKey: { column: 'unique_key', kind: 'text', nullable: true, inserted: (i) => i.uniqueKey ?? null },
+  // The insert computes now + ttlMs with the clock that is the task's creation time.
+  expiresAt: {
+    column: 'expires_at', kind: 'time', nullable: true,
+    inserted: (i, r) => i.expiresAt ?? (i.ttlMs != null ? new Date(new Date(r.created_at).getTime() + i.ttlMs) : null),
+  },
+  cancelReason: { column: 'cancel_reason', kind: 'text', nullable: true, inserted: () => null },
 } as const satisfies { [K in keyof Task]: TaskField<K> };
 
 /** TASK_FIELDS as a list, each with its name. */

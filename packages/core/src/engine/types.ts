@@ -64,6 +64,18 @@ export interface TaskInput {
   traceparent?: string;
   /** W3C `tracestate` that goes with `traceparent`. */
   tracestate?: string;
+  /**
+   * At most one task per key in the queue at a time (docs/tasks.md): a submission whose key is
+   * held returns the holder instead of creating a task. Held for `uniqueForMs` from the
+   * holder's creation when given, else while the holder is unfinished.
+   */
+  uniqueKey?: string;
+  /** How long a `uniqueKey` is held, ms. @defaultValue while the task is unfinished */
+  uniqueForMs?: number;
+  /** No attempt starts at or after this time: the task is cancelled (`expired`) instead. Exclusive with `ttlMs`. */
+  expiresAt?: Date;
+  /** `expiresAt` as milliseconds from now (database time). */
+  ttlMs?: number;
 }
 
 export interface TaskError {
@@ -109,6 +121,12 @@ export interface Task {
   /** The W3C trace context it was submitted with, else null. */
   traceparent: string | null;
   tracestate: string | null;
+  /** The unique key it was submitted with, else null. */
+  uniqueKey: string | null;
+  /** No attempt starts at or after this time, else null. */
+  expiresAt: Date | null;
+  /** Why a cancelled task was cancelled: `expired`, or null when cancelled on request. */
+  cancelReason: 'expired' | null;
 }
 
 export type AttemptOutcome =

@@ -13,6 +13,7 @@ export function taskJson(t: Task): C.Task {
     startedAt: iso(t.startedAt),
     finishedAt: iso(t.finishedAt),
     fireTime: iso(t.fireTime),
+    expiresAt: iso(t.expiresAt),
   };
 }
 

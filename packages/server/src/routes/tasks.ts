@@ -31,8 +31,10 @@ export function toEngineInput(input: TaskInput, at: string, maxPayloadBytes: num
   if (input.runAt !== undefined && input.delayMs !== undefined) {
     throw badRequest(`${at}/delayMs`, 'cannot be given together with runAt (choose one)');
   }
+  const lifetime = lifetimeOf(input, at);
   assertStorableText(input.type, `${at}/type`);
   assertStorableText(input.idempotencyKey, `${at}/idempotencyKey`);
+  assertStorableText(input.uniqueKey, `${at}/uniqueKey`);
   assertStorableText(input.contentType, `${at}/contentType`);
   input.tags?.forEach((tag, i) => assertStorableText(tag, `${at}/tags/${i}`));
   if (input.traceparent !== undefined) checkTraceparent(input.traceparent, `${at}/traceparent`);
@@ -45,8 +47,32 @@ export function toEngineInput(input: TaskInput, at: string, maxPayloadBytes: num
   } else if (input.payload !== undefined) {
     payloadJson = storableJson(input.payload, `${at}/payload`, maxPayloadBytes);
   }
-  const { runAt, ...rest } = input;
-  return { ...rest, payloadJson, ...(runAt !== undefined ? { runAt: parseTime(runAt, `${at}/runAt`) } : {}) };
+  const { runAt, expiresAt: _expiresAt, ...rest } = input;
+  return { ...rest, payloadJson, ...lifetime, ...(runAt !== undefined ? { runAt: parseTime(runAt, `${at}/runAt`) } : {}) };
+}
+
+/**
+ * The unique key's window and the deadline, checked: a window needs a key; a deadline is
+ * given one way, is in the future (by this server's clock) and after the run time, so that
+ * the task can start at all.
+ */
+function lifetimeOf(input: TaskInput, at: string): Pick<EngineTaskInput, 'expiresAt'> {
+  if (input.uniqueForMs !== undefined && input.uniqueKey === undefined) {
+    throw badRequest(`${at}/uniqueForMs`, 'is only allowed with uniqueKey');
+  }
+  if (input.expiresAt !== undefined && input.ttlMs !== undefined) {
+    throw badRequest(`${at}/ttlMs`, 'cannot be given together with expiresAt (choose one)');
+  }
+  if (input.ttlMs !== undefined && input.delayMs !== undefined && input.ttlMs <= input.delayMs) {
+    throw badRequest(`${at}/ttlMs`, 'must be more than delayMs (the task would expire before its run time)');
+  }
+  if (input.expiresAt === undefined) return {};
+  const expiresAt = parseTime(input.expiresAt, `${at}/expiresAt`);
+  if (expiresAt.getTime() <= Date.now()) throw badRequest(`${at}/expiresAt`, 'must be in the future');
+  if (input.runAt !== undefined && expiresAt.getTime() <= new Date(input.runAt).getTime()) {
+    throw badRequest(`${at}/expiresAt`, 'must be after runAt (the task would expire before its run time)');
+  }
+  return { expiresAt };
 }
 
 /**
@@ -82,7 +108,8 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
       const r = spans
         ? await spans.traceSend(req.headers, [input], () => batcher.enqueue(input), (x) => [x.task.id])
         : await batcher.enqueue(input);
-      if (!r.created) reply.header('idempotent-replayed', 'true');
+      if (r.deduplicated === 'idempotency') reply.header('idempotent-replayed', 'true');
+      if (r.deduplicated) reply.header('deduplicated', r.deduplicated);
       reply.code(r.created ? 201 : 200).header('location', `/api/v1/tasks/${r.task.id}`);
       return taskJson(r.task);
     },
@@ -95,7 +122,7 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
       reply.code(201).type('application/json; charset=utf-8').header('vary', 'Prefer');
       // Sent as text: the route's 201 is one of two shapes, and a serializer compiled for the
       // union would test each answer against both schemas first.
-      if (!prefersMinimal(req.headers.prefer)) return reply.send(JSON.stringify({ items: results.map((r) => ({ created: r.created, task: r.ref })) }));
+      if (!prefersMinimal(req.headers.prefer)) return reply.send(JSON.stringify({ items: results.map((r) => (r.deduplicated ? { created: r.created, deduplicated: r.deduplicated, task: r.ref } : { created: r.created, task: r.ref })) }));
       const existing: number[] = [];
       let ids = '';
       results.forEach((r, i) => {

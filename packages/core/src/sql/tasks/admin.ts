@@ -22,11 +22,14 @@ RETURNING ${TASK_COLUMNS}`,
 
 /**
  * Back to `queued` now with a fresh retry budget (attempt_base moves up to attempt; the fencing
- * token keeps counting), as after a manual retry or a DLQ requeue. Needs a `clock` CTE.
+ * token keeps counting), as after a manual retry or a DLQ requeue. A deadline that has passed
+ * is dropped (an operator retrying an expired task means it to run); a later one stays.
+ * Needs a `clock` CTE.
  */
 const REQUEUE = `UPDATE tasks t
    SET state = 'queued', run_at = c.t, attempt_base = t.attempt, lease_losses = 0,
-       dead_reason = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL
+       dead_reason = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL,
+       cancel_reason = NULL, expires_at = CASE WHEN t.expires_at > c.t THEN t.expires_at END
   FROM clock c`;
 
 /**
@@ -65,16 +68,21 @@ RETURNING t.id, t.queue, t.state`,
 };
 
 /**
- * taskPurgeDead: deletes dead tasks (and their attempts), optionally of one queue.
+ * taskPurgeDead: deletes dead tasks (and their attempts, and the unique keys they hold: a key
+ * is never held by a task that does not exist), optionally of one queue.
  * $1 queue or null. Returns the number deleted.
  */
 export const taskPurgeDead: Statement = {
   name: 'tf_task_purge_dead',
   text: `
 WITH gone AS (
-  DELETE FROM tasks WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) RETURNING id
+  DELETE FROM tasks WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) RETURNING id, queue, unique_key
 ),
-history AS (DELETE FROM attempts a USING gone WHERE a.task_id = gone.id)
+history AS (DELETE FROM attempts a USING gone WHERE a.task_id = gone.id),
+keys AS (
+  DELETE FROM task_unique_keys k USING gone
+   WHERE gone.unique_key IS NOT NULL AND k.queue = gone.queue AND k.unique_key = gone.unique_key AND k.task_id = gone.id
+)
 SELECT count(*)::integer AS purged FROM gone`,
 };
 

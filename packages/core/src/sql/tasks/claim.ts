@@ -13,6 +13,9 @@ import type { Statement } from '../../db/types.ts';
  * evaluated once per statement, not per row. The update finds the picked rows by
  * `id = ANY(ARRAY(...))`, an index scan of the primary key whatever the planner guesses
  * (joined `FROM picked`, it may choose a hash join over a sequential scan of the whole table).
+ * An expired task (expires_at at or before now) is stepped over, never started: a filter on
+ * the rows the index scan reads, which is one null test per row while no task has a
+ * deadline; the expiry duty cancels it (taskExpire).
  *
  * Strategies compared, by PostgreSQL's instructions for the claim and settlement of each of
  * 20,000 tasks in statements of 250 (`cd bench && npm run pg-instructions -- --variants base`):
@@ -27,6 +30,7 @@ export function claimCtes(queue: string, limit: string, worker: string): string 
   return `picked AS (
   SELECT id, priority, run_at FROM tasks
    WHERE state = 'queued' AND queue = ${queue}
+     AND (expires_at IS NULL OR expires_at > (SELECT t FROM clock))
      AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ${queue} AND paused)
      AND EXISTS (SELECT 1 FROM workers w WHERE w.id = ${worker} AND w.state = 'active'
                     AND w.queues @> jsonb_build_array(jsonb_build_object('name', ${queue}::text)))

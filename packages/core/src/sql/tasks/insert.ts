@@ -25,16 +25,21 @@ import { TASK_COLUMNS, iso } from './columns.ts';
  * $14 now, $15 default max_attempts, $16 default backoff (jsonb), $17 default timeout_ms
  * $18 traceparent text[], $19 tracestate text[]: the W3C trace context of each task, stored
  *    verbatim; NULL as a whole for a batch without any (the usual one, padded at no cost).
+ * $20..$23, columns as $1..$13 are (engine/insertColumns.ts, lifetimeColumns): $20 expires_at
+ *    timestamptz[], $21 ttl_ms float8[] (expires_at = now + ttl_ms), $22 unique_key text[],
+ *    $23 unique_for_ms float8[] (both used only by taskInsertManyUnique; NULL elsewhere).
  */
-const INSERT_INPUT = `clock AS (SELECT coalesce($14::timestamptz, now()) AS t),
+export const INSERT_INPUT = `clock AS (SELECT coalesce($14::timestamptz, now()) AS t),
 input AS (
   SELECT i.*, coalesce(i.run_at, c.t + coalesce(i.delay_ms, 0) * interval '1 millisecond') AS due, c.t AS now
     FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), jsonb_array_elements($3::jsonb), unnest($4::text[]),
                     unnest($5::text[]), unnest($6::integer[]), unnest($7::timestamptz[]), unnest($8::float8[]),
                     unnest($9::integer[]), unnest($10::text[]), unnest($11::integer[]), unnest($12::text[]),
-                    unnest($13::text[]), unnest($18::text[]), unnest($19::text[])) WITH ORDINALITY
+                    unnest($13::text[]), unnest($18::text[]), unnest($19::text[]), unnest($20::timestamptz[]),
+                    unnest($21::float8[]), unnest($22::text[]), unnest($23::float8[])) WITH ORDINALITY
          AS i(queue, type, payload, payload_b64, content_type, priority, run_at, delay_ms, max_attempts,
-              backoff, timeout_ms, tags, idempotency_key, traceparent, tracestate, ord),
+              backoff, timeout_ms, tags, idempotency_key, traceparent, tracestate, expires_at, ttl_ms, unique_key,
+              unique_for_ms, ord),
          clock c
 )`;
 
@@ -44,7 +49,7 @@ input AS (
  * In name order, so that two statements creating the same new queues never wait on each other
  * in opposite orders (the tasks' keys: see inLockOrder in engine/enqueue.ts).
  */
-const QUEUE_UPSERT = `new_queues AS (
+export const QUEUE_UPSERT = `new_queues AS (
   INSERT INTO queues (name) SELECT DISTINCT queue FROM input ORDER BY queue ON CONFLICT (name) DO NOTHING
 )`;
 
@@ -53,12 +58,16 @@ const QUEUE_UPSERT = `new_queues AS (
  * input order). A task whose run time is in the future starts `scheduled`, otherwise `queued`;
  * a task whose payload is bytes stores no JSON payload.
  */
-const INSERT_TASKS = `INSERT INTO tasks (queue, type, state, priority, run_at, payload, payload_bytes, content_type,
-                   max_attempts, backoff, timeout_ms, tags, idempotency_key, created_at, traceparent, tracestate)
-SELECT queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, coalesce(priority, 0), due,
+export const INSERTED_COLUMNS = `queue, type, state, priority, run_at, payload, payload_bytes, content_type,
+                   max_attempts, backoff, timeout_ms, tags, idempotency_key, created_at, traceparent, tracestate,
+                   expires_at, unique_key`;
+/** The values of INSERTED_COLUMNS from a row of `input`. */
+export const INSERTED_VALUES = `queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, coalesce(priority, 0), due,
        CASE WHEN payload_b64 IS NULL THEN payload END, decode(payload_b64, 'base64'), content_type, coalesce(max_attempts, $15::integer),
        coalesce(backoff::jsonb, $16::jsonb), coalesce(timeout_ms, $17::integer), coalesce(tags::text[], '{}'),
-       idempotency_key, now, traceparent, tracestate
+       idempotency_key, now, traceparent, tracestate, coalesce(expires_at, now + ttl_ms * interval '1 millisecond'), unique_key`;
+const INSERT_TASKS = `INSERT INTO tasks (${INSERTED_COLUMNS})
+SELECT ${INSERTED_VALUES}
   FROM input
  ORDER BY ord`;
 
@@ -68,7 +77,7 @@ SELECT queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, coal
  * every row, keyed or not. A key another transaction is inserting makes this one wait for it;
  * the engine sends keyed rows sorted by (queue, key) so that such waits never form a cycle.
  */
-const SKIP_EXISTING_KEYS = `ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
+export const SKIP_EXISTING_KEYS = `ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
 
 /** A row per inserted task (an existing key's task has none). */
 const RETURNING_EACH = `RETURNING id, queue, state, ${iso('run_at')} AS run_at, idempotency_key, ${iso('created_at')} AS created_at`;
@@ -88,7 +97,7 @@ const ONE_ROW_ANSWER = `SELECT (SELECT ${iso('t')} FROM clock) AS now, string_ag
 
 /**
  * taskInsertMany: inserts a batch of tasks, some with idempotency keys, in one statement.
- * $1..$19 as INSERT_INPUT says.
+ * $1..$23 as INSERT_INPUT says.
  * Keeps: a task whose run time is in the future starts `scheduled`, otherwise `queued`; an
  * idempotency key already present in the queue inserts nothing (the caller reads the
  * original); the queue's row exists afterwards.
@@ -107,7 +116,7 @@ ${RETURNING_EACH}`,
 /**
  * taskInsertManyWithoutKeys: taskInsertMany for a batch in which no task has an idempotency
  * key: no ON CONFLICT, whose speculative insertion costs every row, and the answer in one row
- * (ONE_ROW_ANSWER). $1..$19 as INSERT_INPUT says.
+ * (ONE_ROW_ANSWER). $1..$23 as INSERT_INPUT says.
  */
 export const taskInsertManyWithoutKeys: Statement = {
   name: 'tf_task_insert_many_without_keys',
@@ -123,7 +132,7 @@ ${ONE_ROW_ANSWER}`,
 
 /**
  * taskInsertManyKnownQueues: taskInsertMany for a batch whose queues the engine knows exist:
- * without the queue upsert. $1..$19 as INSERT_INPUT says.
+ * without the queue upsert. $1..$23 as INSERT_INPUT says.
  */
 export const taskInsertManyKnownQueues: Statement = {
   name: 'tf_task_insert_many_known_queues',
@@ -137,7 +146,7 @@ ${RETURNING_EACH}`,
 /**
  * taskInsertManyWithoutKeysKnownQueues: taskInsertManyWithoutKeys for a batch whose queues the
  * engine knows exist: without the queue upsert. The bulk enqueue's statement.
- * $1..$19 as INSERT_INPUT says.
+ * $1..$23 as INSERT_INPUT says.
  */
 export const taskInsertManyWithoutKeysKnownQueues: Statement = {
   name: 'tf_task_insert_many_without_keys_known_queues',

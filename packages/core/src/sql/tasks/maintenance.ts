@@ -1,4 +1,4 @@
-/** What the background duties run besides rescue: promotion of due tasks, and vacuum. */
+/** What the background duties run besides rescue: promotion of due tasks, expiry, and vacuum. */
 import type { Statement } from '../../db/types.ts';
 
 /**
@@ -27,6 +27,29 @@ export const taskNextDue: Statement = {
   name: 'tf_task_next_due',
   text: `SELECT (extract(epoch FROM (min(run_at) - coalesce($1::timestamptz, now()))) * 1000)::float8 AS ms
            FROM tasks WHERE state IN ('scheduled', 'retrying')`,
+};
+
+/**
+ * taskExpire: waiting tasks (scheduled, queued, retrying) whose deadline has come
+ * (expires_at <= now) become `cancelled` with cancel_reason `expired`, at most $2 per call,
+ * oldest deadline first. Served by `tasks_expiring`; safe on every node at once (SKIP LOCKED).
+ * The claim already steps over such a task (claimCtes), so no attempt starts once its deadline
+ * has come, whether or not this has run.
+ * $1 now, $2 limit
+ */
+export const taskExpire: Statement = {
+  name: 'tf_task_expire',
+  text: `
+WITH clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
+due AS (
+  SELECT id FROM tasks, clock c
+   WHERE expires_at <= c.t AND expires_at IS NOT NULL AND state IN ('scheduled', 'queued', 'retrying')
+   ORDER BY expires_at LIMIT $2 FOR UPDATE OF tasks SKIP LOCKED
+)
+UPDATE tasks t SET state = 'cancelled', cancel_reason = 'expired', finished_at = c.t
+  FROM due, clock c
+ WHERE t.id = due.id
+RETURNING t.id, t.queue, t.state`,
 };
 
 /**

@@ -8,6 +8,12 @@ export const taskGet: Statement = {
   text: `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`,
 };
 
+/** taskGetMany: tasks by id, in no order. $1 bigint[] ids */
+export const taskGetMany: Statement = {
+  name: 'tf_task_get_many',
+  text: `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ANY($1::bigint[])`,
+};
+
 /** taskAttempts: every attempt of a task, oldest first. $1 task id */
 export const taskAttempts: Statement = {
   name: 'tf_task_attempts',
