@@ -214,8 +214,17 @@ export class TaskflowClient {
   private async enqueueManyUntraced(tasks: C.TaskInput[]): Promise<C.TaskBatchResult> {
     const { body, generated, retry } = this.batchBody(tasks);
     const out = (await this.send('createTasks', routes.createTasks.path, body, undefined, retry)) as C.TaskBatchResult;
-    // A made-up key that matched a task can only be this call's own first attempt.
-    if (generated) for (const k of generated) if (out.items[k]) out.items[k].created = true;
+    // A made-up key that matched a task can only be this call's own first attempt (a held
+    // unique key is another task's).
+    if (generated) {
+      for (const k of generated) {
+        const item = out.items[k];
+        if (item && item.deduplicated !== 'unique') {
+          item.created = true;
+          delete item.deduplicated;
+        }
+      }
+    }
     return out;
   }
   /**
@@ -235,8 +244,9 @@ export class TaskflowClient {
     const found = 'items' in out
       ? { ids: out.items.map((i) => i.task.id), existing: out.items.flatMap((i, k) => (i.created ? [] : [k])) }
       : { ids: out.ids.split(','), existing: out.existing };
-    // A made-up key that matched a task can only be this call's own first attempt.
-    if (generated && found.existing.length > 0) found.existing = found.existing.filter((k) => !generated.has(k));
+    // A made-up key that matched a task can only be this call's own first attempt; with a
+    // unique key, the minimal answer does not say which key matched, so it stays reported.
+    if (generated && found.existing.length > 0) found.existing = found.existing.filter((k) => !generated.has(k) || tasks[k]!.uniqueKey != null);
     return found;
   }
 

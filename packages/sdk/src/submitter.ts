@@ -155,8 +155,12 @@ export class Submitter {
     batch.forEach((p, i) => {
       const item = answer.items[i];
       if (!item) return p.reject(new Error(`the batch answer has ${answer.items.length} items for ${batch.length} tasks`));
-      // A made-up key that matched a task can only be this call's own earlier attempt.
-      if (p.generated && !item.created) item.created = true;
+      // A made-up key that matched a task can only be this call's own earlier attempt (a held
+      // unique key is another task's).
+      if (p.generated && !item.created && item.deduplicated !== 'unique') {
+        item.created = true;
+        delete item.deduplicated;
+      }
       p.resolve(item);
     });
   }

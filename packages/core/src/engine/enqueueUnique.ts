@@ -90,7 +90,9 @@ async function resolve(items: readonly ResolvedInput[], order: number[], rows: R
     const first = within !== undefined ? out[within] : holders.get(holder);
     // Only if the dead-letter purge deleted the holder between our insert and this read.
     if (!first) throw new TaskflowError('unique_race', `the task holding unique key ${items[idx]!.uniqueKey} vanished during the enqueue; submit again`);
-    out[idx] = { created: false, deduplicated: 'unique', task: first.task, ref: first.ref };
+    // The holder made by this same submission earlier (a retried request): its idempotency key says so.
+    const own = items[idx]!.idempotencyKey !== undefined && first.task.idempotencyKey === items[idx]!.idempotencyKey;
+    out[idx] = { created: false, deduplicated: own ? 'idempotency' : 'unique', task: first.task, ref: first.ref };
   }
   return out;
 }

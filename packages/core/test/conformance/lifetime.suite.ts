@@ -169,7 +169,9 @@ export function describeLifetimeConformance(driver: DriverName): void {
         const input = { type: 't', queue: 'q', uniqueKey: 'u', idempotencyKey: 'i' };
         const [first] = await engine.enqueue([input]);
         const [repeat] = await engine.enqueue([input]);
-        expect(repeat).toMatchObject({ created: false, task: { id: first!.task.id } });
+        expect(repeat).toMatchObject({ created: false, deduplicated: 'idempotency', task: { id: first!.task.id } });
+        // Another submission with the unique key only is a duplicate of it.
+        expect((await engine.enqueue([{ type: 't', queue: 'q', uniqueKey: 'u' }]))[0]).toMatchObject({ created: false, deduplicated: 'unique' });
         const w = await worker();
         const [c] = await engine.claim(w, Q, 1);
         await engine.settle(w, [{ id: c!.id, attempt: 1, status: 'succeeded' }]);
