@@ -15,7 +15,7 @@ export interface EnqueueResult {
   readonly task: Task;
   /** What a batch answer tells a producer about its task. */
   readonly ref: TaskRef;
-  /** false when an idempotency key matched an existing task, which is returned instead. */
+  /** false when an idempotency key or a unique key matched an existing task, which is returned instead. */
   readonly created: boolean;
   /** Why an existing task was returned (when `created` is false): its idempotency key, or its unique key. */
   readonly deduplicated?: 'idempotency' | 'unique';
