@@ -214,3 +214,26 @@ export function statementOf(err: unknown): string | undefined {
   const value = err !== null && typeof err === 'object' ? (err as Record<symbol, unknown>)[STATEMENT] : undefined;
   return typeof value === 'string' ? value : undefined;
 }
+
+/** One task of a submission that admission control refused. */
+export interface RefusedItem {
+  /** Its position in the submission (0-based). */
+  index: number;
+  queue: string;
+  /** `max_depth`: the queue holds its maxDepth of waiting tasks; `max_age`: its oldest ready task waited longer than maxAgeMs. */
+  reason: 'max_depth' | 'max_age';
+}
+
+/**
+ * A submission refused by a queue's admission control (maxDepth, maxAgeMs): nothing of it was
+ * written. Retry after `retryAfterMs`, or submit fewer (`refused` names the tasks that did not fit).
+ */
+export class AdmissionRefusedError extends TaskflowError {
+  readonly refused: RefusedItem[];
+  readonly retryAfterMs: number;
+  constructor(refused: RefusedItem[], retryAfterMs: number, detail: string) {
+    super('queue_full', detail);
+    this.refused = refused;
+    this.retryAfterMs = retryAfterMs;
+  }
+}

@@ -25,6 +25,8 @@ export { isTaskId, isUuid } from './engine/ids.ts';
 export { weightedOrder } from './engine/weights.ts';
 export * from './engine/types.ts';
 export type * from './engine/scheduleTypes.ts';
+export type { QueueSettings, QueueSettingsPatch, RateLimit } from './engine/flowSettings.ts';
+export type { TaskBlocker, TaskExplanation } from './engine/explain.ts';
 export { checkScheduleTiming } from './engine/schedules.ts';
 export { Maintenance, DEFAULT_MAINTENANCE_OPTIONS, type MaintenanceOptions } from './maintenance.ts';
 export { Loop, type LoopOptions } from './loop.ts';

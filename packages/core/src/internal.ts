@@ -7,7 +7,7 @@
  */
 import * as T from './sql/tasks/index.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.ts';
-import { insertColumns, insertDefaults, lifetimeColumns, traceColumns, type ResolvedInput } from './engine/insertColumns.ts';
+import { flowColumns, insertColumns, insertDefaults, lifetimeColumns, traceColumns, type ResolvedInput } from './engine/insertColumns.ts';
 
 export { toClaimedTask, toTask } from './engine/rows.ts';
 
@@ -32,7 +32,7 @@ export const statements = {
 
 /** Every parameter of an insert statement for `items` (defaults applied), database time. */
 export function insertParams(items: readonly ResolvedInput[], options: EngineOptions = DEFAULT_ENGINE_OPTIONS): unknown[] {
-  return [...insertColumns(items, options), null, ...insertDefaults(options), ...traceColumns(items), ...lifetimeColumns(items)];
+  return [...insertColumns(items, options), null, ...insertDefaults(options), ...traceColumns(items), ...lifetimeColumns(items), ...flowColumns(items)];
 }
 
 /** The successes parameter of succeedAndClaim: results with no value and no logs. */

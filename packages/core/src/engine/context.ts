@@ -11,6 +11,7 @@ import { insertDefaults } from './insertColumns.ts';
 import type { EngineOptions } from './options.ts';
 import type { Row } from './rows.ts';
 import type { EngineTelemetry } from './telemetry.ts';
+import { FlowSettingsCache } from './flowSettings.ts';
 
 /** Signals the engine raises after a change is committed. */
 export interface EngineEvents {
@@ -41,6 +42,10 @@ export class EngineContext {
   churn = 0;
   /** Told about submissions, claims and ended attempts; undefined: nothing is built for it. */
   readonly telemetry: EngineTelemetry | undefined;
+  /** Queue settings as the claim and the enqueue read them (flowSettings.ts). */
+  readonly flow = new FlowSettingsCache();
+  /** Per limited queue, the pending wake-up of its claimers (flowClaim.ts) and when it fires. */
+  private readonly wakeTimers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly listeners = new Set<EngineEvents>();
 
   constructor(db: Database, options: EngineOptions, clock: Clock, logger: Logger, telemetry?: EngineTelemetry) {
@@ -68,6 +73,23 @@ export class EngineContext {
     const n = this.churn;
     this.churn = 0;
     return n;
+  }
+
+  /**
+   * Tells listeners in `inMs` that `queue` may have claimable tasks (a slot frees or a rate
+   * bucket refills then). Keeps the sooner of this and a wake-up already pending.
+   */
+  wakeLater(queue: string, inMs: number): void {
+    const at = performance.now() + inMs;
+    const pending = this.wakeTimers.get(queue);
+    if (pending && pending.at <= at) return;
+    if (pending) clearTimeout(pending.timer);
+    const timer = setTimeout(() => {
+      this.wakeTimers.delete(queue);
+      this.announce([{ queue, state: 'queued' }]);
+    }, inMs);
+    timer.unref();
+    this.wakeTimers.set(queue, { at, timer });
   }
 
   /** Subscribes to engine events; returns the unsubscribe function. */

@@ -19,7 +19,9 @@ import { releaseClaimed, settle, settleAndClaim } from './settle.ts';
 import * as workers from './workers.ts';
 import * as duties from './duties.ts';
 import * as admin from './admin.ts';
-import { getQueue, listQueues, setQueuePaused } from './queues.ts';
+import { getQueue, listQueues, setQueuePaused, updateSettings } from './queues.ts';
+import type { QueueSettingsPatch } from './flowSettings.ts';
+import { explainTask, type TaskExplanation } from './explain.ts';
 import * as schedules from './schedules.ts';
 import { readStats, refreshStats, type StatsSnapshot } from './stats.ts';
 import { checkDatabase, type DatabaseHealth } from './health.ts';
@@ -285,6 +287,23 @@ export class Engine {
 
   getQueue(name: string): Promise<QueueInfo> {
     return getQueue(this.ctx, name);
+  }
+
+  /**
+   * Changes a queue's flow settings (docs/flow-control.md): limits, admission, default retry
+   * policy; a field absent keeps its value, null clears it. Creates the queue if needed. Takes
+   * effect at once on this node, within a second on the others. InvalidInputError names a bad field.
+   */
+  updateQueueSettings(name: string, patch: QueueSettingsPatch): Promise<QueueInfo> {
+    return updateSettings(this.ctx, name, patch);
+  }
+
+  /**
+   * What holds a task back (run time, parents, paused queue, concurrency or rate limits), each
+   * with when it lets go. NotFoundError for an unknown task.
+   */
+  explainTask(id: string): Promise<TaskExplanation> {
+    return explainTask(this.ctx, id);
   }
 
   /** Pauses (claims skip it) or resumes a queue; creates the queue if it does not exist yet. */

@@ -5,8 +5,10 @@ import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
 import type { EngineOptions } from './options.ts';
 import { toTask, type Row } from './rows.ts';
-import { insertColumns, lifetimeColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
+import { flowColumns, insertColumns, lifetimeColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
 import { enqueueUnique } from './enqueueUnique.ts';
+import { admit, flowsOf } from './admission.ts';
+import type { FlowState } from './flowSettings.ts';
 import { insertedTask } from './taskFields.ts';
 import type { Task, TaskInput, TaskState } from './types.ts';
 
@@ -36,7 +38,20 @@ export interface TaskRef {
 /** See Engine.enqueue. */
 export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], executor: Executor): Promise<EnqueueResult[]> {
   if (inputs.length === 0) return [];
-  const items = inputs.map((i) => withDefaults(ctx.options, i));
+  const queues = inputs.map((i) => i.queue ?? ctx.options.defaultQueue);
+  const flows = await flowsOf(ctx, queues, executor);
+  const items = inputs.map((i, k) => withDefaults(ctx.options, i, flows?.get(queues[k]!)));
+  const admission = flows !== null && [...flows.values()].some((f) => f.admission);
+  if (!admission) return insert(ctx, items, executor);
+  if (executor !== ctx.db) return (await admit(ctx, executor, queues, flows), insert(ctx, items, executor));
+  const results = await ctx.db.transaction(async (tx) => (await admit(ctx, tx, queues, flows), insert(ctx, items, tx)));
+  // Claimers told inside the transaction may have looked before its commit: told again now.
+  ctx.announce([...new Set(queues)].map((queue) => ({ queue, state: 'queued' })));
+  return results;
+}
+
+/** Inserts tasks that passed admission: with unique keys (enqueueUnique.ts) or without. */
+async function insert(ctx: EngineContext, items: ResolvedInput[], executor: Executor): Promise<EnqueueResult[]> {
   if (items.some((i) => i.uniqueKey !== undefined)) return enqueueUnique(ctx, items, executor);
   const keyed = items.some((i) => i.idempotencyKey !== undefined);
   const known = items.every((i) => ctx.knownQueues.has(i.queue));
@@ -45,7 +60,9 @@ export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], 
     : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
   // Keyed rows in lock order; matchInserted pairs rows by key, the unkeyed ones in order.
   const sent = keyed ? inLockOrder(items) : items;
-  const params = [...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent), ...lifetimeColumns(sent)];
+  const params = [
+    ...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent), ...lifetimeColumns(sent), ...flowColumns(sent),
+  ];
   let inserted: Row[];
   try {
     const answer = executor === ctx.db ? await retryLostRaces(() => executor.query(statement, params)) : await executor.query(statement, params);
@@ -97,13 +114,14 @@ async function retryLostRaces<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-function withDefaults(o: EngineOptions, i: TaskInput): ResolvedInput {
+/** The engine's defaults, after the queue's own (its settings' default retry policy). */
+function withDefaults(o: EngineOptions, i: TaskInput, f: FlowState | undefined): ResolvedInput {
   return {
     ...i,
     queue: i.queue ?? o.defaultQueue,
     priority: i.priority ?? 0,
-    maxAttempts: i.maxAttempts ?? o.defaultMaxAttempts,
-    backoff: i.backoff ?? o.defaultBackoff,
+    maxAttempts: i.maxAttempts ?? f?.defaultMaxAttempts ?? o.defaultMaxAttempts,
+    backoff: i.backoff ?? f?.defaultBackoff ?? o.defaultBackoff,
     timeoutMs: i.timeoutMs ?? o.defaultTimeoutMs,
     tags: i.tags ?? [],
     contentType: i.payloadBase64 !== undefined ? (i.contentType ?? 'application/octet-stream') : null,

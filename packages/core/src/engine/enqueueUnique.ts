@@ -8,14 +8,14 @@ import { mapStorageError, TaskflowError } from '../errors.ts';
 import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
 import { existing, Inserted, keyOf, tasksByKeys, type EnqueueResult } from './enqueue.ts';
-import { insertColumns, lifetimeColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
+import { flowColumns, insertColumns, lifetimeColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
 import { toTask, type Row } from './rows.ts';
 
 /** See Engine.enqueue. `items` have the engine's defaults applied. */
 export async function enqueueUnique(ctx: EngineContext, items: readonly ResolvedInput[], executor: Executor): Promise<EnqueueResult[]> {
   const order = lockOrder(items);
   const sent = order.map((k) => items[k]!);
-  const params = [...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent), ...lifetimeColumns(sent)];
+  const params = [...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent), ...lifetimeColumns(sent), ...flowColumns(sent)];
   const run = async (ex: Executor): Promise<Row[]> => {
     const { rows } = await ex.query(T.taskInsertManyUnique, params);
     // A key taken by a task whose idempotency key already existed: no such task was made.

@@ -125,7 +125,7 @@ export function insertColumns(items: readonly ResolvedInput[], o: EngineOptions)
 }
 
 /**
- * The insert statements' last four parameters ($20..$23, after the trace columns): expires_at, ttl_ms,
+ * The insert statements' lifetime parameters ($20..$23, after the trace columns): expires_at, ttl_ms,
  * unique_key, unique_for_ms, each NULL as a whole when no task of the batch sets it (the
  * usual case, which costs the statement nothing).
  */
@@ -135,5 +135,16 @@ export function lifetimeColumns(items: readonly ResolvedInput[]): (string | null
     column(items, (i) => (i.ttlMs != null ? String(i.ttlMs) : null)),
     column(items, (i) => (i.uniqueKey !== undefined ? element(i.uniqueKey) : null)),
     column(items, (i) => (i.uniqueForMs != null ? String(i.uniqueForMs) : null)),
+  ];
+}
+
+/**
+ * The insert statements' flow-control parameters ($24, $25, after the lifetime columns): the
+ * concurrency and rate keys, each NULL when no task of the batch has one.
+ */
+export function flowColumns(items: readonly ResolvedInput[]): (string | null)[] {
+  return [
+    column(items, (i) => (i.concurrencyKey !== undefined ? element(i.concurrencyKey) : null)),
+    column(items, (i) => (i.rateKey !== undefined ? element(i.rateKey) : null)),
   ];
 }

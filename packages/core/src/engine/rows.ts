@@ -3,6 +3,7 @@
  * (taskFields.ts), the others here.
  */
 import { TASK_FIELD_LIST, type TaskField } from './taskFields.ts';
+import { settingsOf, toFlowState } from './flowSettings.ts';
 import type { Attempt, ClaimedTask, QueueInfo, Task, WorkerInfo } from './types.ts';
 
 /** A row as a driver returns it. */
@@ -123,5 +124,6 @@ export function toQueue(r: Row): QueueInfo {
     counts: r.counts ?? {},
     oldestReadyAt: oldest,
     oldestReadyAgeMs: oldest ? Math.max(0, new Date(r.now).getTime() - oldest.getTime()) : 0,
+    settings: settingsOf(toFlowState(r)),
   };
 }

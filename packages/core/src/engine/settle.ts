@@ -33,7 +33,8 @@ export async function settleAndClaim(
   const failed = unique.filter((r) => r.status === 'failed');
   const released = unique.filter((r) => r.status === 'released');
   const order = max > 0 ? weightedOrder(queues) : [];
-  const carrier = ok.length > 0 ? order[0] : undefined;
+  // A limited queue's claim is not the plain one the successes' statement carries.
+  const carrier = ok.length > 0 && order[0] && !ctx.flow.isLimited(order[0].name) ? order[0] : undefined;
   const now = ctx.now();
   // Failures and releases first (rare, and a task queued again at once may then be claimed
   // in this very call).
@@ -55,6 +56,7 @@ export async function settleAndClaim(
   const accepted = new Set<string>([...settledOk, ...failedRows.map((r) => String(r.id))]);
   ctx.churn += accepted.size;
   ctx.announce(failedRows);
+  if (accepted.size > 0) wakeLimited(ctx, queues, [...okRows, ...failedRows]);
   const refused = unique.filter((r) => !accepted.has(r.id));
   const duplicates = refused.length === 0 ? new Set<string>() : await settledBy(ctx, workerId, refused);
   const outcomes = reports.map((r, i): SettleOutcome => {
@@ -79,6 +81,17 @@ function observeSettlement(t: EngineTelemetry, s: {
   }
   observeEnded(t, s.failRows, 'failed', s.failed);
   observeEnded(t, s.releaseRows, 'abandoned');
+}
+
+/**
+ * Settled attempts free slots of limited queues: their waiting claimers look again. The queues
+ * are the worker's and those the success rows name (a settle without a claim).
+ */
+function wakeLimited(ctx: EngineContext, queues: readonly QueueWeight[], okRows: readonly Row[]): void {
+  const limited = new Set<string>();
+  for (const q of queues) if (ctx.flow.isLimited(q.name)) limited.add(q.name);
+  for (const r of okRows) if (typeof r.queue === 'string' && ctx.flow.isLimited(r.queue)) limited.add(r.queue);
+  if (limited.size > 0) ctx.announce([...limited].map((queue) => ({ queue, state: 'queued' })));
 }
 
 /** See Engine.releaseClaimed. */

@@ -74,6 +74,9 @@ export const TASK_FIELDS = {
     inserted: (i, r) => i.expiresAt ?? (i.ttlMs != null ? new Date(new Date(r.created_at).getTime() + i.ttlMs) : null),
   },
   cancelReason: { column: 'cancel_reason', kind: 'text', nullable: true, inserted: () => null },
+  // Flow control (docs/flow-control.md).
+  concurrencyKey: { column: 'concurrency_key', kind: 'text', nullable: true, inserted: (i) => i.concurrencyKey ?? null },
+  rateKey: { column: 'rate_key', kind: 'text', nullable: true, inserted: (i) => i.rateKey ?? null },
 } as const satisfies { [K in keyof Task]: TaskField<K> };
 
 /** TASK_FIELDS as a list, each with its name. */

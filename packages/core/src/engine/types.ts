@@ -3,6 +3,8 @@
  * states and every transition between them.
  */
 
+import type { QueueSettings } from './flowSettings.ts';
+
 /** Where a task is in its life. */
 export type TaskState =
   | 'blocked' // waiting on dependencies (workflows)
@@ -76,6 +78,10 @@ export interface TaskInput {
   expiresAt?: Date;
   /** `expiresAt` as milliseconds from now (database time). */
   ttlMs?: number;
+  /** Counts against the queue's per-key concurrency limit; the key claims are fair across (docs/flow-control.md). */
+  concurrencyKey?: string;
+  /** Counts against the queue's per-key rate limit (docs/flow-control.md). */
+  rateKey?: string;
 }
 
 export interface TaskError {
@@ -127,6 +133,10 @@ export interface Task {
   expiresAt: Date | null;
   /** Why a cancelled task was cancelled: `expired`, or null when cancelled on request. */
   cancelReason: 'expired' | null;
+  /** Its concurrency key (docs/flow-control.md), else null. */
+  concurrencyKey: string | null;
+  /** Its rate key (docs/flow-control.md), else null. */
+  rateKey: string | null;
 }
 
 export type AttemptOutcome =
@@ -259,6 +269,8 @@ export interface QueueInfo {
   oldestReadyAt: Date | null;
   /** Milliseconds since the oldest ready task became due (0 when none). */
   oldestReadyAgeMs: number;
+  /** Limits, admission and default retry policy (docs/flow-control.md). */
+  settings: QueueSettings;
 }
 
 export interface TaskFilter {

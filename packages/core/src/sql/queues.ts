@@ -2,8 +2,8 @@
 import type { Statement } from '../db/types.ts';
 
 /**
- * queueStats: every queue (or one, $1) with its task counts per state and the oldest ready
- * task's run time. Counting reads every task of the queue: an operator's call, not a hot one.
+ * queueStats: every queue (or one, $1) with its task counts per state, the oldest ready
+ * task's run time and its settings (the columns of sql/flow.ts SETTINGS_COLUMNS). Counting reads every task of the queue: an operator's call, not a hot one.
  * $1 queue or null, $2 now
  */
 export const queueStats = `
@@ -18,6 +18,8 @@ ready AS (
    WHERE state = 'queued' AND ($1::text IS NULL OR queue = $1) GROUP BY queue
 )
 SELECT q.name, q.paused, q.paused_at, q.created_at, coalesce(c.counts, '{}') AS counts,
+       q.max_running, q.key_max_running, q.rate_limit, q.rate_interval_ms, q.rate_burst, q.key_rate_limit,
+       q.key_rate_interval_ms, q.key_rate_burst, q.max_depth, q.max_age_ms, q.default_max_attempts, q.default_backoff, q.fair, q.limited,
        r.oldest AS oldest_ready_at, coalesce($2::timestamptz, now()) AS now
   FROM queues q LEFT JOIN counts c ON c.queue = q.name LEFT JOIN ready r ON r.queue = q.name
  WHERE ($1::text IS NULL OR q.name = $1)

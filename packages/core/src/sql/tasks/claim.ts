@@ -9,7 +9,8 @@ import type { Statement } from '../../db/types.ts';
  * never wait on each other nor take the same row; equality on one queue, so the partial index
  * `tasks_ready` (queue, priority DESC, run_at, id) WHERE state = 'queued' serves the ORDER BY
  * ... LIMIT directly, the cost per claim does not grow with the backlog, and on Citus the
- * claim stays on one shard. The paused-queue and worker checks are uncorrelated sub-queries:
+ * claim stays on one shard. A limited queue (a concurrency or rate limit: sql/flow.ts) is
+ * skipped as a paused one is: its claims go through taskClaimLimited. The paused-queue and worker checks are uncorrelated sub-queries:
  * evaluated once per statement, not per row. The update finds the picked rows by
  * `id = ANY(ARRAY(...))`, an index scan of the primary key whatever the planner guesses
  * (joined `FROM picked`, it may choose a hash join over a sequential scan of the whole table).
@@ -31,7 +32,7 @@ export function claimCtes(queue: string, limit: string, worker: string): string 
   SELECT id, priority, run_at FROM tasks
    WHERE state = 'queued' AND queue = ${queue}
      AND (expires_at IS NULL OR expires_at > (SELECT t FROM clock))
-     AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ${queue} AND paused)
+     AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ${queue} AND (paused OR limited))
      AND EXISTS (SELECT 1 FROM workers w WHERE w.id = ${worker} AND w.state = 'active'
                     AND w.queues @> jsonb_build_array(jsonb_build_object('name', ${queue}::text)))
    ORDER BY priority DESC, run_at, id
@@ -63,8 +64,8 @@ export const CLAIMED_IN_ORDER = `FROM claimed ORDER BY priority DESC, run_at, id
  * taskClaim: leases up to $2 ready tasks of queue $1 to worker $3.
  * $1 queue, $2 limit, $3 worker id, $4 now
  * Keeps: see claimCtes. Returns the tasks in claim order (priority, run time, id). Each claim
- * raises the fencing token `attempt` by one and sets the lease to now + timeout. A paused queue
- * yields nothing, and so does a worker that is not active or does not serve the queue. The
+ * raises the fencing token `attempt` by one and sets the lease to now + timeout. A paused or
+ * limited queue yields nothing, and so does a worker that is not active or does not serve the queue. The
  * payload comes back as JSON text, spliced into the response without a parse/serialise trip;
  * times come back as seconds since the epoch (see `iso`).
  */

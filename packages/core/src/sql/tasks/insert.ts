@@ -28,6 +28,8 @@ import { TASK_COLUMNS, iso } from './columns.ts';
  * $20..$23, columns as $1..$13 are (engine/insertColumns.ts, lifetimeColumns): $20 expires_at
  *    timestamptz[], $21 ttl_ms float8[] (expires_at = now + ttl_ms), $22 unique_key text[],
  *    $23 unique_for_ms float8[] (both used only by taskInsertManyUnique; NULL elsewhere).
+ * $24 concurrency_key text[], $25 rate_key text[] (flow control; NULL as a whole when no task
+ *    of the batch has one, like the columns above)
  */
 export const INSERT_INPUT = `clock AS (SELECT coalesce($14::timestamptz, now()) AS t),
 input AS (
@@ -36,10 +38,11 @@ input AS (
                     unnest($5::text[]), unnest($6::integer[]), unnest($7::timestamptz[]), unnest($8::float8[]),
                     unnest($9::integer[]), unnest($10::text[]), unnest($11::integer[]), unnest($12::text[]),
                     unnest($13::text[]), unnest($18::text[]), unnest($19::text[]), unnest($20::timestamptz[]),
-                    unnest($21::float8[]), unnest($22::text[]), unnest($23::float8[])) WITH ORDINALITY
+                    unnest($21::float8[]), unnest($22::text[]), unnest($23::float8[]), unnest($24::text[]),
+                    unnest($25::text[])) WITH ORDINALITY
          AS i(queue, type, payload, payload_b64, content_type, priority, run_at, delay_ms, max_attempts,
               backoff, timeout_ms, tags, idempotency_key, traceparent, tracestate, expires_at, ttl_ms, unique_key,
-              unique_for_ms, ord),
+              unique_for_ms, concurrency_key, rate_key, ord),
          clock c
 )`;
 
@@ -60,12 +63,13 @@ export const QUEUE_UPSERT = `new_queues AS (
  */
 export const INSERTED_COLUMNS = `queue, type, state, priority, run_at, payload, payload_bytes, content_type,
                    max_attempts, backoff, timeout_ms, tags, idempotency_key, created_at, traceparent, tracestate,
-                   expires_at, unique_key`;
+                   expires_at, unique_key, concurrency_key, rate_key`;
 /** The values of INSERTED_COLUMNS from a row of `input`. */
 export const INSERTED_VALUES = `queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, coalesce(priority, 0), due,
        CASE WHEN payload_b64 IS NULL THEN payload END, decode(payload_b64, 'base64'), content_type, coalesce(max_attempts, $15::integer),
        coalesce(backoff::jsonb, $16::jsonb), coalesce(timeout_ms, $17::integer), coalesce(tags::text[], '{}'),
-       idempotency_key, now, traceparent, tracestate, coalesce(expires_at, now + ttl_ms * interval '1 millisecond'), unique_key`;
+       idempotency_key, now, traceparent, tracestate, coalesce(expires_at, now + ttl_ms * interval '1 millisecond'), unique_key,
+       concurrency_key, rate_key`;
 const INSERT_TASKS = `INSERT INTO tasks (${INSERTED_COLUMNS})
 SELECT ${INSERTED_VALUES}
   FROM input
@@ -97,7 +101,7 @@ const ONE_ROW_ANSWER = `SELECT (SELECT ${iso('t')} FROM clock) AS now, string_ag
 
 /**
  * taskInsertMany: inserts a batch of tasks, some with idempotency keys, in one statement.
- * $1..$23 as INSERT_INPUT says.
+ * $1..$25 as INSERT_INPUT says.
  * Keeps: a task whose run time is in the future starts `scheduled`, otherwise `queued`; an
  * idempotency key already present in the queue inserts nothing (the caller reads the
  * original); the queue's row exists afterwards.
@@ -116,7 +120,7 @@ ${RETURNING_EACH}`,
 /**
  * taskInsertManyWithoutKeys: taskInsertMany for a batch in which no task has an idempotency
  * key: no ON CONFLICT, whose speculative insertion costs every row, and the answer in one row
- * (ONE_ROW_ANSWER). $1..$23 as INSERT_INPUT says.
+ * (ONE_ROW_ANSWER). $1..$25 as INSERT_INPUT says.
  */
 export const taskInsertManyWithoutKeys: Statement = {
   name: 'tf_task_insert_many_without_keys',
@@ -132,7 +136,7 @@ ${ONE_ROW_ANSWER}`,
 
 /**
  * taskInsertManyKnownQueues: taskInsertMany for a batch whose queues the engine knows exist:
- * without the queue upsert. $1..$23 as INSERT_INPUT says.
+ * without the queue upsert. $1..$25 as INSERT_INPUT says.
  */
 export const taskInsertManyKnownQueues: Statement = {
   name: 'tf_task_insert_many_known_queues',
@@ -146,7 +150,7 @@ ${RETURNING_EACH}`,
 /**
  * taskInsertManyWithoutKeysKnownQueues: taskInsertManyWithoutKeys for a batch whose queues the
  * engine knows exist: without the queue upsert. The bulk enqueue's statement.
- * $1..$23 as INSERT_INPUT says.
+ * $1..$25 as INSERT_INPUT says.
  */
 export const taskInsertManyWithoutKeysKnownQueues: Statement = {
   name: 'tf_task_insert_many_without_keys_known_queues',

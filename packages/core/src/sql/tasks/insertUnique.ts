@@ -18,7 +18,7 @@ const HELD = `(k.until > (SELECT t FROM clock)
 
 /**
  * taskInsertManyUnique: inserts a batch of tasks, some with unique keys (and perhaps some with
- * idempotency keys), in one statement. $1..$23 as INSERT_INPUT says.
+ * idempotency keys), in one statement. $1..$25 as INSERT_INPUT says.
  *
  * Each task gets its id first (`ided`, in input order). Then each distinct (queue, unique key)
  * of the batch, for the first task that names it, is written to task_unique_keys: a key not

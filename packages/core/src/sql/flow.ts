@@ -1,0 +1,290 @@
+/**
+ * Flow control: queue settings, the claim of a limited queue, admission and explain. Only the
+ * engine calls these (engine/flow*.ts). See docs/flow-control.md.
+ */
+import type { Statement } from '../db/types.ts';
+import { CLAIMED_COLUMNS } from './tasks/claim.ts';
+
+/** The settings columns of `queues`, as read by queueSettingsGet and queueStats. */
+export const SETTINGS_COLUMNS = `max_running, key_max_running, rate_limit, rate_interval_ms, rate_burst,
+       key_rate_limit, key_rate_interval_ms, key_rate_burst, max_depth, max_age_ms,
+       default_max_attempts, default_backoff, fair, limited`;
+
+/**
+ * queueSettingsGet: a queue's flow settings (no row: the queue does not exist, so has none).
+ * $1 queue
+ */
+export const queueSettingsGet: Statement = {
+  name: 'tf_queue_settings_get',
+  text: `SELECT ${SETTINGS_COLUMNS} FROM queues WHERE name = $1`,
+};
+
+/**
+ * queueSettingsPatch: changes a queue's settings (after queueEnsure). $2 is a JSON
+ * object whose keys are the columns to change (a key with JSON null clears the setting); the
+ * columns it does not name keep their value. The CHECK constraints of 0006 refuse a partial rate
+ * limit and values below 1; the engine validates before.
+ * $1 queue, $2 jsonb patch
+ */
+export const queueSettingsPatch: Statement = {
+  name: 'tf_queue_settings_patch',
+  text: `
+WITH p AS (SELECT $2::jsonb AS j)
+UPDATE queues q SET
+  max_running          = CASE WHEN p.j ? 'max_running' THEN (p.j->>'max_running')::integer ELSE q.max_running END,
+  key_max_running      = CASE WHEN p.j ? 'key_max_running' THEN (p.j->>'key_max_running')::integer ELSE q.key_max_running END,
+  rate_limit           = CASE WHEN p.j ? 'rate_limit' THEN (p.j->>'rate_limit')::integer ELSE q.rate_limit END,
+  rate_interval_ms     = CASE WHEN p.j ? 'rate_interval_ms' THEN (p.j->>'rate_interval_ms')::integer ELSE q.rate_interval_ms END,
+  rate_burst           = CASE WHEN p.j ? 'rate_burst' THEN (p.j->>'rate_burst')::integer ELSE q.rate_burst END,
+  key_rate_limit       = CASE WHEN p.j ? 'key_rate_limit' THEN (p.j->>'key_rate_limit')::integer ELSE q.key_rate_limit END,
+  key_rate_interval_ms = CASE WHEN p.j ? 'key_rate_interval_ms' THEN (p.j->>'key_rate_interval_ms')::integer ELSE q.key_rate_interval_ms END,
+  key_rate_burst       = CASE WHEN p.j ? 'key_rate_burst' THEN (p.j->>'key_rate_burst')::integer ELSE q.key_rate_burst END,
+  max_depth            = CASE WHEN p.j ? 'max_depth' THEN (p.j->>'max_depth')::integer ELSE q.max_depth END,
+  max_age_ms           = CASE WHEN p.j ? 'max_age_ms' THEN (p.j->>'max_age_ms')::bigint ELSE q.max_age_ms END,
+  default_max_attempts = CASE WHEN p.j ? 'default_max_attempts' THEN (p.j->>'default_max_attempts')::integer ELSE q.default_max_attempts END,
+  default_backoff      = CASE WHEN p.j ? 'default_backoff' THEN nullif(p.j->'default_backoff', 'null'::jsonb) ELSE q.default_backoff END,
+  fair                 = CASE WHEN p.j ? 'fair' THEN (p.j->>'fair')::boolean ELSE q.fair END
+  FROM p
+ WHERE q.name = $1
+RETURNING q.name`,
+};
+
+/** queueEnsure: creates a queue's row if it does not exist yet. $1 queue */
+export const queueEnsure: Statement = {
+  name: 'tf_queue_ensure',
+  text: `INSERT INTO queues (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`,
+};
+
+/**
+ * queueLock: locks a queue's row for the rest of the transaction, and reads its settings. Every
+ * claim of a limited queue, and every submit to a queue with admission limits, takes it first,
+ * in a statement of its own: under READ COMMITTED the statements after it see every claim (or
+ * insert) committed by the holder before, so counts read under the lock are exact. The plain
+ * claim does not lock (it reads the row without a lock, and skips limited queues).
+ * $1 queue
+ */
+export const queueLock: Statement = {
+  name: 'tf_queue_lock',
+  text: `SELECT ${SETTINGS_COLUMNS}, paused FROM queues WHERE name = $1 FOR UPDATE`,
+};
+
+/**
+ * queueLockForClaim: queueLock for a claim, whose transaction commits without waiting for the
+ * WAL flush (see Database.relaxed: a claim lost in a crash of PostgreSQL is only run again).
+ * $1 queue
+ */
+export const queueLockForClaim: Statement = {
+  name: 'tf_queue_lock_for_claim',
+  text: `SELECT ${SETTINGS_COLUMNS}, paused, set_config('synchronous_commit', 'off', true) AS relaxed
+  FROM queues WHERE name = $1 FOR UPDATE`,
+};
+
+/**
+ * Tokens a GCRA bucket holds at time `now` (at most `burst`): its theoretical arrival time
+ * `tat` (null: a bucket never used, full), `limit` starts per `interval` ms. One start moves
+ * `tat` on by interval / limit; the bucket admits while tat - now <= (burst - 1) * interval / limit.
+ */
+export function tokens(tat: string, now: string, limit: string, interval: string, burst: string): string {
+  return `floor((date_part('epoch', ${now} - greatest(coalesce(${tat}, ${now}), ${now})) * 1000) * ${limit} / ${interval}
+               + ${burst} + 1e-9)::integer`;
+}
+
+/**
+ * taskClaimLimited: the claim of a limited queue, run after queueLock in the same transaction.
+ * $1 queue, $2 limit, $3 worker id, $4 now
+ *
+ * Keeps: at most `max_running` attempts with an unexpired lease in the queue, at most
+ * `key_max_running` per concurrency key (counted under the queue's lock, so concurrent
+ * claimers never over-admit: slots are counted, never positions); starts within each GCRA
+ * bucket (queue-wide, key ''; per rate key), whose new `tat` is written in the same statement
+ * from the tasks actually claimed; fairness across keys: the distinct fairness keys (the
+ * concurrency key, else the rate key) come from a loose scan of tasks_ready_flow, each gives
+ * at most its share ceil(room / groups) of its head, and the claim takes them round by round
+ * (the first of every key, then the second, ...), ties by priority, run time, id. Tasks without
+ * a key form one more group, read from the first `limit` ready tasks in claim order (a queue
+ * with limits should give every task a key, or none). Every filter that could refuse a task
+ * counts it as taken: a claim may under-fill, never over-admit; the engine claims again.
+ * A paused queue, a worker not active or not serving the queue: nothing.
+ */
+export const taskClaimLimited: Statement = {
+  name: 'tf_task_claim_limited',
+  text: `
+WITH RECURSIVE clock AS (SELECT coalesce($4::timestamptz, now()) AS t),
+q AS (
+  SELECT q.*, c.t FROM queues q, clock c
+   WHERE q.name = $1 AND NOT q.paused
+     AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $3 AND w.state = 'active'
+                    AND w.queues @> jsonb_build_array(jsonb_build_object('name', $1::text)))
+),
+held AS (
+  SELECT t.concurrency_key AS k, count(*)::integer AS n FROM tasks t, q
+   WHERE t.state = 'running' AND t.queue = $1 AND t.lease_expires_at > q.t
+     AND (q.max_running IS NOT NULL OR q.key_max_running IS NOT NULL)
+   GROUP BY t.concurrency_key
+),
+room AS (
+  SELECT greatest(0, least($2::integer,
+           coalesce(q.max_running - (SELECT coalesce(sum(n), 0)::integer FROM held), $2::integer),
+           CASE WHEN q.rate_limit IS NULL THEN $2::integer
+                ELSE ${tokens('b.tat', 'q.t', 'q.rate_limit', 'q.rate_interval_ms', 'q.rate_burst')} END)) AS n
+    FROM q LEFT JOIN rate_buckets b ON b.queue = $1 AND b.key = ''
+),
+keys(k, d) AS (
+  (SELECT coalesce(concurrency_key, rate_key), 1 FROM tasks
+    WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
+      AND (SELECT n FROM room) > 0
+    ORDER BY coalesce(concurrency_key, rate_key) LIMIT 1)
+  UNION ALL
+  SELECT (SELECT coalesce(concurrency_key, rate_key) FROM tasks
+           WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
+             AND coalesce(concurrency_key, rate_key) > keys.k
+           ORDER BY coalesce(concurrency_key, rate_key) LIMIT 1), d + 1
+    FROM keys WHERE keys.k IS NOT NULL AND d < 10000
+),
+share AS (
+  SELECT r.n AS room, ceil(r.n::float8 / greatest(count(k.k), 1))::integer AS take, count(k.k) AS keyed
+    FROM room r LEFT JOIN keys k ON k.k IS NOT NULL GROUP BY r.n
+),
+cand AS (
+  SELECT t.* FROM keys g CROSS JOIN share s CROSS JOIN q
+   CROSS JOIN LATERAL (
+     SELECT id, priority, run_at, concurrency_key, rate_key,
+            row_number() OVER (ORDER BY priority DESC, run_at, id) AS rn
+       FROM tasks
+      WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
+        AND coalesce(concurrency_key, rate_key) = g.k
+      ORDER BY priority DESC, run_at, id
+      LIMIT least(s.take, coalesce(q.key_max_running - (SELECT n FROM held h WHERE h.k = g.k), s.take))
+   ) t
+   WHERE g.k IS NOT NULL
+  UNION ALL
+  SELECT w.id, w.priority, w.run_at, w.concurrency_key, w.rate_key,
+         row_number() OVER (ORDER BY w.priority DESC, w.run_at, w.id)
+    FROM (SELECT id, priority, run_at, concurrency_key, rate_key FROM tasks
+           WHERE state = 'queued' AND queue = $1 AND (SELECT room FROM share) > 0
+           ORDER BY priority DESC, run_at, id
+           LIMIT CASE WHEN (SELECT keyed FROM share) > 0 THEN (SELECT take FROM share) ELSE $2::integer END) w
+   WHERE w.concurrency_key IS NULL AND w.rate_key IS NULL
+),
+ranked AS (
+  SELECT c.*,
+         row_number() OVER (PARTITION BY c.concurrency_key ORDER BY c.rn, c.priority DESC, c.run_at, c.id) AS kn,
+         row_number() OVER (PARTITION BY c.rate_key ORDER BY c.rn, c.priority DESC, c.run_at, c.id) AS rkn
+    FROM cand c
+),
+admitted AS (
+  SELECT r.id FROM ranked r CROSS JOIN q
+    LEFT JOIN held h ON h.k = r.concurrency_key
+    LEFT JOIN rate_buckets b ON b.queue = $1 AND b.key = r.rate_key
+   WHERE (r.concurrency_key IS NULL OR q.key_max_running IS NULL OR r.kn <= q.key_max_running - coalesce(h.n, 0))
+     AND (r.rate_key IS NULL OR q.key_rate_limit IS NULL
+          OR r.rkn <= ${tokens('b.tat', 'q.t', 'q.key_rate_limit', 'q.key_rate_interval_ms', 'q.key_rate_burst')})
+   ORDER BY r.rn, r.priority DESC, r.run_at, r.id
+   LIMIT (SELECT n FROM room)
+),
+picked AS (
+  SELECT id FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM admitted)) AND state = 'queued'
+   FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+  UPDATE tasks t
+     SET state = 'running', attempt = t.attempt + 1, worker_id = $3, started_at = c.t,
+         finished_at = NULL, logs = NULL, lease_expires_at = c.t + t.timeout_ms * interval '1 millisecond'
+    FROM clock c
+   WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
+  RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
+            t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
+            date_part('epoch', t.lease_expires_at) AS lease_expires_at, t.tags,
+            date_part('epoch', t.created_at) AS created_at, t.run_at, t.rate_key
+),
+charges AS (
+  SELECT '' AS key, count(*)::float8 * q.rate_interval_ms / q.rate_limit AS ms
+    FROM claimed, q WHERE q.rate_limit IS NOT NULL
+   GROUP BY q.rate_interval_ms, q.rate_limit HAVING count(*) > 0
+  UNION ALL
+  SELECT cl.rate_key, count(*)::float8 * q.key_rate_interval_ms / q.key_rate_limit
+    FROM claimed cl, q WHERE cl.rate_key IS NOT NULL AND q.key_rate_limit IS NOT NULL
+   GROUP BY cl.rate_key, q.key_rate_interval_ms, q.key_rate_limit
+),
+charged AS (
+  INSERT INTO rate_buckets AS b (queue, key, tat)
+  SELECT $1, ch.key, c.t + ch.ms * interval '1 millisecond' FROM charges ch, clock c
+  ON CONFLICT (queue, key) DO UPDATE
+     SET tat = greatest(b.tat, (SELECT t FROM clock)) + (excluded.tat - (SELECT t FROM clock))
+)
+SELECT id, ${CLAIMED_COLUMNS} FROM claimed ORDER BY priority DESC, run_at, id`,
+};
+
+/**
+ * flowNextWake: when a limited queue with ready tasks may admit again: the soonest unexpired
+ * lease of the queue (its slot frees then at the latest) or refill of one of its rate buckets
+ * (the time its tokens reach one). Null when nothing is ready or nothing is pending.
+ * $1 queue, $2 now
+ */
+export const flowNextWake: Statement = {
+  name: 'tf_flow_next_wake',
+  text: `
+WITH c AS (SELECT coalesce($2::timestamptz, now()) AS t),
+q AS (SELECT * FROM queues WHERE name = $1)
+SELECT date_part('epoch', least(
+         (SELECT min(t.lease_expires_at) FROM tasks t, c, q
+           WHERE t.state = 'running' AND t.queue = $1 AND t.lease_expires_at > c.t
+             AND (q.max_running IS NOT NULL OR q.key_max_running IS NOT NULL)),
+         (SELECT min(r.at) FROM (
+            SELECT b.tat - (CASE WHEN b.key = '' THEN (q.rate_burst - 1)::float8 * q.rate_interval_ms / q.rate_limit
+                                 ELSE (q.key_rate_burst - 1)::float8 * q.key_rate_interval_ms / q.key_rate_limit END)
+                           * interval '1 millisecond' AS at
+              FROM rate_buckets b, q WHERE b.queue = $1) r, c
+           WHERE r.at > c.t)
+       ) - c.t) * 1000 AS in_ms
+  FROM c
+ WHERE EXISTS (SELECT 1 FROM tasks WHERE state = 'queued' AND queue = $1)`,
+};
+
+/**
+ * queueAdmission: what admission control weighs, read under queueLock: the waiting tasks of
+ * the queue (not started, not finished: blocked, scheduled, queued, retrying), counted up to
+ * $2 (the most that matters), and how long its oldest ready task has waited, ms (only when $4;
+ * null when none is ready).
+ * $1 queue, $2 count cap, $3 now, $4 whether to read the age
+ */
+export const queueAdmission: Statement = {
+  name: 'tf_queue_admission',
+  text: `
+WITH c AS (SELECT coalesce($3::timestamptz, now()) AS t)
+SELECT (SELECT count(*)::integer FROM (SELECT 1 FROM tasks WHERE queue = $1
+          AND state IN ('blocked', 'scheduled', 'queued', 'retrying') LIMIT $2) d) AS depth,
+       CASE WHEN $4::boolean THEN
+         (SELECT date_part('epoch', c.t - min(run_at)) * 1000 FROM tasks WHERE state = 'queued' AND queue = $1)
+       END AS oldest_age_ms
+  FROM c`,
+};
+
+/**
+ * taskExplain: what a task's explain answer weighs (engine/explain.ts): the task, its queue's
+ * pause and settings, the slots held in the queue and by its concurrency key (unexpired leases)
+ * and the soonest of those leases to expire, its rate buckets, and the ready tasks ahead of it
+ * in claim order. An operator's call: the counts read the queue's running and ready tasks.
+ * $1 task id, $2 now
+ */
+export const taskExplain: Statement = {
+  name: 'tf_task_explain',
+  text: `
+WITH c AS (SELECT coalesce($2::timestamptz, now()) AS t),
+tk AS (SELECT id, queue, state, run_at, priority, concurrency_key, rate_key FROM tasks WHERE id = $1)
+SELECT tk.id::text AS id, tk.queue, tk.state, tk.run_at, tk.concurrency_key, tk.rate_key, c.t AS now,
+       coalesce(q.paused, false) AS paused, ${SETTINGS_COLUMNS.replace(/(\w+)/g, 'q.$1')},
+       (SELECT count(*)::integer FROM tasks t WHERE t.state = 'running' AND t.queue = tk.queue AND t.lease_expires_at > c.t) AS running,
+       (SELECT min(t.lease_expires_at) FROM tasks t WHERE t.state = 'running' AND t.queue = tk.queue AND t.lease_expires_at > c.t) AS running_frees_at,
+       (SELECT count(*)::integer FROM tasks t WHERE t.state = 'running' AND t.queue = tk.queue
+           AND t.concurrency_key = tk.concurrency_key AND t.lease_expires_at > c.t) AS key_running,
+       (SELECT min(t.lease_expires_at) FROM tasks t WHERE t.state = 'running' AND t.queue = tk.queue
+           AND t.concurrency_key = tk.concurrency_key AND t.lease_expires_at > c.t) AS key_frees_at,
+       (SELECT b.tat FROM rate_buckets b WHERE b.queue = tk.queue AND b.key = '') AS queue_tat,
+       (SELECT b.tat FROM rate_buckets b WHERE b.queue = tk.queue AND b.key = tk.rate_key) AS key_tat,
+       CASE WHEN tk.state = 'queued' THEN
+         (SELECT count(*)::integer FROM tasks t WHERE t.state = 'queued' AND t.queue = tk.queue
+             AND (t.priority > tk.priority OR (t.priority = tk.priority AND (t.run_at, t.id) < (tk.run_at, tk.id))))
+       END AS ahead
+  FROM tk CROSS JOIN c LEFT JOIN queues q ON q.name = tk.queue`,
+};

@@ -1,0 +1,3 @@
+import { describeFlowConformance } from './conformance/flow.suite.ts';
+
+describeFlowConformance('pglite');
