@@ -93,3 +93,20 @@ export const Health = Type.Object({
     description: 'By `component:measurement`: postgres:responseTime, postgres:schema, redis:connection, server:draining. Without an admin key, each check\'s status only.',
   })),
 });
+
+/** 429 from a submission: admission control refused it (nothing of it was written). */
+export const QueueFullProblem = Type.Object(
+  {
+    ...Problem.properties,
+    code: Type.Enum(['queue_full']),
+    refused: Type.Array(
+      Type.Object({
+        index: Type.Integer({ minimum: 0, description: 'Position of the task in the submission (0 for a single task).' }),
+        queue: Type.String(),
+        reason: Type.Enum(['max_depth', 'max_age']),
+      }),
+      { description: 'The tasks that did not fit. The submission is all or nothing: the others were not written either.' },
+    ),
+  },
+  { description: 'A queue\'s admission control (maxDepth, maxAgeMs) refused the submission; nothing of it was written. Retry after `Retry-After` seconds, or submit only what fits.' },
+);

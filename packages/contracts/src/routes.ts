@@ -5,17 +5,17 @@
  * docs/openapi.json differs from what the server serves.
  */
 import { Type, type TSchema } from 'typebox';
-import { Health } from './common.ts';
+import { Health, QueueFullProblem } from './common.ts';
 import {
   DlqListQuery, DlqPurgeQuery, DlqPurgeResult, DlqRequeueInput, DlqRequeueResult, Task, TaskBatchHeaders, TaskBatchIds, TaskBatchInput, TaskBatchResult,
-  TaskInput, TaskListQuery, TaskPage, TaskParams, TaskPatch, TaskWithAttempts,
+  TaskExplanation, TaskInput, TaskListQuery, TaskPage, TaskParams, TaskPatch, TaskWithAttempts,
 } from './tasks.ts';
 import {
   ClaimConflict, ClaimInput, ClaimOutput, DeregisterInput, Deregistered, Heartbeat, HeartbeatConflict, HeartbeatInput, ResultConflict,
   ResultOutcome, ResultsInput, ResultsOutput, SingleResult, WorkerListQuery, WorkerPage, WorkerParams, Worker, WorkerRegistered,
   WorkerRegistration, WorkerTaskParams,
 } from './workers.ts';
-import { Queue, QueueList, QueueParams } from './queues.ts';
+import { Queue, QueueList, QueueParams, QueueSettingsPatch } from './queues.ts';
 import {
   Schedule, ScheduleFirePage, ScheduleInput, ScheduleListQuery, SchedulePage, ScheduleParams, SchedulePatch, SchedulePreview,
   SchedulePreviewQuery,
@@ -56,13 +56,14 @@ export const routes = {
   // ------------------------------------------------------------------ tasks
   createTask: route({
     method: 'POST', path: '/api/v1/tasks', scope: 'producer', tag: 'tasks', summary: 'Submit a task',
-    description: 'Returns 201 with the new task, or 200 with the existing task when the idempotency key already exists in the queue (headers `Idempotent-Replayed: true`, `Deduplicated: idempotency`) or the unique key is held (header `Deduplicated: unique`).',
-    body: TaskInput, response: { 201: Task, 200: Task },
+    description: 'Returns 201 with the new task, or 200 with the existing task when the idempotency key already exists in the queue (headers `Idempotent-Replayed: true`, `Deduplicated: idempotency`) or the unique key is held (header `Deduplicated: unique`). 429 with `Retry-After` when the queue\'s admission control refuses it (docs/flow-control.md).',
+    body: TaskInput, response: { 201: Task, 200: Task }, problems: { 429: QueueFullProblem },
   }),
   createTasks: route({
     method: 'POST', path: '/api/v1/tasks/batch', scope: 'producer', tag: 'tasks', summary: 'Submit up to 1000 tasks in one statement',
-    description: 'All or nothing: if any item is invalid, nothing is written. Each item reports whether it was created or matched an existing idempotency key or unique key (`deduplicated`), and refers to its task (id, state, run time; not the payload: GET the task for it). With `Prefer: return=minimal` the answer is the ids only (TaskBatchIds), about a tenth of the bytes, and says `Preference-Applied: return=minimal`.',
+    description: 'All or nothing: if any item is invalid, or a queue\'s admission control refuses any (429 with `Retry-After`, the problem listing the refused items in `refused`), nothing is written. Each item reports whether it was created or matched an existing idempotency key or unique key (`deduplicated`), and refers to its task (id, state, run time; not the payload: GET the task for it). With `Prefer: return=minimal` the answer is the ids only (TaskBatchIds), about a tenth of the bytes, and says `Preference-Applied: return=minimal`.',
     headers: TaskBatchHeaders, body: TaskBatchInput, response: { 201: Type.Union([TaskBatchResult, TaskBatchIds]) },
+    problems: { 429: QueueFullProblem },
   }),
   listTasks: route({
     method: 'GET', path: '/api/v1/tasks', scope: 'producer', tag: 'tasks', summary: 'List tasks, newest first',
@@ -71,6 +72,11 @@ export const routes = {
   getTask: route({
     method: 'GET', path: '/api/v1/tasks/:id', scope: 'producer', tag: 'tasks', summary: 'Get a task with every attempt',
     params: TaskParams, response: { 200: TaskWithAttempts },
+  }),
+  explainTask: route({
+    method: 'GET', path: '/api/v1/tasks/:id/explain', scope: 'producer', tag: 'tasks', summary: 'What holds a task back',
+    description: 'Its run time, its parents, its queue paused, a concurrency key or the queue at its limit, an empty rate bucket: each with when it lets go. See docs/flow-control.md.',
+    params: TaskParams, response: { 200: TaskExplanation },
   }),
   updateTask: route({
     method: 'PATCH', path: '/api/v1/tasks/:id', scope: 'producer', tag: 'tasks', summary: 'Change priority or run time of a waiting task',
@@ -124,6 +130,11 @@ export const routes = {
   resumeQueue: route({
     method: 'POST', path: '/api/v1/queues/:name/resume', scope: 'admin', tag: 'queues', summary: 'Resume a paused queue',
     params: QueueParams, response: { 200: Queue },
+  }),
+  updateQueueSettings: route({
+    method: 'PATCH', path: '/api/v1/queues/:name', scope: 'admin', tag: 'queues', summary: 'Change a queue\'s flow settings (limits, admission, default retry policy)',
+    description: 'A field absent keeps its value; null clears it. Creates the queue if it does not exist yet. Takes effect at once on the node that answers, within a second on the others. See docs/flow-control.md.',
+    params: QueueParams, body: QueueSettingsPatch, response: { 200: Queue },
   }),
 
   // ------------------------------------------------------------------ workers

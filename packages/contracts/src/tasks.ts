@@ -20,6 +20,10 @@ export const Backoff = Type.Object(
 );
 export type Backoff = Static<typeof Backoff>;
 
+function FlowKey(description: string) {
+  return Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\u0000]+$', description });
+}
+
 const Tag = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f]+$' });
 
 /** W3C Trace Context (docs/protocol.md, "Trace context"). */
@@ -79,6 +83,8 @@ export const TaskInput = Type.Object(
     ttlMs: Type.Optional(
       Type.Integer({ minimum: 1, maximum: MAX_DELAY_MS, description: 'expiresAt as milliseconds from now (database time); more than delayMs. Exclusive with expiresAt.' }),
     ),
+    concurrencyKey: Type.Optional(FlowKey('Counts against the queue\'s `maxRunningPerKey`; claims are fair across keys (docs/flow-control.md).')),
+    rateKey: Type.Optional(FlowKey('Counts against the queue\'s `rateLimitPerKey` (docs/flow-control.md).')),
   },
   { additionalProperties: false },
 );
@@ -127,6 +133,8 @@ export const Task = Type.Object(
     cancelReason: Type.Union([Type.Enum(['expired']), Type.Null()], {
       description: 'Why a cancelled task was cancelled: `expired` (its expiresAt came before it started), or null (cancelled on request).',
     }),
+    concurrencyKey: Type.Union([Type.String(), Type.Null()], { description: 'Its concurrency key (docs/flow-control.md), else null.' }),
+    rateKey: Type.Union([Type.String(), Type.Null()], { description: 'Its rate key (docs/flow-control.md), else null.' }),
   },
   {},
 );
@@ -276,3 +284,24 @@ export const DlqPurgeQuery = Type.Object({ queue: Type.Optional(QueueName) }, { 
 export const DlqPurgeResult = Type.Object({ purged: Type.Integer() });
 
 export { WorkerId };
+
+export const TaskBlocker = Type.Object({
+  kind: Type.Enum(['run_at', 'parents', 'queue_paused', 'concurrency_key', 'queue_concurrency', 'rate_limit', 'key_rate_limit'], {
+    description: 'run_at: its run time or retry backoff is ahead; parents: it waits on the tasks it depends on; queue_paused; concurrency_key / queue_concurrency: the key\'s / queue\'s slots are all held; rate_limit / key_rate_limit: the queue\'s / its rate key\'s bucket is empty.',
+  }),
+  message: Type.String(),
+  until: Type.Union([Timestamp, Type.Null()], { description: 'When it lets go at the latest (run time, refill, soonest lease to expire); null if unknown.' }),
+  limit: Type.Optional(Type.Integer()),
+  running: Type.Optional(Type.Integer({ description: 'Running attempts holding the slots.' })),
+  key: Type.Optional(Type.String({ description: 'The concurrency or rate key concerned.' })),
+});
+
+export const TaskExplanation = Type.Object({
+  taskId: TaskId,
+  queue: Type.String(),
+  state: TaskState,
+  blockers: Type.Array(TaskBlocker, { description: 'What holds the task back, in the order a claim meets it; empty when nothing does.' }),
+  ahead: Type.Union([Type.Integer(), Type.Null()], { description: 'Queued: ready tasks of its queue ahead of it in claim order (before fairness across keys); else null.' }),
+  summary: Type.String(),
+});
+export type TaskExplanation = Static<typeof TaskExplanation>;

@@ -296,6 +296,10 @@ export class TaskflowClient {
   retryTask(id: string): Promise<C.Task> {
     return this.call('retryTask', { params: { id } });
   }
+  /** What holds a task back (run time, parents, paused queue, concurrency or rate limits): docs/flow-control.md. */
+  explainTask(id: string): Promise<C.TaskExplanation> {
+    return this.call('explainTask', { params: { id } });
+  }
 
   // ---------------------------------------------------------------- dead-letter queue
   listDead(query: C.DlqListQuery = {}): Promise<C.TaskPage> {
@@ -323,6 +327,13 @@ export class TaskflowClient {
   }
   resumeQueue(name: string): Promise<C.Queue> {
     return this.call('resumeQueue', { params: { name } });
+  }
+  /**
+   * Changes a queue's flow settings (admin scope): limits, admission, default retry policy. A
+   * field absent keeps its value, null clears it (docs/flow-control.md).
+   */
+  updateQueueSettings(name: string, patch: C.QueueSettingsPatch): Promise<C.Queue> {
+    return this.call('updateQueueSettings', { params: { name }, body: patch });
   }
 
   // ---------------------------------------------------------------- schedules (admin scope)

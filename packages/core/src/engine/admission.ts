@@ -14,19 +14,34 @@ import { toFlowState, type FlowState } from './flowSettings.ts';
 export const ADMISSION_RETRY_AFTER_MS = 1000;
 
 /**
- * The settings of the batch's queues, when any has some; null when none does (the usual case:
- * no query when the settings are cached).
+ * The settings of the batch's queues (`queues`: each task's, in batch order) that have some,
+ * or null when none has (the usual case). Synchronous when every queue's settings are known,
+ * so that a submission is sent in the same turn it is made (see EnqueueBatcher); a queue seen
+ * for the first time is read first.
  */
-export async function flowsOf(ctx: EngineContext, queues: readonly string[], executor: Executor): Promise<Map<string, FlowState> | null> {
+export function flowsOf(ctx: EngineContext, queues: readonly string[], executor: Executor): Map<string, FlowState> | null | Promise<Map<string, FlowState> | null> {
   let out: Map<string, FlowState> | null = null;
+  let unknown: string[] | undefined;
   let last: string | undefined;
   for (const queue of queues) {
     if (queue === last) continue;
     last = queue;
-    const f = ctx.flow.peek(queue) ?? (await ctx.flow.get(executor, queue));
-    if (f.limited || f.admission || f.defaultMaxAttempts !== null || f.defaultBackoff !== null) (out ??= new Map()).set(queue, f);
+    const f = ctx.flow.peek(queue);
+    if (f === undefined) (unknown ??= []).push(queue);
+    else if (hasSettings(f)) (out ??= new Map()).set(queue, f);
   }
-  return out;
+  if (unknown === undefined) return out;
+  return (async () => {
+    for (const queue of unknown) {
+      const f = await ctx.flow.get(executor, queue);
+      if (hasSettings(f)) (out ??= new Map()).set(queue, f);
+    }
+    return out;
+  })();
+}
+
+function hasSettings(f: FlowState): boolean {
+  return f.limited || f.admission || f.defaultMaxAttempts !== null || f.defaultBackoff !== null;
 }
 
 /**

@@ -102,7 +102,8 @@ export class EnqueueBatcher {
     } catch (err) {
       if (batch.length > 1 && !(err instanceof DatabaseUnavailableError)) {
         // Request by request, in arrival order: of two submissions with one idempotency key,
-        // the first must stay the original.
+        // the first must stay the original; of two submissions to a nearly full queue, the
+        // first takes the places left.
         for (const p of batch) await this.engine.enqueue(p.inputs).then(p.resolve, p.reject);
       } else {
         for (const p of batch) p.reject(err);

@@ -43,7 +43,7 @@ export class EngineContext {
   /** Told about submissions, claims and ended attempts; undefined: nothing is built for it. */
   readonly telemetry: EngineTelemetry | undefined;
   /** Queue settings as the claim and the enqueue read them (flowSettings.ts). */
-  readonly flow = new FlowSettingsCache();
+  readonly flow: FlowSettingsCache;
   /** Per limited queue, the pending wake-up of its claimers (flowClaim.ts) and when it fires. */
   private readonly wakeTimers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly listeners = new Set<EngineEvents>();
@@ -55,6 +55,7 @@ export class EngineContext {
     this.clock = clock;
     this.logger = logger;
     this.insertDefaults = insertDefaults(options);
+    this.flow = new FlowSettingsCache(db);
   }
 
   /** The time statements use: null for the database's `now()`. */

@@ -39,7 +39,8 @@ export interface TaskRef {
 export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], executor: Executor): Promise<EnqueueResult[]> {
   if (inputs.length === 0) return [];
   const queues = inputs.map((i) => i.queue ?? ctx.options.defaultQueue);
-  const flows = await flowsOf(ctx, queues, executor);
+  const known = flowsOf(ctx, queues, executor);
+  const flows = known instanceof Promise ? await known : known;
   const items = inputs.map((i, k) => withDefaults(ctx.options, i, flows?.get(queues[k]!)));
   const admission = flows !== null && [...flows.values()].some((f) => f.admission);
   if (!admission) return insert(ctx, items, executor);

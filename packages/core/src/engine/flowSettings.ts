@@ -120,40 +120,55 @@ export function patchColumns(p: QueueSettingsPatch): Record<string, unknown> {
   return out;
 }
 
-/** How long a node trusts its copy of a queue's settings, ms: a change made on another node binds here within it. */
+/** How long a node's copy of a queue's settings is fresh, ms: a change made on another node binds here within about that. */
 export const SETTINGS_TTL_MS = 1000;
 
 /**
- * The settings of the queues this engine claims from and submits to, each read at most once
- * per SETTINGS_TTL_MS. A stale copy never over-admits: the plain claim skips limited queues by
- * itself, and a limited claim reads the settings again under its lock; a stale copy can only
- * delay the switch to the right statement (and the admission check of submits) by up to the TTL.
+ * The settings of the queues this engine claims from and submits to, read again in the
+ * background once older than SETTINGS_TTL_MS (the stale copy serves meanwhile: no call waits
+ * for a refresh, only for a queue's first read). A stale copy never over-admits: the plain
+ * claim skips limited queues by itself, and a limited claim or an admission check reads the
+ * settings again under the queue's lock; a stale copy can only delay the switch to the right
+ * statement, and a new default retry policy or admission limit, by about the TTL.
  */
 export class FlowSettingsCache {
-  private readonly entries = new Map<string, { at: number; state: FlowState }>();
+  private readonly entries = new Map<string, { at: number; state: FlowState; refreshing: boolean }>();
+  private readonly db: Executor;
 
-  /** The cached settings, or undefined when unknown or stale. */
+  constructor(db: Executor) {
+    this.db = db;
+  }
+
+  /** The settings known for the queue (refreshed in the background when stale), or undefined. */
   peek(queue: string): FlowState | undefined {
     const e = this.entries.get(queue);
-    return e && performance.now() - e.at < SETTINGS_TTL_MS ? e.state : undefined;
+    if (e && !e.refreshing && performance.now() - e.at >= SETTINGS_TTL_MS) {
+      e.refreshing = true;
+      // A failed refresh forgets the entry: the next call reads it and meets the error itself.
+      this.read(this.db, queue).catch(() => this.entries.delete(queue));
+    }
+    return e?.state;
   }
 
   /** Whether the queue is known to be limited (unknown: no). */
   isLimited(queue: string): boolean {
-    return this.entries.get(queue)?.state.limited === true;
+    return this.peek(queue)?.limited === true;
   }
 
+  /** The settings, read with `executor` when none are known yet. */
   async get(executor: Executor, queue: string): Promise<FlowState> {
-    const known = this.peek(queue);
-    if (known) return known;
-    const { rows } = await executor.query(F.queueSettingsGet, [queue]);
-    return this.set(queue, toFlowState(rows[0]));
+    return this.peek(queue) ?? this.read(executor, queue);
   }
 
   set(queue: string, state: FlowState): FlowState {
     if (this.entries.size >= 10_000 && !this.entries.has(queue)) this.entries.clear();
-    this.entries.set(queue, { at: performance.now(), state });
+    this.entries.set(queue, { at: performance.now(), state, refreshing: false });
     return state;
+  }
+
+  private async read(executor: Executor, queue: string): Promise<FlowState> {
+    const { rows } = await executor.query(F.queueSettingsGet, [queue]);
+    return this.set(queue, toFlowState(rows[0]));
   }
 }
 

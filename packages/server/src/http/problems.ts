@@ -7,7 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
 import {
-  AlreadyExistsError, classifyDatabaseError, DatabaseUnavailableError, InvalidInputError, InvalidStateError, mapStorageError, NotFoundError,
+  AdmissionRefusedError, AlreadyExistsError, classifyDatabaseError, DatabaseUnavailableError, InvalidInputError, InvalidStateError, mapStorageError, NotFoundError,
   StaleAttemptError,
 } from '@taskflow/core';
 import { WorkerNotActiveError } from '../claims/longPoll.ts';
@@ -95,6 +95,8 @@ export interface ProblemBody {
   code: string;
   instance?: string;
   errors?: FieldError[];
+  /** 429 `queue_full`: the tasks admission control refused. */
+  refused?: AdmissionRefusedError['refused'];
 }
 
 /** A problem and how long a client should wait before retrying (`Retry-After`, seconds; every 503 has one). */
@@ -161,6 +163,11 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
   if (err instanceof AlreadyExistsError) {
     const field = `/body/${err.field}`;
     return problem(409, 'already_exists', 'Already exists', `${field} is taken: ${err.message}`, [{ field, message: 'is taken' }]);
+  }
+  if (err instanceof AdmissionRefusedError) {
+    const body: ProblemBody = { ...problem(429, 'queue_full', 'Queue full', err.message), refused: err.refused };
+    retryAfters.set(body, Math.ceil(err.retryAfterMs / 1000));
+    return body;
   }
   if (err instanceof InvalidStateError) return problem(409, 'invalid_state', 'Conflict with the current state', err.message);
   if (err instanceof WorkerNotActiveError) return problem(409, err.code, err.title, err.message);

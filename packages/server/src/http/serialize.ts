@@ -1,5 +1,5 @@
 /** Engine objects → contract JSON (dates as RFC 3339 strings). The one place they meet. */
-import type { Attempt, ClaimedTask, QueueInfo, Task, WorkerInfo, ApiKey } from '@taskflow/core';
+import type { Attempt, ClaimedTask, QueueInfo, Task, TaskExplanation, WorkerInfo, ApiKey } from '@taskflow/core';
 import type * as C from '@taskflow/contracts';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -44,6 +44,10 @@ export function queueJson(q: QueueInfo): C.Queue {
     createdAt: q.createdAt.toISOString(),
     oldestReadyAt: iso(q.oldestReadyAt),
   };
+}
+
+export function explanationJson(x: TaskExplanation): C.TaskExplanation {
+  return { ...x, blockers: x.blockers.map((b) => ({ ...b, until: iso(b.until) })) };
 }
 
 export function apiKeyJson(k: ApiKey): C.ApiKey {

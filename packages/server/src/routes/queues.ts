@@ -2,7 +2,7 @@ import type { Engine } from '@taskflow/core';
 import type { Handlers } from '../http/route.ts';
 import { queueJson } from '../http/serialize.ts';
 
-export function queueHandlers(engine: Engine): Pick<Handlers, 'listQueues' | 'getQueue' | 'pauseQueue' | 'resumeQueue'> {
+export function queueHandlers(engine: Engine): Pick<Handlers, 'listQueues' | 'getQueue' | 'pauseQueue' | 'resumeQueue' | 'updateQueueSettings'> {
   return {
     async listQueues() {
       return { items: (await engine.listQueues()).map(queueJson) };
@@ -15,6 +15,9 @@ export function queueHandlers(engine: Engine): Pick<Handlers, 'listQueues' | 'ge
     },
     async resumeQueue(req) {
       return queueJson(await engine.setQueuePaused(req.params.name, false));
+    },
+    async updateQueueSettings(req) {
+      return queueJson(await engine.updateQueueSettings(req.params.name, req.body));
     },
   };
 }

@@ -3,7 +3,7 @@ import { isTaskId } from '@taskflow/core';
 import type { TaskInput } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
 import { badRequest, tooLarge } from '../http/problems.ts';
-import { attemptJson, taskJson } from '../http/serialize.ts';
+import { attemptJson, explanationJson, taskJson } from '../http/serialize.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { assertStorableText, storableJson } from '../http/storable.ts';
 import type { ServerSpans } from '../tracing/spans.ts';
@@ -36,6 +36,8 @@ export function toEngineInput(input: TaskInput, at: string, maxPayloadBytes: num
   assertStorableText(input.idempotencyKey, `${at}/idempotencyKey`);
   assertStorableText(input.uniqueKey, `${at}/uniqueKey`);
   assertStorableText(input.contentType, `${at}/contentType`);
+  assertStorableText(input.concurrencyKey, `${at}/concurrencyKey`);
+  assertStorableText(input.rateKey, `${at}/rateKey`);
   input.tags?.forEach((tag, i) => assertStorableText(tag, `${at}/tags/${i}`));
   if (input.traceparent !== undefined) checkTraceparent(input.traceparent, `${at}/traceparent`);
   else if (input.tracestate !== undefined) throw badRequest(`${at}/tracestate`, 'is only allowed with traceparent');
@@ -100,7 +102,7 @@ function prefersMinimal(prefer: string | string[] | undefined): boolean {
   return all.split(',').some((p) => /^\s*return\s*=\s*"?minimal"?\s*(;|$)/i.test(p));
 }
 
-export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' | 'createTasks' | 'listTasks' | 'getTask' | 'updateTask' | 'cancelTask' | 'retryTask'> {
+export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' | 'createTasks' | 'listTasks' | 'getTask' | 'explainTask' | 'updateTask' | 'cancelTask' | 'retryTask'> {
   const { engine, batcher, maxPayloadBytes, spans } = deps;
   return {
     async createTask(req, reply) {
@@ -147,6 +149,9 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
     async getTask(req) {
       const [task, attempts] = await Promise.all([engine.getTask(req.params.id), engine.getAttempts(req.params.id)]);
       return { ...taskJson(task), attempts: attempts.map(attemptJson) };
+    },
+    async explainTask(req) {
+      return explanationJson(await engine.explainTask(req.params.id));
     },
     async updateTask(req) {
       const { priority, runAt } = req.body;
