@@ -99,11 +99,14 @@ export function tokens(tat: string, now: string, limit: string, interval: string
  * bucket (queue-wide, key ''; per rate key), whose new `tat` is written in the same statement
  * from the tasks actually claimed; fairness across keys: the distinct fairness keys (the
  * concurrency key, else the rate key) come from a loose scan of tasks_ready_flow, each gives
- * at most its share ceil(room / groups) of its head, and the claim takes them round by round
+ * at most its share ceil(room / keys) from its head, and the claim takes them round by round
  * (the first of every key, then the second, ...), ties by priority, run time, id. Tasks without
  * a key form one more group, read from the first `limit` ready tasks in claim order (a queue
  * with limits should give every task a key, or none). Every filter that could refuse a task
  * counts it as taken: a claim may under-fill, never over-admit; the engine claims again.
+ * One index probe per key finds both the key and its head (`heads`: each step is the first
+ * entry of tasks_ready_flow past the previous key); only when the room is larger than the
+ * number of keys are the next tasks of each key read (`cand`, OFFSET 1).
  * A paused queue, a worker not active or not serving the queue: nothing.
  */
 export const taskClaimLimited: Statement = {
@@ -129,34 +132,39 @@ room AS (
                 ELSE ${tokens('b.tat', 'q.t', 'q.rate_limit', 'q.rate_interval_ms', 'q.rate_burst')} END)) AS n
     FROM q LEFT JOIN rate_buckets b ON b.queue = $1 AND b.key = ''
 ),
-keys(k, d) AS (
-  (SELECT coalesce(concurrency_key, rate_key), 1 FROM tasks
+heads(k, id, priority, run_at, concurrency_key, rate_key, d) AS (
+  (SELECT coalesce(concurrency_key, rate_key), id, priority, run_at, concurrency_key, rate_key, 1 FROM tasks
     WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
       AND (SELECT n FROM room) > 0
-    ORDER BY coalesce(concurrency_key, rate_key) LIMIT 1)
+    ORDER BY coalesce(concurrency_key, rate_key), priority DESC, run_at, id LIMIT 1)
   UNION ALL
-  SELECT (SELECT coalesce(concurrency_key, rate_key) FROM tasks
-           WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
-             AND coalesce(concurrency_key, rate_key) > keys.k
-           ORDER BY coalesce(concurrency_key, rate_key) LIMIT 1), d + 1
-    FROM keys WHERE keys.k IS NOT NULL AND d < 10000
+  SELECT nx.* FROM heads h CROSS JOIN LATERAL (
+    SELECT coalesce(concurrency_key, rate_key), id, priority, run_at, concurrency_key, rate_key, h.d + 1 FROM tasks
+     WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
+       AND coalesce(concurrency_key, rate_key) > h.k
+     ORDER BY coalesce(concurrency_key, rate_key), priority DESC, run_at, id LIMIT 1
+  ) nx
+   WHERE h.d < 10000
 ),
 share AS (
-  SELECT r.n AS room, ceil(r.n::float8 / greatest(count(k.k), 1))::integer AS take, count(k.k) AS keyed
-    FROM room r LEFT JOIN keys k ON k.k IS NOT NULL GROUP BY r.n
+  SELECT r.n AS room, ceil(r.n::float8 / greatest(count(h.k), 1))::integer AS take, count(h.k) AS keyed
+    FROM room r LEFT JOIN heads h ON true GROUP BY r.n
 ),
 cand AS (
-  SELECT t.* FROM keys g CROSS JOIN share s CROSS JOIN q
+  SELECT h.id, h.priority, h.run_at, h.concurrency_key, h.rate_key, 1::bigint AS rn FROM heads h
+  UNION ALL
+  SELECT t.* FROM heads g CROSS JOIN share s CROSS JOIN q
    CROSS JOIN LATERAL (
      SELECT id, priority, run_at, concurrency_key, rate_key,
-            row_number() OVER (ORDER BY priority DESC, run_at, id) AS rn
+            1 + row_number() OVER (ORDER BY priority DESC, run_at, id) AS rn
        FROM tasks
       WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
         AND coalesce(concurrency_key, rate_key) = g.k
       ORDER BY priority DESC, run_at, id
-      LIMIT least(s.take, coalesce(q.key_max_running - (SELECT n FROM held h WHERE h.k = g.k), s.take))
+      OFFSET 1
+      LIMIT greatest(0, least(s.take, coalesce(q.key_max_running - (SELECT n FROM held h WHERE h.k = g.k), s.take)) - 1)
    ) t
-   WHERE g.k IS NOT NULL
+   WHERE s.take > 1
   UNION ALL
   SELECT w.id, w.priority, w.run_at, w.concurrency_key, w.rate_key,
          row_number() OVER (ORDER BY w.priority DESC, w.run_at, w.id)
