@@ -203,7 +203,7 @@ claimed AS (
   RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
             t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
             date_part('epoch', t.lease_expires_at) AS lease_expires_at, t.tags,
-            date_part('epoch', t.created_at) AS created_at, t.run_at, t.rate_key
+            date_part('epoch', t.created_at) AS created_at, t.run_at, t.traceparent, t.tracestate, t.rate_key
 ),
 charges AS (
   SELECT '' AS key, count(*)::float8 * q.rate_interval_ms / q.rate_limit AS ms
