@@ -73,7 +73,7 @@ try {
       await prepare(client, queue, variant);
       await sys.query('CHECKPOINT');
       const worker = await spawnWorker(sys, queue, 50);
-      const d = await drain(sys, worker, queue, N, 'd');
+      const d = await drain(sys, worker, queue, N, { phase: 'd' });
       await worker.request({ cmd: 'exit' }).catch(() => undefined);
       (samples[variant] ??= []).push({
         tasksPerSec: d.jobsPerSec, serverUs: Math.round(((d.serverCpuSec ?? 0) * 1e6) / N),

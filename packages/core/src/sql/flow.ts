@@ -107,6 +107,8 @@ export function tokens(tat: string, now: string, limit: string, interval: string
  * One index probe per key finds both the key and its head (`heads`: each step is the first
  * entry of tasks_ready_flow past the previous key); only when the room is larger than the
  * number of keys are the next tasks of each key read (`cand`, OFFSET 1).
+ * A task past its deadline (`expires_at`) is dropped at `picked`, like the claim's other
+ * refusals: never started, cancelled by the expirer within its interval.
  * A paused queue, a worker not active or not serving the queue: nothing.
  */
 export const taskClaimLimited: Statement = {
@@ -192,6 +194,7 @@ admitted AS (
 ),
 picked AS (
   SELECT id FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM admitted)) AND state = 'queued'
+     AND (expires_at IS NULL OR expires_at > (SELECT t FROM clock))
    FOR UPDATE SKIP LOCKED
 ),
 claimed AS (
