@@ -9,5 +9,6 @@ export * from './queues.ts';
 export * from './apiKeys.ts';
 export * from './schedules.ts';
 export * from './analytics.ts';
+export * from './workflows.ts';
 export * from './routes.ts';
 export type { Static, TSchema } from 'typebox';

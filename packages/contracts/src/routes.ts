@@ -23,6 +23,7 @@ import {
 import {
   AnalyticsHealth, Durations, Failures, SummaryQuery, Throughput, ThroughputQuery, WorkerAnalytics, WorkerAnalyticsQuery,
 } from './analytics.ts';
+import { BatchInput, Workflow, WorkflowInput, WorkflowListQuery, WorkflowPage, WorkflowParams, WorkflowSubmitted } from './workflows.ts';
 import { ApiKey, ApiKeyCreated, ApiKeyInput, ApiKeyList, ApiKeyParams, type Scope } from './apiKeys.ts';
 
 export interface RouteDef {
@@ -218,6 +219,44 @@ export const routes = {
     method: 'GET', path: '/api/v1/schedules/:id/fires', scope: 'admin', tag: 'schedules', summary: 'Fires of a schedule, newest first',
     description: 'Every fire: its time, the task it created, or why it created none.',
     params: ScheduleParams, querystring: ScheduleListQuery, response: { 200: ScheduleFirePage },
+  }),
+
+  // ------------------------------------------------------------------ workflows and batches
+  createWorkflow: route({
+    method: 'POST', path: '/api/v1/workflows', scope: 'producer', tag: 'workflows', summary: 'Submit a workflow: tasks with refs and dependsOn',
+    description: 'All tasks are created in one transaction, or none. A task with dependsOn starts `blocked` and is queued once every parent has succeeded; its claim carries the parents\' results. 400 `invalid_graph` naming every offending ref for a cycle, an unknown or a duplicate ref, or a graph over the limits (20,000 tasks, 200,000 edges); nothing is stored. See docs/workflows.md.',
+    body: WorkflowInput, response: { 201: WorkflowSubmitted },
+  }),
+  listWorkflows: route({
+    method: 'GET', path: '/api/v1/workflows', scope: 'producer', tag: 'workflows', summary: 'List workflows and batches, newest first',
+    querystring: WorkflowListQuery, response: { 200: WorkflowPage },
+  }),
+  getWorkflow: route({
+    method: 'GET', path: '/api/v1/workflows/:id', scope: 'producer', tag: 'workflows', summary: 'Get a workflow (or batch) with its counts per state',
+    params: WorkflowParams, response: { 200: Workflow },
+  }),
+  cancelWorkflow: route({
+    method: 'POST', path: '/api/v1/workflows/:id/cancel', scope: 'producer', tag: 'workflows', summary: 'Cancel every unfinished task of a workflow',
+    description: 'Waiting tasks are cancelled at once; running ones get `cancelRequested: true`.',
+    params: WorkflowParams, response: { 200: Workflow },
+  }),
+  retryWorkflow: route({
+    method: 'POST', path: '/api/v1/workflows/:id/retry', scope: 'producer', tag: 'workflows', summary: 'Retry a failed workflow from its dead and cancelled tasks',
+    description: 'Each dead or cancelled task runs again with a fresh retry budget; the descendants of a dead task are `blocked` again. 409 while the workflow is running, and for a batch.',
+    params: WorkflowParams, response: { 200: Workflow },
+  }),
+  createBatch: route({
+    method: 'POST', path: '/api/v1/batches', scope: 'producer', tag: 'workflows', summary: 'Submit a batch, with an optional completion task',
+    description: 'A workflow without edges: all tasks in one transaction, or none. The completion task is queued once every member has finished, whatever the outcome, with the counts per outcome in its payload.',
+    body: BatchInput, response: { 201: WorkflowSubmitted },
+  }),
+  getBatch: route({
+    method: 'GET', path: '/api/v1/batches/:id', scope: 'producer', tag: 'workflows', summary: 'Get a batch with its counts per state',
+    params: WorkflowParams, response: { 200: Workflow },
+  }),
+  cancelBatch: route({
+    method: 'POST', path: '/api/v1/batches/:id/cancel', scope: 'producer', tag: 'workflows', summary: 'Cancel a batch: its unfinished members and its completion task',
+    params: WorkflowParams, response: { 200: Workflow },
   }),
 
   // ------------------------------------------------------------------ API keys

@@ -8,10 +8,11 @@ import { TaskInput } from './tasks.ts';
 
 export const ScheduleId = Type.String({ pattern: '^[1-9][0-9]{0,18}$', description: 'Schedule id: a positive integer, as a string.', examples: ['7'] });
 
-// No trace context either: a fixed one would tie every fire to one producer's trace.
+// No trace context either: a fixed one would tie every fire to one producer's trace. No
+// dependsOn: a fire's task waits for nothing.
 const {
   runAt: _runAt, delayMs: _delayMs, idempotencyKey: _key, traceparent: _tp, tracestate: _ts,
-  uniqueKey: _unique, uniqueForMs: _uniqueFor, expiresAt: _expiresAt,
+  uniqueKey: _unique, uniqueForMs: _uniqueFor, expiresAt: _expiresAt, dependsOn: _deps,
   ...templateFields
 } = TaskInput.properties;
 

@@ -85,6 +85,12 @@ export const TaskInput = Type.Object(
     ),
     concurrencyKey: Type.Optional(FlowKey('Counts against the queue\'s `maxRunningPerKey`; claims are fair across keys (docs/flow-control.md).')),
     rateKey: Type.Optional(FlowKey('Counts against the queue\'s `rateLimitPerKey` (docs/flow-control.md).')),
+    dependsOn: Type.Optional(
+      Type.Array(TaskId, {
+        maxItems: 1000,
+        description: 'Ids of existing tasks this one waits for: it is `blocked` until every one has succeeded (and sees their results in its claim), and cancelled when one ends dead or cancelled. 400 naming the ids that do not exist. See docs/workflows.md.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -135,6 +141,8 @@ export const Task = Type.Object(
     }),
     concurrencyKey: Type.Union([Type.String(), Type.Null()], { description: 'Its concurrency key (docs/flow-control.md), else null.' }),
     rateKey: Type.Union([Type.String(), Type.Null()], { description: 'Its rate key (docs/flow-control.md), else null.' }),
+    workflowId: Type.Union([TaskId, Type.Null()], { description: 'The workflow or batch the task belongs to, else null (docs/workflows.md).' }),
+    workflowRef: Type.Union([Type.String(), Type.Null()], { description: 'The task\'s reference within its workflow, else null.' }),
   },
   {},
 );

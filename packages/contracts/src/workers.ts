@@ -194,6 +194,11 @@ export const ClaimedTask = Type.Object(
     createdAt: Timestamp,
     traceparent: Type.Optional(Type.String({ description: 'The W3C trace context the task was submitted with; absent when it had none.' })),
     tracestate: Type.Optional(Type.String({ description: 'Its W3C `tracestate`; absent when it had none.' })),
+    parents: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'Only for a task with parents (a workflow\'s child, or a task submitted with dependsOn): each parent\'s result, keyed by the parent\'s workflow ref (by its task id when it has none). docs/protocol.md.',
+      }),
+    ),
   },
   {},
 );

@@ -48,12 +48,37 @@ export class StaleAttemptError extends TaskflowError {
   }
 }
 
+/**
+ * A success whose result is too large to hand to the task's children (MAX_PARENT_RESULT_BYTES);
+ * nothing of the report it came in was recorded.
+ */
+export class ResultTooLargeError extends TaskflowError {
+  readonly taskId: string;
+  constructor(taskId: string, bytes: number, limit: number) {
+    super('result_too_large', `the result of task ${taskId} is ${bytes} bytes of JSON; a task with children may return at most ${limit} bytes, which its children receive in their claims (docs/workflows.md)`);
+    this.taskId = taskId;
+  }
+}
+
 /** Input the engine cannot store (what schema validation at the edge could not see). */
 export class InvalidInputError extends TaskflowError {
   readonly field: string;
   constructor(field: string, message: string, options?: ErrorOptions) {
     super('invalid_input', message, options);
     this.field = field;
+  }
+}
+
+/**
+ * A workflow whose graph cannot be stored: duplicate or unknown references, a cycle, or too
+ * large. `problems` names every offending field (pointers relative to the input, e.g.
+ * `tasks/3/dependsOn/0`).
+ */
+export class InvalidGraphError extends InvalidInputError {
+  readonly problems: readonly { field: string; message: string }[];
+  constructor(problems: readonly { field: string; message: string }[]) {
+    super(problems[0]!.field, problems.map((p) => `${p.field} ${p.message}`).join('; '));
+    this.problems = problems;
   }
 }
 

@@ -105,6 +105,7 @@ export class Maintenance {
       run: async () => {
         const rescued = await engine.rescueExpired(opts.batchSize);
         const reaped = await engine.reapLostWorkers(LOST_WORKERS_PER_PASS);
+        await engine.recountBlocked(opts.batchSize);
         if (rescued > 0 || reaped.workers > 0) {
           logger.info({ rescued, lostWorkers: reaped.workers, requeued: reaped.tasks }, 'rescued tasks of lost workers and expired leases');
         }

@@ -389,6 +389,39 @@ export class TaskflowClient {
     return this.call('analyticsHealth', {});
   }
 
+  // ---------------------------------------------------------------- workflows and batches
+  /**
+   * Submits a workflow: tasks with `ref`s and `dependsOn` (refs), all created or none
+   * (docs/workflows.md). A bad graph is a 400 `invalid_graph` naming every offending ref.
+   */
+  createWorkflow(input: C.WorkflowInput): Promise<C.WorkflowSubmitted> {
+    return this.call('createWorkflow', { body: input });
+  }
+  listWorkflows(query: C.WorkflowListQuery = {}): Promise<C.WorkflowPage> {
+    return this.call('listWorkflows', { query });
+  }
+  /** A workflow (or batch) with its state and its counts per task state. */
+  getWorkflow(id: string): Promise<C.Workflow> {
+    return this.call('getWorkflow', { params: { id } });
+  }
+  cancelWorkflow(id: string): Promise<C.Workflow> {
+    return this.call('cancelWorkflow', { params: { id } });
+  }
+  /** Runs a failed workflow again from its dead and cancelled tasks. */
+  retryWorkflow(id: string): Promise<C.Workflow> {
+    return this.call('retryWorkflow', { params: { id } });
+  }
+  /** Submits a batch with an optional completion task queued once every member has finished. */
+  createBatch(input: C.BatchInput): Promise<C.WorkflowSubmitted> {
+    return this.call('createBatch', { body: input });
+  }
+  getBatch(id: string): Promise<C.Workflow> {
+    return this.call('getBatch', { params: { id } });
+  }
+  cancelBatch(id: string): Promise<C.Workflow> {
+    return this.call('cancelBatch', { params: { id } });
+  }
+
   // ---------------------------------------------------------------- workers
   registerWorker(input: C.WorkerRegistration): Promise<C.WorkerRegistered> {
     return this.call('registerWorker', { body: input });

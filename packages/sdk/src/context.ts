@@ -22,6 +22,11 @@ export interface TaskContext {
   /** For byte payloads: the declared content type (the payload argument is a Buffer). */
   readonly contentType: string | null;
   /**
+   * The results of the task's parents, keyed by each parent's workflow ref (by its task id
+   * for a dependency given by id in a plain submit); empty for a task without parents.
+   */
+  readonly parents: Readonly<Record<string, unknown>>;
+  /**
    * Aborts when the task is cancelled (reason TaskCancelledError), its lease is lost
    * (LeaseLostError) or the worker shuts down past its grace period (WorkerShutdownError).
    */
@@ -78,6 +83,8 @@ function signalOf(e: InFlight): AbortSignal {
   return e.ctrl.signal;
 }
 
+const NO_PARENTS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /**
  * A task's context as its handler sees it. One is made for every task, so it makes nothing
  * more until asked: the AbortController behind `signal` (with its EventTarget, half a dozen
@@ -95,6 +102,7 @@ export class TaskRunContext implements TaskContext {
   readonly priority: number;
   readonly tags: readonly string[];
   readonly contentType: string | null;
+  readonly parents: Readonly<Record<string, unknown>>;
   readonly #entry: InFlight;
   readonly #createdAtMs: number;
   #createdAt: Date | undefined;
@@ -110,6 +118,7 @@ export class TaskRunContext implements TaskContext {
     this.priority = t.priority;
     this.tags = t.tags;
     this.contentType = t.contentType;
+    this.parents = t.parents ?? NO_PARENTS;
     this.#entry = entry;
     this.#createdAtMs = createdAtMs;
   }

@@ -16,7 +16,7 @@ export async function runTaskOnce(handler: TaskHandler, payload: unknown, ctx: P
   const logs: string[] = [];
   const context: TaskContext = {
     id: '1', type: 'test', queue: 'default', attempt: 1, attemptsLeft: 4, priority: 0, tags: [],
-    createdAt: new Date(), contentType: null, signal: new AbortController().signal,
+    createdAt: new Date(), contentType: null, parents: {}, signal: new AbortController().signal,
     ...ctx,
     log: (message) => void logs.push(message),
   };

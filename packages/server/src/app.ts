@@ -20,6 +20,7 @@ import { taskHandlers } from './routes/tasks.ts';
 import { dlqHandlers } from './routes/dlq.ts';
 import { queueHandlers } from './routes/queues.ts';
 import { scheduleHandlers } from './routes/schedules.ts';
+import { workflowHandlers } from './routes/workflows.ts';
 import { workerHandlers } from './routes/workers.ts';
 import { apiKeyHandlers } from './routes/apiKeys.ts';
 import { healthHandlers } from './routes/health.ts';
@@ -135,6 +136,7 @@ function handlersOf(deps: AppDeps, auth: Authenticator): Handlers {
     ...dlqHandlers(engine),
     ...queueHandlers(engine),
     ...scheduleHandlers({ engine, maxPayloadBytes: config.maxPayloadBytes }),
+    ...workflowHandlers({ engine, maxPayloadBytes: config.maxPayloadBytes }),
     ...workerHandlers({
       engine, hub: deps.hub, shutdown: deps.shutdown, pollIntervalMs: config.pollIntervalMs, workerTtlMs: config.workerTtlMs, maxPayloadBytes: config.maxPayloadBytes,
       spans,

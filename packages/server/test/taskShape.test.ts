@@ -61,7 +61,7 @@ const CLAIM_ROW = {
 };
 
 /** The claim answer's fields that are absent, rather than null, when the task has none. */
-const CLAIM_OPTIONAL = ['traceparent', 'tracestate'];
+const CLAIM_OPTIONAL = ['traceparent', 'tracestate', 'parents'];
 
 describe('the task shape: core, contract and serialisers agree', () => {
   it('the contract names exactly core\'s fields, every one required', () => {
@@ -100,16 +100,19 @@ describe('the task shape: core, contract and serialisers agree', () => {
   it('core\'s claimed task and the contract\'s ClaimedTask have the same fields', () => {
     // The engine carries the payload as the JSON text the database returned (`payloadJson`);
     // the claim answer splices it in as `payload`.
-    const core = Object.keys(toClaimedTask(CLAIM_ROW)).map((k) => (k === 'payloadJson' ? 'payload' : k));
+    // `parents` (`parentsJson`) only for a task with parents, set after the row's mapping
+    // (engine/claim.ts, claimedTasks): the one optional field.
+    const core = Object.keys(withParents(toClaimedTask(CLAIM_ROW))).map((k) => (k === 'payloadJson' ? 'payload' : k === 'parentsJson' ? 'parents' : k));
     expect(sorted(core)).toEqual(sorted(Object.keys(C.ClaimedTask.properties)));
     expect(sorted(C.ClaimedTask.required ?? [])).toEqual(sorted(Object.keys(C.ClaimedTask.properties).filter((k) => !CLAIM_OPTIONAL.includes(k))));
   });
 
   it('claimedTaskJson of a fully populated claim has exactly the contract\'s properties, and validates', () => {
-    const json = JSON.parse(claimedTaskJson(toClaimedTask(CLAIM_ROW)));
+    const json = JSON.parse(claimedTaskJson(withParents(toClaimedTask(CLAIM_ROW))));
     expect(sorted(Object.keys(json))).toEqual(sorted(Object.keys(C.ClaimedTask.properties)));
     for (const [name, value] of Object.entries(json)) expect(value, name).not.toBeNull();
     expect(json.payload).toEqual({ any: ['json'] });
+    expect(json.parents).toEqual({ a: { r: 1 }, '17': null });
     expect(valid(C.ClaimedTask, json)).toBe(true);
   });
 
@@ -120,3 +123,8 @@ describe('the task shape: core, contract and serialisers agree', () => {
     expect(valid(C.ClaimedTask, json)).toBe(true);
   });
 });
+
+/** A claimed task with its parents' results, as engine/claim.ts attaches them. */
+function withParents<T extends object>(t: T): T & { parentsJson: string } {
+  return { ...t, parentsJson: '{"a": {"r": 1}, "17": null}' };
+}

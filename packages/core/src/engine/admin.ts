@@ -44,6 +44,8 @@ export async function cancelTask(ctx: EngineContext, id: string): Promise<Task> 
   if (!isTaskId(id)) throw new NotFoundError('task', id);
   const { rows } = await ctx.db.query(T.taskCancel, [id, ctx.now()]);
   if (rows.length === 0) await refuseTransition(ctx, id, 'cancelled');
+  const ready: string | null = rows[0]!.ready_queues;
+  if (ready) ctx.announce(ready.split(',').map((queue) => ({ queue, state: 'queued' })));
   return toTask(rows[0]!);
 }
 

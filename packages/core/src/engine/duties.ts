@@ -5,7 +5,7 @@
 import * as T from '../sql/tasks/index.ts';
 import * as W from '../sql/workers.ts';
 import type { EngineContext } from './context.ts';
-import type { Row } from './rows.ts';
+import { isSettled, type Row } from './rows.ts';
 import { observeEnded } from './observe.ts';
 
 /** See Engine.vacuumTasks. */
@@ -18,7 +18,7 @@ export async function rescueExpired(ctx: EngineContext, limit: number): Promise<
   const { rows } = await ctx.db.query(T.taskRescueExpired, [ctx.now(), ctx.options.poisonAfter, limit]);
   if (ctx.telemetry) observeEnded(ctx.telemetry, rows, 'lease_expired');
   ctx.announce(rows);
-  return rows.length;
+  return rows.filter(isSettled).length;
 }
 
 /** See Engine.reapLostWorkers. */
@@ -34,7 +34,7 @@ export async function reapLostWorkers(ctx: EngineContext, limit: number): Promis
     observeEnded(ctx.telemetry, tasks, 'worker_lost');
   }
   ctx.announce(tasks);
-  return { workers, tasks: tasks.length };
+  return { workers, tasks: tasks.filter(isSettled).length };
 }
 
 /** See Engine.promoteDue. */
@@ -47,7 +47,9 @@ export async function promoteDue(ctx: EngineContext, limit: number): Promise<num
 /** See Engine.expireDue. */
 export async function expireDue(ctx: EngineContext, limit: number): Promise<number> {
   const { rows } = await ctx.db.query(T.taskExpire, [ctx.now(), limit]);
-  return rows.length;
+  // Rows of kind 'dependent': batch completion tasks the expired tasks made ready.
+  ctx.announce(rows.filter((r) => !isSettled(r)));
+  return rows.filter(isSettled).length;
 }
 
 /** See Engine.nextDueInMs. */

@@ -27,6 +27,9 @@ import { readStats, refreshStats, type StatsSnapshot } from './stats.ts';
 import { checkDatabase, type DatabaseHealth } from './health.ts';
 import { fireDueSchedules, nextScheduleDueInMs, type FirePassResult } from './firing.ts';
 import type { Schedule, ScheduleFire, ScheduleInput, SchedulePatch } from './scheduleTypes.ts';
+import * as workflows from './workflows.ts';
+import { enqueueWithParents, recountBlocked } from './dependencies.ts';
+import type { BatchInput, SubmittedWorkflow, Workflow, WorkflowInput } from './workflowTypes.ts';
 import type {
   Attempt, ClaimedTask, HeartbeatResult, QueueInfo, QueueWeight, SettleOutcome, Task, TaskFilter,
   TaskInput, TaskResultReport, WorkerInfo, WorkerInput, WorkerState,
@@ -80,7 +83,49 @@ export class Engine {
    * look before your commit and fall back to its poll interval).
    */
   enqueue(inputs: readonly TaskInput[], executor: Executor = this.db): Promise<EnqueueResult[]> {
+    if (inputs.some((i) => i.dependsOn !== undefined && i.dependsOn.length > 0)) {
+      if (executor !== this.db) throw new Error('a task with dependsOn is enqueued in a transaction of its own, not in the caller\'s');
+      return enqueueWithParents(this.ctx, inputs);
+    }
     return enqueue(this.ctx, inputs, executor);
+  }
+
+  // ---------------------------------------------------------------- workflows and batches
+
+  /**
+   * Submits a graph of tasks in one transaction (or nothing: a duplicate or unknown reference,
+   * a cycle or a graph over the limits throws InvalidGraphError naming each). Tasks with
+   * parents start `blocked`; see docs/workflows.md.
+   */
+  submitWorkflow(input: WorkflowInput): Promise<SubmittedWorkflow> {
+    return workflows.submitWorkflow(this.ctx, input);
+  }
+
+  /** Submits a batch (a workflow without edges) with its optional completion task, in one transaction. */
+  submitBatch(input: BatchInput): Promise<SubmittedWorkflow> {
+    return workflows.submitBatch(this.ctx, input);
+  }
+
+  getWorkflow(id: string): Promise<Workflow> {
+    return workflows.getWorkflow(this.ctx, id);
+  }
+
+  /** Workflows (and batches), newest first. */
+  listWorkflows(filter: { kind?: 'workflow' | 'batch'; beforeId?: string; limit: number }): Promise<Workflow[]> {
+    return workflows.listWorkflows(this.ctx, filter);
+  }
+
+  /** Cancels every unfinished task of a workflow or batch (a running one is asked to stop). */
+  cancelWorkflow(id: string): Promise<Workflow> {
+    return workflows.cancelWorkflow(this.ctx, id);
+  }
+
+  /**
+   * Runs a failed (or cancelled) workflow again from its dead and cancelled tasks, each with a
+   * fresh retry budget; their descendants are blocked again. Not for batches.
+   */
+  retryWorkflow(id: string): Promise<Workflow> {
+    return workflows.retryWorkflow(this.ctx, id);
   }
 
   // ---------------------------------------------------------------- claim and settle
@@ -203,6 +248,14 @@ export class Engine {
    */
   expireDue(limit = 1000): Promise<number> {
     return duties.expireDue(this.ctx, limit);
+  }
+
+  /**
+   * Re-counts the parents of blocked tasks that depend on tasks by id (outside workflows):
+   * releases those a node that died mid-submit left blocked. Returns how many it released.
+   */
+  recountBlocked(batch = 1000): Promise<number> {
+    return recountBlocked(this.ctx, batch);
   }
 
   /** Milliseconds until the next scheduled or retrying task is due, or null if none. */

@@ -34,7 +34,8 @@ export function observeSucceededLists(t: EngineTelemetry, rows: readonly Row[]):
 }
 
 /**
- * Rows of attempts ended by one statement (`id`, `queue`, `type`, `state` after, `took`): taskSucceedMany, taskFailMany
+ * Rows of attempts ended by one statement (`id`, `queue`, `type`, `state` after, `took`; rows of
+ * kind 'dependent' are skipped): taskSucceedMany, taskFailMany
  * (with the reports, for the error class), the rescue statements.
  */
 export function observeEnded(
@@ -42,7 +43,8 @@ export function observeEnded(
 ): void {
   if (rows.length === 0) return;
   const errors = reports ? new Map(reports.map((r) => [r.id, r])) : undefined;
-  const out = rows.map((r): AttemptObservation => {
+  // Rows of kind 'dependent' are children a statement changed, not attempts it ended.
+  const out = rows.filter((r) => r.kind !== 'dependent').map((r): AttemptObservation => {
     // A failure reported for a task whose cancel was requested ends the attempt `cancelled`.
     const o: AttemptOutcome = outcome === 'failed' && r.state === 'cancelled' ? 'cancelled' : outcome;
     const report = errors?.get(String(r.id));

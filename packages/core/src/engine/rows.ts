@@ -9,6 +9,14 @@ import type { Attempt, ClaimedTask, QueueInfo, Task, WorkerInfo } from './types.
 /** A row as a driver returns it. */
 export type Row = Record<string, any>;
 
+/**
+ * A row of a settle or rescue statement about a task it settled, rather than about a dependent
+ * it changed (kind 'dependent', see sql/tasks/dependents.ts).
+ */
+export function isSettled(r: Row): boolean {
+  return r.kind !== 'dependent';
+}
+
 /** bytea (a Buffer from node-postgres, a Uint8Array from PGlite) as base64, or null. */
 function base64(bytes: Uint8Array | null | undefined): string | null {
   return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') : null;
@@ -66,7 +74,7 @@ const isoOfLease = lastIsoOfEpoch();
 const isoOfCreation = lastIsoOfEpoch();
 
 export function toClaimedTask(r: Row): ClaimedTask {
-  return {
+  const task: ClaimedTask = {
     id: String(r.id),
     queue: r.queue,
     type: r.type,
@@ -83,6 +91,9 @@ export function toClaimedTask(r: Row): ClaimedTask {
     traceparent: r.traceparent ?? null,
     tracestate: r.tracestate ?? null,
   };
+  // Only a task with parents has them (sql/tasks/dependents.ts, parentsJson).
+  if (r.parents_json != null) task.parentsJson = r.parents_json;
+  return task;
 }
 
 export function toAttempt(r: Row): Attempt {

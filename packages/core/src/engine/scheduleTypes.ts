@@ -16,7 +16,7 @@ export type MisfirePolicy = 'skip' | 'once' | 'catch_up';
 export type OverlapPolicy = 'allow' | 'skip' | 'replace';
 
 /** The task a schedule creates at each fire: a submission without run time or idempotency key. */
-export type ScheduleTemplate = Omit<TaskInput, 'runAt' | 'delayMs' | 'idempotencyKey' | 'payloadJson' | 'traceparent' | 'tracestate'>;
+export type ScheduleTemplate = Omit<TaskInput, 'runAt' | 'delayMs' | 'idempotencyKey' | 'payloadJson' | 'traceparent' | 'tracestate' | 'dependsOn'>;
 
 /** A new schedule. Exactly one of `cron` and `intervalMs`. */
 export interface ScheduleInput {

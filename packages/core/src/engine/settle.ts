@@ -2,13 +2,13 @@
  * Settlement: a worker's results, each accepted only for the current attempt it holds (the
  * fencing token), and the claim of its next tasks in as few round trips as possible.
  */
-import { mapStorageError } from '../errors.ts';
+import { mapStorageError, PG_ERROR, ResultTooLargeError, sqlState } from '../errors.ts';
 import * as T from '../sql/tasks/index.ts';
 import type { Statement } from '../db/types.ts';
 import type { EngineContext } from './context.ts';
 import { claimFrom } from './claim.ts';
 import { isTaskId, isUuid } from './ids.ts';
-import { toClaimedTask, type Row } from './rows.ts';
+import { isSettled, toClaimedTask, type Row } from './rows.ts';
 import { weightedOrder } from './weights.ts';
 import { observeClaimed, observeEnded, observeSucceededLists } from './observe.ts';
 import type { ClaimedTask, QueueWeight, SettleOutcome, TaskResultReport } from './types.ts';
@@ -32,6 +32,7 @@ export async function settleAndClaim(
   const ok = unique.filter((r) => r.status === 'succeeded');
   const failed = unique.filter((r) => r.status === 'failed');
   const released = unique.filter((r) => r.status === 'released');
+  await refuseLargeParentResults(ctx, ok);
   const order = max > 0 ? weightedOrder(queues) : [];
   // A limited queue's claim is not the plain one the successes' statement carries.
   const carrier = ok.length > 0 && order[0] && !ctx.flow.isLimited(order[0].name) ? order[0] : undefined;
@@ -48,12 +49,16 @@ export async function settleAndClaim(
       : await runSettle(ctx, T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
   const tasks = carrier ? okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask) : [];
   ctx.churn += tasks.length;
-  // taskSucceedAndClaim lists the settled ids in one row; taskSucceedMany returns a row each.
-  const settledList: string | null | undefined = carrier ? okRows.find((r) => r.kind === 'settled')?.id : undefined;
-  const settledOk = carrier ? (settledList ? settledList.split(',') : []) : okRows.map((r) => String(r.id));
+  // taskSucceedAndClaim lists the settled ids (and the queues of children made ready, in
+  // `ready_queues`) in one row; taskSucceedMany returns a row each (and one per child it changed).
+  const settledRow = carrier ? okRows.find((r) => r.kind === 'settled') : undefined;
+  const settledList: string | null | undefined = settledRow?.id;
+  const settledOk = carrier ? (settledList ? settledList.split(',') : []) : okRows.filter(isSettled).map((r) => String(r.id));
   if (ctx.telemetry) observeSettlement(ctx.telemetry, { okRows, withClaim: carrier !== undefined, failRows, failed, releaseRows: releaseRowList });
+  if (settledRow?.ready_queues) ctx.announce((settledRow.ready_queues as string).split(',').map((queue) => ({ queue, state: 'queued' })));
+  else if (!carrier) ctx.announce(okRows.filter((r) => !isSettled(r)));
   if (tasks.length < max) tasks.push(...(await claimFrom(ctx, workerId, carrier ? order.slice(1) : order, max - tasks.length)));
-  const accepted = new Set<string>([...settledOk, ...failedRows.map((r) => String(r.id))]);
+  const accepted = new Set<string>([...settledOk, ...failedRows.filter(isSettled).map((r) => String(r.id))]);
   ctx.churn += accepted.size;
   ctx.announce(failedRows);
   if (accepted.size > 0) wakeLimited(ctx, queues, [...okRows, ...failedRows]);
@@ -100,7 +105,33 @@ export async function releaseClaimed(ctx: EngineContext, workerId: string, tasks
   const rows = await releaseRows(ctx, workerId, tasks);
   if (ctx.telemetry) observeEnded(ctx.telemetry, rows, 'abandoned');
   ctx.announce(rows);
-  return rows.length;
+  return rows.filter(isSettled).length;
+}
+
+/**
+ * Most bytes of JSON a task with children may return: its children receive it in their
+ * claim answers (all their parents' results together), so it is refused rather than truncated.
+ */
+export const MAX_PARENT_RESULT_BYTES = 64 * 1024;
+
+/**
+ * Refuses the whole report when a success carries a result over MAX_PARENT_RESULT_BYTES for a
+ * task that has children. Costs a query only when such a large result comes in.
+ */
+async function refuseLargeParentResults(ctx: EngineContext, ok: readonly TaskResultReport[]): Promise<void> {
+  const large = new Map<string, number>();
+  for (const r of ok) {
+    if (r.status !== 'succeeded') continue;
+    const json = r.resultJson ?? (r.result === undefined ? undefined : JSON.stringify(r.result));
+    if (json !== undefined && json.length > MAX_PARENT_RESULT_BYTES / 4) {
+      const bytes = Buffer.byteLength(json);
+      if (bytes > MAX_PARENT_RESULT_BYTES) large.set(r.id, bytes);
+    }
+  }
+  if (large.size === 0) return;
+  const { rows } = await ctx.db.query(T.taskWithChildren, [[...large.keys()]]);
+  const first = rows[0];
+  if (first) throw new ResultTooLargeError(String(first.id), large.get(String(first.id))!, MAX_PARENT_RESULT_BYTES);
 }
 
 async function releaseRows(ctx: EngineContext, workerId: string, tasks: readonly { id: string; attempt: number }[]): Promise<Row[]> {
@@ -118,11 +149,21 @@ async function settledBy(ctx: EngineContext, workerId: string, reports: readonly
   return new Set(rows.map((r) => r.id as string));
 }
 
+/** Times a settle statement is run again after PostgreSQL aborted it as a deadlock. */
+const DEADLOCK_RETRIES = 3;
+
+/**
+ * Runs a settle statement. A deadlock (two settlements unblocking shared children in different
+ * orders: sql/tasks/dependents.ts) rolled the whole statement back, so it runs again as it was.
+ */
 async function runSettle(ctx: EngineContext, statement: Statement, rows: string[], workerId: string, now: Date | null, extra: unknown[] = []): Promise<Row[]> {
-  try {
-    return (await ctx.db.query(statement, [`[${rows.join(',')}]`, workerId, now, ...extra])).rows;
-  } catch (err) {
-    throw mapStorageError(err, 'results');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await ctx.db.query(statement, [`[${rows.join(',')}]`, workerId, now, ...extra])).rows;
+    } catch (err) {
+      if (sqlState(err) === PG_ERROR.deadlockDetected && attempt < DEADLOCK_RETRIES) continue;
+      throw mapStorageError(err, 'results');
+    }
   }
 }
 

@@ -77,6 +77,9 @@ export const TASK_FIELDS = {
   // Flow control (docs/flow-control.md).
   concurrencyKey: { column: 'concurrency_key', kind: 'text', nullable: true, inserted: (i) => i.concurrencyKey ?? null },
   rateKey: { column: 'rate_key', kind: 'text', nullable: true, inserted: (i) => i.rateKey ?? null },
+  // Set by a workflow or batch submit (engine/workflows.ts), in the same transaction.
+  workflowId: { column: 'workflow_id', kind: 'id', nullable: true, inserted: () => null },
+  workflowRef: { column: 'workflow_ref', kind: 'text', nullable: true, inserted: () => null },
 } as const satisfies { [K in keyof Task]: TaskField<K> };
 
 /** TASK_FIELDS as a list, each with its name. */

@@ -60,6 +60,11 @@ export interface TaskInput {
   /** Lease per attempt in ms; heartbeats renew it. @defaultValue the engine's `defaultTimeoutMs` */
   timeoutMs?: number;
   tags?: string[];
+  /**
+   * Ids of existing tasks this one waits for: it is `blocked` until every one has succeeded,
+   * and cancelled when one ends dead or cancelled (docs/workflows.md). @defaultValue none
+   */
+  dependsOn?: string[];
   /** A repeat within the same queue returns the first task instead of creating another. */
   idempotencyKey?: string;
   /** W3C `traceparent` of the producer's span, stored as given and handed to workers with each claim. */
@@ -137,6 +142,10 @@ export interface Task {
   concurrencyKey: string | null;
   /** Its rate key (docs/flow-control.md), else null. */
   rateKey: string | null;
+  /** The workflow (or batch) the task belongs to, else null. */
+  workflowId: string | null;
+  /** The task's reference within its workflow, else null. */
+  workflowRef: string | null;
 }
 
 export type AttemptOutcome =
@@ -183,6 +192,12 @@ export interface ClaimedTask {
   /** The W3C trace context the task was submitted with, else null. */
   traceparent: string | null;
   tracestate: string | null;
+  /**
+   * The results of the task's parents (workflows, dependsOn), as one JSON object text keyed by
+   * each parent's workflow reference (its task id when it has none); absent for a task without
+   * parents.
+   */
+  parentsJson?: string;
 }
 
 export type TaskResultReport =

@@ -6,7 +6,7 @@ import * as W from '../sql/workers.ts';
 import type { EngineContext } from './context.ts';
 import { observeEnded } from './observe.ts';
 import { isTaskId, isUuid } from './ids.ts';
-import { toWorker } from './rows.ts';
+import { isSettled, toWorker } from './rows.ts';
 import type { HeartbeatResult, WorkerInfo, WorkerInput, WorkerState } from './types.ts';
 
 /** See Engine.registerWorker. */
@@ -42,7 +42,7 @@ export async function deregisterWorker(ctx: EngineContext, workerId: string): Pr
   });
   if (ctx.telemetry) observeEnded(ctx.telemetry, released, 'abandoned');
   ctx.announce(released);
-  return { released: released.length };
+  return { released: released.filter(isSettled).length };
 }
 
 /** See Engine.workerState. */

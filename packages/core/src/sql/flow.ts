@@ -4,6 +4,7 @@
  */
 import type { Statement } from '../db/types.ts';
 import { CLAIMED_COLUMNS } from './tasks/claim.ts';
+import { parentsJson } from './tasks/dependents.ts';
 
 /** The settings columns of `queues`, as read by queueSettingsGet and queueStats. */
 export const SETTINGS_COLUMNS = `max_running, key_max_running, rate_limit, rate_interval_ms, rate_burst,
@@ -109,7 +110,8 @@ export function tokens(tat: string, now: string, limit: string, interval: string
  * number of keys are the next tasks of each key read (`cand`, OFFSET 1).
  * A task past its deadline (`expires_at`) is dropped at `picked`, like the claim's other
  * refusals: never started, cancelled by the expirer within its interval.
- * A paused queue, a worker not active or not serving the queue: nothing.
+ * A paused queue, a worker not active or not serving the queue: nothing. Returns the columns of
+ * taskClaim, the parents' results (`parents_json`) among them.
  */
 export const taskClaimLimited: Statement = {
   name: 'tf_task_claim_limited',
@@ -206,7 +208,8 @@ claimed AS (
   RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
             t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
             date_part('epoch', t.lease_expires_at) AS lease_expires_at, t.tags,
-            date_part('epoch', t.created_at) AS created_at, t.run_at, t.traceparent, t.tracestate, t.rate_key
+            date_part('epoch', t.created_at) AS created_at, t.run_at, t.traceparent, t.tracestate, t.rate_key,
+            ${parentsJson('t')} AS parents_json
 ),
 charges AS (
   SELECT '' AS key, count(*)::float8 * q.rate_interval_ms / q.rate_limit AS ms

@@ -7,8 +7,8 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
 import {
-  AdmissionRefusedError, AlreadyExistsError, classifyDatabaseError, DatabaseUnavailableError, InvalidInputError, InvalidStateError, mapStorageError, NotFoundError,
-  StaleAttemptError,
+  AdmissionRefusedError, AlreadyExistsError, classifyDatabaseError, DatabaseUnavailableError, InvalidGraphError, InvalidInputError,
+  InvalidStateError, mapStorageError, NotFoundError, ResultTooLargeError, StaleAttemptError,
 } from '@taskflow/core';
 import { WorkerNotActiveError } from '../claims/longPoll.ts';
 
@@ -171,6 +171,11 @@ export function toProblem(err: unknown, maxBodyBytes: number): ProblemBody {
   }
   if (err instanceof InvalidStateError) return problem(409, 'invalid_state', 'Conflict with the current state', err.message);
   if (err instanceof WorkerNotActiveError) return problem(409, err.code, err.title, err.message);
+  if (err instanceof ResultTooLargeError) return problem(413, 'result_too_large', 'Result too large', err.message);
+  if (err instanceof InvalidGraphError) {
+    const errors = err.problems.map((p) => ({ field: `/body/${p.field}`, message: p.message }));
+    return problem(400, 'invalid_graph', 'Invalid workflow', errors.map((e) => `${e.field} ${e.message}`).join('; '), errors);
+  }
   if (err instanceof InvalidInputError) return problem(400, 'invalid_input', 'Invalid input', err.message, [{ field: `/${err.field}`, message: err.message }]);
   if (err instanceof DatabaseUnavailableError) return unavailable(err);
   const fe = err as FastifyError & { validationContext?: string };

@@ -66,7 +66,7 @@ export function claimedTaskJson(t: ClaimedTask): string {
     `"payload":${t.payloadJson ?? 'null'},"payloadBase64":${t.payloadBase64 === null ? 'null' : `"${t.payloadBase64}"`},` +
     `"contentType":${t.contentType === null ? 'null' : JSON.stringify(t.contentType)},"timeoutMs":${t.timeoutMs},` +
     `"leaseExpiresAt":"${t.leaseExpiresAt}","tags":${JSON.stringify(t.tags)},` +
-    `"createdAt":"${t.createdAt}"` +
+    `"createdAt":"${t.createdAt}"${t.parentsJson === undefined ? '' : `,"parents":${t.parentsJson}`}` +
     (t.traceparent === null ? '}' : `,"traceparent":"${t.traceparent}"${t.tracestate === null ? '' : `,"tracestate":${JSON.stringify(t.tracestate)}`}}`)
   );
 }

@@ -107,9 +107,9 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
   return {
     async createTask(req, reply) {
       const input = toEngineInput(req.body, '/body', maxPayloadBytes);
-      const r = spans
-        ? await spans.traceSend(req.headers, [input], () => batcher.enqueue(input), (x) => [x.task.id])
-        : await batcher.enqueue(input);
+      // A task with dependencies is inserted in a transaction of its own (engine/dependencies.ts).
+      const send = input.dependsOn?.length ? async () => (await engine.enqueue([input]))[0]! : () => batcher.enqueue(input);
+      const r = spans ? await spans.traceSend(req.headers, [input], send, (x) => [x.task.id]) : await send();
       if (r.deduplicated === 'idempotency') reply.header('idempotent-replayed', 'true');
       if (r.deduplicated) reply.header('deduplicated', r.deduplicated);
       reply.code(r.created ? 201 : 200).header('location', `/api/v1/tasks/${r.task.id}`);
@@ -118,9 +118,8 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
     async createTasks(req, reply) {
       const inputs = req.body.tasks.map((t, i) => toEngineInput(t, `/body/tasks/${i}`, maxPayloadBytes));
       // Joins the group commit with concurrent submissions (all or nothing for this request).
-      const results = spans
-        ? await spans.traceSend(req.headers, inputs, () => batcher.enqueueMany(inputs), (x) => x.map((r) => r.ref.id))
-        : await batcher.enqueueMany(inputs);
+      const send = inputs.some((i) => i.dependsOn?.length) ? () => engine.enqueue(inputs) : () => batcher.enqueueMany(inputs);
+      const results = spans ? await spans.traceSend(req.headers, inputs, send, (x) => x.map((r) => r.ref.id)) : await send();
       reply.code(201).type('application/json; charset=utf-8').header('vary', 'Prefer');
       // Sent as text: the route's 201 is one of two shapes, and a serializer compiled for the
       // union would test each answer against both schemas first.

@@ -4,12 +4,12 @@
  */
 import type { FastifyReply } from 'fastify';
 import {
-  InvalidStateError, isUuid, StaleAttemptError, type ClaimedTask, type Engine, type QueueWeight, type SettleOutcome, type TaskResultReport,
+  InvalidStateError, isUuid, ResultTooLargeError, StaleAttemptError, type ClaimedTask, type Engine, type QueueWeight, type SettleOutcome, type TaskResultReport,
   type WakeHub,
 } from '@taskflow/core';
 import type { TaskResult } from '@taskflow/contracts';
 import type { Handlers } from '../http/route.ts';
-import { badRequest } from '../http/problems.ts';
+import { badRequest, HttpProblem } from '../http/problems.ts';
 import { claimedTaskJson, workerJson } from '../http/serialize.ts';
 import { assertStorable } from '../http/storable.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
@@ -83,6 +83,16 @@ function claimResponse(
 
 const accepted = (outcomes: readonly SettleOutcome[]) => outcomes.filter((o) => o === 'accepted').length;
 
+/**
+ * A result too large to hand to the task's children, as a 413 naming the result's field in
+ * this request (so that a worker, the SDK's among them, reports that task failed instead).
+ */
+function namingResult(err: unknown, results: readonly { id?: string }[], at: (i: number) => string): unknown {
+  if (!(err instanceof ResultTooLargeError)) return err;
+  const field = `${at(Math.max(0, results.findIndex((r) => r.id === err.taskId)))}/result`;
+  return new HttpProblem(413, 'result_too_large', 'Result too large', `${field} ${err.message}`, [{ field, message: err.message }]);
+}
+
 function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick<Handlers, ResultRoutes> {
   const { engine, maxPayloadBytes, spans } = deps;
   const longPoll = new LongPoll({ engine, hub: deps.hub, directory, shutdown: deps.shutdown, pollIntervalMs: deps.pollIntervalMs });
@@ -107,7 +117,9 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
     const reports = reportsOf(results, at, maxPayloadBytes);
     const started = spans?.start({});
     const all = compact.length ? [...reports, ...compact] : reports;
-    const outcomes = await engine.settle(workerId, all);
+    const outcomes = await engine.settle(workerId, all).catch((err: unknown) => {
+      throw namingResult(err, results, at);
+    });
     if (spans) {
       const queues = await directory.get(workerId).catch(() => undefined);
       spans.settle(started!, workerId, queues?.length === 1 ? queues[0]!.name : undefined, all.map((r) => r.id), accepted(outcomes));
@@ -133,7 +145,9 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
       const { tasks, outcomes } = await longPoll.claim(
         { workerId, queues, reports, max: body.max ?? 1, waitMs: body.waitMs ?? 0, onSettled },
         hangUpSignal(reply),
-      );
+      ).catch((err: unknown) => {
+        throw namingResult(err, body.results ?? [], atResult);
+      });
       if (tasks.length > 0) handBackIfUndelivered(reply, workerId, tasks);
       spans?.receive(started!, workerId, tasks);
       return reply.type('application/json; charset=utf-8').send(claimResponse(tasks, full, compact, outcomes));

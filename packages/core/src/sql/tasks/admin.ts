@@ -1,33 +1,43 @@
 /** An operator's transitions: cancel, update, retry and the dead-letter queue. */
 import type { Statement } from '../../db/types.ts';
 import { TASK_COLUMNS } from './columns.ts';
+import { dependentsOfEnded } from './dependents.ts';
 
 /**
  * taskCancel: a task not yet running is cancelled at once; a running one is flagged, and its
  * worker learns it at the next heartbeat. Terminal tasks are left alone (no row returned).
+ * A task cancelled at once takes its dependents with it (dependentsOfEnded); `ready_queues`
+ * lists the queues (comma-separated) in which a batch's completion task became ready.
  * $1 id, $2 now
  */
 export const taskCancel: Statement = {
   name: 'tf_task_cancel',
   text: `
-WITH clock AS (SELECT coalesce($2::timestamptz, now()) AS t)
-UPDATE tasks t
-   SET state = CASE WHEN t.state = 'running' THEN 'running' ELSE 'cancelled' END,
-       cancel_requested = (t.state = 'running'),
-       finished_at = CASE WHEN t.state = 'running' THEN NULL ELSE c.t END
-  FROM clock c
- WHERE t.id = $1 AND t.state IN ('blocked', 'scheduled', 'queued', 'retrying', 'running')
-RETURNING ${TASK_COLUMNS}`,
+WITH RECURSIVE clock AS (SELECT coalesce($2::timestamptz, now()) AS t),
+upd AS (
+  UPDATE tasks t
+     SET state = CASE WHEN t.state = 'running' THEN 'running' ELSE 'cancelled' END,
+         cancel_requested = (t.state = 'running'),
+         finished_at = CASE WHEN t.state = 'running' THEN NULL ELSE c.t END
+    FROM clock c
+   WHERE t.id = $1 AND t.state IN ('blocked', 'scheduled', 'queued', 'retrying', 'running')
+  RETURNING ${TASK_COLUMNS}, t.has_children
+),
+${dependentsOfEnded('upd')}
+SELECT ${TASK_COLUMNS},
+       (SELECT string_agg(DISTINCT queue, ',') FROM finish_dependents WHERE state = 'queued') AS ready_queues
+  FROM upd`,
 };
 
 /**
  * Back to `queued` now with a fresh retry budget (attempt_base moves up to attempt; the fencing
- * token keeps counting), as after a manual retry or a DLQ requeue. A deadline that has passed
- * is dropped (an operator retrying an expired task means it to run); a later one stays.
- * Needs a `clock` CTE.
+ * token keeps counting), as after a manual retry or a DLQ requeue; back to `blocked` instead
+ * when parents are still pending (a task cancelled while it waited on them). A deadline that
+ * has passed is dropped (an operator retrying an expired task means it to run); a later one
+ * stays. Needs a `clock` CTE.
  */
 const REQUEUE = `UPDATE tasks t
-   SET state = 'queued', run_at = c.t, attempt_base = t.attempt, lease_losses = 0,
+   SET state = CASE WHEN t.pending_parents > 0 THEN 'blocked' ELSE 'queued' END, run_at = c.t, attempt_base = t.attempt, lease_losses = 0,
        dead_reason = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL,
        cancel_reason = NULL, expires_at = CASE WHEN t.expires_at > c.t THEN t.expires_at END
   FROM clock c`;

@@ -1,5 +1,6 @@
 /** The claim: ready tasks of one queue leased to a worker, in one atomic statement. */
 import type { Statement } from '../../db/types.ts';
+import { parentsJson } from './dependents.ts';
 
 /**
  * The claim, as CTEs `picked` and `claimed` over a `clock` CTE, for `taskClaim` and
@@ -48,7 +49,7 @@ claimed AS (
   RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
             t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
             date_part('epoch', t.lease_expires_at) AS lease_expires_at, t.tags,
-            date_part('epoch', t.created_at) AS created_at, t.run_at, t.traceparent, t.tracestate
+            date_part('epoch', t.created_at) AS created_at, t.run_at, t.traceparent, t.tracestate, ${parentsJson('t')} AS parents_json
 )`;
 }
 
@@ -57,7 +58,7 @@ claimed AS (
  * output (see claimCtes).
  */
 export const CLAIMED_COLUMNS = `queue, type, attempt, attempt_base, max_attempts, priority, payload_json, payload_bytes,
-       content_type, timeout_ms, lease_expires_at, tags, created_at, traceparent, tracestate`;
+       content_type, timeout_ms, lease_expires_at, tags, created_at, traceparent, tracestate, parents_json`;
 export const CLAIMED_IN_ORDER = `FROM claimed ORDER BY priority DESC, run_at, id`;
 
 /**

@@ -19,3 +19,4 @@ export * from './rescue.ts';
 export * from './maintenance.ts';
 export * from './admin.ts';
 export * from './read.ts';
+export * from './dependents.ts';

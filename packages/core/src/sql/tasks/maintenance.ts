@@ -1,5 +1,6 @@
 /** What the background duties run besides rescue: promotion of due tasks, expiry, and vacuum. */
 import type { Statement } from '../../db/types.ts';
+import { dependentsOfEnded } from './dependents.ts';
 
 /**
  * taskPromoteDue: scheduled and retrying tasks whose run time has come become `queued`, at most
@@ -34,22 +35,30 @@ export const taskNextDue: Statement = {
  * (expires_at <= now) become `cancelled` with cancel_reason `expired`, at most $2 per call,
  * oldest deadline first. Served by `tasks_expiring`; safe on every node at once (SKIP LOCKED).
  * The claim already steps over such a task (claimCtes), so no attempt starts once its deadline
- * has come, whether or not this has run.
+ * has come, whether or not this has run. An expired task takes its dependents with it, as a
+ * cancel does (dependentsOfEnded). Returns the expired tasks (kind 'settled') and the
+ * dependents made ready (kind 'dependent').
  * $1 now, $2 limit
  */
 export const taskExpire: Statement = {
   name: 'tf_task_expire',
   text: `
-WITH clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
+WITH RECURSIVE clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
 due AS (
   SELECT id FROM tasks, clock c
    WHERE expires_at <= c.t AND expires_at IS NOT NULL AND state IN ('scheduled', 'queued', 'retrying')
    ORDER BY expires_at LIMIT $2 FOR UPDATE OF tasks SKIP LOCKED
-)
-UPDATE tasks t SET state = 'cancelled', cancel_reason = 'expired', finished_at = c.t
-  FROM due, clock c
- WHERE t.id = due.id
-RETURNING t.id, t.queue, t.state`,
+),
+upd AS (
+  UPDATE tasks t SET state = 'cancelled', cancel_reason = 'expired', finished_at = c.t
+    FROM due, clock c
+   WHERE t.id = due.id
+  RETURNING t.id, t.queue, t.state, t.run_at, t.has_children, t.workflow_id
+),
+${dependentsOfEnded('upd')}
+SELECT id, queue, state, run_at, 'settled' AS kind FROM upd
+UNION ALL
+SELECT id, queue, state, run_at, 'dependent' FROM finish_dependents`,
 };
 
 /**

@@ -3,6 +3,7 @@
  * lost, worker deregistered, claim never delivered).
  */
 import type { Statement } from '../../db/types.ts';
+import { dependentsOfEnded } from './dependents.ts';
 import { NEXT_STATE_AFTER_FAILURE } from './nextState.ts';
 
 interface RescueKind {
@@ -30,7 +31,9 @@ interface RescueKind {
  * requeued at once"). Requeued at once, a task keeps its run time, and so its place in line
  * (`keep_place`): it goes back ahead of the tasks that were behind it. When `leaseLoss` is set the attempt counts towards poison quarantine: a
  * task whose attempts end with the worker gone `$poisonAfter` times is dead with reason
- * `poison`, whatever attempts it has left.
+ * `poison`, whatever attempts it has left. A task that ends dead or cancelled takes its
+ * dependents with it (dependentsOfEnded). Returns the rescued tasks (kind 'settled') and the
+ * dependents made ready (kind 'dependent').
  * Parameters: $1 now, $2 poisonAfter, then the victims query's own.
  */
 function rescueStatement(name: string, kind: RescueKind): Statement {
@@ -43,7 +46,7 @@ function rescueStatement(name: string, kind: RescueKind): Statement {
   return {
     name,
     text: `
-WITH clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
+WITH RECURSIVE clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
 victims AS (${victims}),
 cur AS (
   SELECT t.id, t.attempt, t.worker_id, t.started_at, t.cancel_requested, t.lease_expires_at,
@@ -61,15 +64,18 @@ upd AS (
          lease_expires_at = NULL, worker_id = NULL, cancel_requested = false
     FROM cur, clock c
    WHERE t.id = cur.id
-  RETURNING t.id, t.queue, t.type, t.state, t.run_at, date_part('epoch', c.t - cur.started_at) AS took
+  RETURNING t.id, t.queue, t.type, t.state, t.run_at, t.has_children, t.workflow_id, date_part('epoch', c.t - cur.started_at) AS took
 ),
 history AS (
   INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error)
   SELECT cur.id, cur.attempt, cur.worker_id, cur.started_at, c.t, '${outcome}',
          jsonb_build_object('message', ${error}, 'retryable', true)
     FROM cur, clock c
-)
-SELECT id, queue, type, state, run_at, took FROM upd`,
+),
+${dependentsOfEnded('upd')}
+SELECT id, queue, type, state, run_at, took, 'settled' AS kind FROM upd
+UNION ALL
+SELECT id, queue, NULL, state, run_at, NULL, 'dependent' FROM finish_dependents`,
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Statement } from '../../db/types.ts';
 import { CLAIMED_COLUMNS, CLAIMED_IN_ORDER, claimCtes } from './claim.ts';
+import { dependentsOfEnded, unblockAfterSuccess } from './dependents.ts';
 import { NEXT_STATE_AFTER_FAILURE } from './nextState.ts';
 
 /**
@@ -34,9 +35,11 @@ function succeedUpdate(worker: string): string {
  * round trip, one commit), the shape of a busy worker's every request.
  * $1 json successes as taskSucceedMany, $2 worker id, $3 now, $4 queue, $5 limit
  * Keeps: what taskSucceedMany and taskClaim keep; settled and claimed rows are different rows
- * (a task being settled is running, a task being claimed is queued). Returns first one row of
- * kind 'settled' whose `id` lists the settled ids, comma-separated (null if none: one row
- * rather than one per result, each 17 nulls wide, for the driver to parse), then the claimed
+ * (a task being settled is running, a task being claimed is queued); the children of the
+ * settled tasks are unblocked as in taskSucceedMany. Returns first one row of kind 'settled'
+ * whose `id` lists the settled ids, comma-separated, and whose `ready_queues` lists the queues
+ * in which children became ready (each null if none: one row rather than one per result, each
+ * 18 nulls wide, for the driver to parse), then the claimed
  * tasks (kind 'claimed', in claim order: an Append runs its branches one after the other and
  * keeps each one's order).
  */
@@ -52,7 +55,9 @@ export const taskSucceedAndClaim: Statement = succeedAndClaim('tf_task_succeed_a
 export const taskSucceedAndClaimObserved: Statement = succeedAndClaim('tf_task_succeed_and_claim_observed', true);
 
 function succeedAndClaim(name: string, observed: boolean): Statement {
-  const settledReturns = observed ? `t.id, t.queue, t.type, date_part('epoch', c.t - t.started_at) AS took` : 't.id';
+  const settledReturns = observed
+    ? `t.id, t.has_children, t.queue, t.type, date_part('epoch', c.t - t.started_at) AS took`
+    : 't.id, t.has_children';
   const labels = observed ? `string_agg(queue, E'\\x1f') AS queue, string_agg(type, E'\\x1f') AS type` : 'NULL AS queue, NULL AS type';
   const extra = observed ? `, NULL::float8 AS ready_at, string_agg(took::text, ',') AS took` : '';
   const claimedExtra = observed ? `, date_part('epoch', run_at), NULL` : '';
@@ -65,14 +70,16 @@ settled AS (
   ${succeedUpdate('$2')}
   RETURNING ${settledReturns}
 ),
+${unblockAfterSuccess('settled')},
 ${claimCtes('$4', '$5', '$2')}
 SELECT 'settled' AS kind, string_agg(id::text, ',') AS id, ${labels}, NULL::integer AS attempt,
        NULL::integer AS attempt_base, NULL::integer AS max_attempts, NULL::integer AS priority, NULL AS payload_json,
        NULL::bytea AS payload_bytes, NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at,
-       NULL::text[] AS tags, NULL AS created_at, NULL AS traceparent, NULL AS tracestate${extra}
+       NULL::text[] AS tags, NULL AS created_at, NULL AS traceparent, NULL AS tracestate, NULL AS parents_json,
+       (SELECT string_agg(DISTINCT queue, ',') FROM unblocked WHERE state = 'queued') AS ready_queues${extra}
   FROM settled
 UNION ALL
-(SELECT 'claimed', id::text, ${CLAIMED_COLUMNS}${claimedExtra} ${CLAIMED_IN_ORDER})`,
+(SELECT 'claimed', id::text, ${CLAIMED_COLUMNS}, NULL${claimedExtra} ${CLAIMED_IN_ORDER})`,
   };
 }
 
@@ -82,15 +89,23 @@ UNION ALL
  * Keeps: only the current attempt of a running task held by this worker is settled (fencing);
  * anything else is left untouched and missing from the result, which the caller reports as
  * stale. A result that arrives after the lease ran out but before the rescuer took the task
- * is still the current attempt and is accepted: the token, not the clock, decides.
+ * is still the current attempt and is accepted: the token, not the clock, decides. The
+ * children of the settled tasks are unblocked in the same statement (unblockAfterSuccess).
+ * Returns the settled tasks (kind 'settled') and the children it changed (kind 'dependent').
  */
 export const taskSucceedMany: Statement = {
   name: 'tf_task_succeed_many',
   text: `
 WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
-${SUCCEED_INPUT}
-${succeedUpdate('$2')}
-RETURNING t.id, t.queue, t.type, t.state, date_part('epoch', c.t - t.started_at) AS took`,
+${SUCCEED_INPUT},
+settled AS (
+  ${succeedUpdate('$2')}
+  RETURNING t.id, t.queue, t.type, t.state, t.has_children, date_part('epoch', c.t - t.started_at) AS took
+),
+${unblockAfterSuccess('settled')}
+SELECT id, queue, type, state, NULL::timestamptz AS run_at, took, 'settled' AS kind FROM settled
+UNION ALL
+SELECT id, queue, NULL, state, run_at, NULL, 'dependent' FROM unblocked`,
 };
 
 /**
@@ -98,12 +113,14 @@ RETURNING t.id, t.queue, t.type, t.state, date_part('epoch', c.t - t.started_at)
  * $1 json: [{id, attempt, message, stack, retryable, retry_after_ms, logs, trace_id}], $2 worker id, $3 now
  * Keeps: fencing as in taskSucceedMany; the attempt is written to `attempts`; the next state
  * follows NEXT_STATE_AFTER_FAILURE (never poison: the worker is there), with the delay the
- * handler's retry-after, else the backoff.
+ * handler's retry-after, else the backoff. A task that ends dead or cancelled takes its
+ * dependents with it (dependentsOfEnded). Returns the failed tasks (kind 'settled') and the
+ * dependents made ready (kind 'dependent').
  */
 export const taskFailMany: Statement = {
   name: 'tf_task_fail_many',
   text: `
-WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
+WITH RECURSIVE clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
 input AS (
   SELECT * FROM json_to_recordset($1::json) AS i(id bigint, attempt integer, message text, stack text,
            retryable boolean, retry_after_ms double precision, logs text, trace_id text)
@@ -124,7 +141,7 @@ upd AS (
          lease_expires_at = NULL, worker_id = NULL, cancel_requested = false, logs = NULL
     FROM cur, clock c
    WHERE t.id = cur.id
-  RETURNING t.id, t.queue, t.type, t.state, t.run_at, date_part('epoch', c.t - cur.started_at) AS took
+  RETURNING t.id, t.queue, t.type, t.state, t.run_at, t.has_children, t.workflow_id, date_part('epoch', c.t - cur.started_at) AS took
 ),
 history AS (
   INSERT INTO attempts (task_id, attempt, worker_id, started_at, finished_at, outcome, error, logs, trace_id)
@@ -133,8 +150,11 @@ history AS (
          jsonb_build_object('message', cur.message, 'stack', cur.stack, 'retryable', cur.retryable),
          cur.logs, cur.trace_id
     FROM cur, clock c
-)
-SELECT id, queue, type, state, run_at, took FROM upd`,
+),
+${dependentsOfEnded('upd')}
+SELECT id, queue, type, state, run_at, took, 'settled' AS kind FROM upd
+UNION ALL
+SELECT id, queue, NULL, state, run_at, NULL, 'dependent' FROM finish_dependents`,
 };
 
 /**

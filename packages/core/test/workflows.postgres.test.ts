@@ -1,0 +1,3 @@
+import { describeWorkflowConformance } from './conformance/workflows.suite.ts';
+
+describeWorkflowConformance('postgres');

@@ -1,0 +1,3 @@
+import { describeWorkflowsAcrossConformance } from './conformance/workflowsAcross.suite.ts';
+
+describeWorkflowsAcrossConformance('postgres');
