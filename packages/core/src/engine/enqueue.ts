@@ -158,7 +158,18 @@ async function matchInserted(items: ResolvedInput[], inserted: Row[], executor: 
       replayed.push(idx);
     }
   });
-  if (replayed.length === 0) return out;
+  await readBackReplays(items, replayed, executor, out);
+  return out;
+}
+
+/**
+ * Answers the inputs at `replayed`, whose idempotency key an earlier task holds, with that task
+ * (read back by key), into `out`.
+ */
+export async function readBackReplays(
+  items: readonly ResolvedInput[], replayed: readonly number[], executor: Executor, out: EnqueueResult[],
+): Promise<void> {
+  if (replayed.length === 0) return;
   const originals = await tasksByKeys(replayed.map((idx) => items[idx]!), executor);
   for (const idx of replayed) {
     const item = items[idx]!;
@@ -167,7 +178,6 @@ async function matchInserted(items: ResolvedInput[], inserted: Row[], executor: 
     if (!task) throw new TaskflowError('idempotency_race', `the task holding idempotency key ${item.idempotencyKey} vanished during the enqueue; submit again`);
     out[idx] = existing(task);
   }
-  return out;
 }
 
 export async function tasksByKeys(items: ResolvedInput[], executor: Executor): Promise<Map<string, Task>> {

@@ -7,7 +7,7 @@ import type { Executor } from '../db/types.ts';
 import { mapStorageError, TaskflowError } from '../errors.ts';
 import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
-import { existing, Inserted, keyOf, tasksByKeys, type EnqueueResult } from './enqueue.ts';
+import { existing, Inserted, keyOf, readBackReplays, type EnqueueResult } from './enqueue.ts';
 import { flowColumns, insertColumns, lifetimeColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
 import { toTask, type Row } from './rows.ts';
 
@@ -70,15 +70,7 @@ async function resolve(items: readonly ResolvedInput[], order: number[], rows: R
     else if (r.holder !== null && r.holder !== r.id) dups.push({ idx, holder: r.holder });
     else replays.push(idx);
   });
-  if (replays.length > 0) {
-    const originals = await tasksByKeys(replays.map((idx) => items[idx]!), executor);
-    for (const idx of replays) {
-      const item = items[idx]!;
-      const task = originals.get(keyOf(item.queue, item.idempotencyKey!));
-      if (!task) throw new TaskflowError('idempotency_race', `the task holding idempotency key ${item.idempotencyKey} vanished during the enqueue; submit again`);
-      out[idx] = existing(task);
-    }
-  }
+  await readBackReplays(items, replays, executor, out);
   const outside = [...new Set(dups.filter((d) => !inputOf.has(d.holder)).map((d) => d.holder))];
   const holders = new Map<string, EnqueueResult>();
   if (outside.length > 0) {

@@ -3,8 +3,7 @@
  * engine calls these (engine/flow*.ts). See docs/flow-control.md.
  */
 import type { Statement } from '../db/types.ts';
-import { CLAIMED_COLUMNS } from './tasks/claim.ts';
-import { parentsJson } from './tasks/dependents.ts';
+import { CLAIMED_COLUMNS, claimedUpdate } from './tasks/claim.ts';
 
 /** The settings columns of `queues`, as read by queueSettingsGet and queueStats. */
 export const SETTINGS_COLUMNS = `max_running, key_max_running, rate_limit, rate_interval_ms, rate_burst,
@@ -199,18 +198,7 @@ picked AS (
      AND (expires_at IS NULL OR expires_at > (SELECT t FROM clock))
    FOR UPDATE SKIP LOCKED
 ),
-claimed AS (
-  UPDATE tasks t
-     SET state = 'running', attempt = t.attempt + 1, worker_id = $3, started_at = c.t,
-         finished_at = NULL, logs = NULL, lease_expires_at = c.t + t.timeout_ms * interval '1 millisecond'
-    FROM clock c
-   WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
-  RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
-            t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
-            date_part('epoch', t.lease_expires_at) AS lease_expires_at, t.tags,
-            date_part('epoch', t.created_at) AS created_at, t.run_at, t.traceparent, t.tracestate, t.rate_key,
-            ${parentsJson('t')} AS parents_json
-),
+${claimedUpdate('$3', ' t.rate_key,')},
 charges AS (
   SELECT '' AS key, count(*)::float8 * q.rate_interval_ms / q.rate_limit AS ms
     FROM claimed, q WHERE q.rate_limit IS NOT NULL

@@ -40,7 +40,20 @@ export function claimCtes(queue: string, limit: string, worker: string): string 
    LIMIT ${limit}
    FOR UPDATE SKIP LOCKED
 ),
-claimed AS (
+${claimedUpdate(worker)}`;
+}
+
+/**
+ * The claimed tasks in claim order (priority, run time, id), sorted from the update's own
+ * output (see claimCtes).
+ */
+/**
+ * The CTE `claimed`: leases the tasks of CTE `picked` to `worker` as their next attempt and
+ * returns what a claim answers (CLAIMED_COLUMNS), plus `extra` returned columns. Shared by
+ * taskClaim's CTEs and taskClaimLimited (sql/flow.ts).
+ */
+export function claimedUpdate(worker: string, extra = ''): string {
+  return `claimed AS (
   UPDATE tasks t
      SET state = 'running', attempt = t.attempt + 1, worker_id = ${worker}, started_at = c.t,
          finished_at = NULL, logs = NULL, lease_expires_at = c.t + t.timeout_ms * interval '1 millisecond'
@@ -49,14 +62,10 @@ claimed AS (
   RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
             t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
             date_part('epoch', t.lease_expires_at) AS lease_expires_at, t.tags,
-            date_part('epoch', t.created_at) AS created_at, t.run_at, t.traceparent, t.tracestate, ${parentsJson('t')} AS parents_json
+            date_part('epoch', t.created_at) AS created_at, t.run_at, t.traceparent, t.tracestate,${extra} ${parentsJson('t')} AS parents_json
 )`;
 }
 
-/**
- * The claimed tasks in claim order (priority, run time, id), sorted from the update's own
- * output (see claimCtes).
- */
 export const CLAIMED_COLUMNS = `queue, type, attempt, attempt_base, max_attempts, priority, payload_json, payload_bytes,
        content_type, timeout_ms, lease_expires_at, tags, created_at, traceparent, tracestate, parents_json`;
 export const CLAIMED_IN_ORDER = `FROM claimed ORDER BY priority DESC, run_at, id`;
