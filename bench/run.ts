@@ -253,7 +253,9 @@ function report(results: SystemResult[]): string {
  * ratios to graphile-worker of the same run, and after ÷ before.
  */
 function beforeAfter(results: SystemResult[]): string {
-  const [after, before, gw] = ['taskflow', 'baseline', 'graphile'].map((k) => results.find((r) => r.key === k));
+  // The defaults rows when the run has them, else the best rows (`--variants best`).
+  const row = (k: string) => results.find((r) => r.key === k) ?? results.find((r) => r.key === `${k}-best`);
+  const [after, before, gw] = ['taskflow', 'baseline', 'graphile'].map(row);
   const q = (a?: number, b?: number) => (a && b ? `${round(a / b, 2).toFixed(2)}×` : '—');
   const measures: [string, (r: SystemResult | undefined) => number | undefined][] = [
     ['single enqueue', (r) => r?.single?.jobsPerSec],
