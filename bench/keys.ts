@@ -28,6 +28,7 @@ import { adminQuery } from './lib/pg.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { table } from './lib/stats.ts';
 import { drain, spawnWorker } from './lib/workloads.ts';
+import { sdkBulk, sdkSingles } from './lib/sdkEnqueue.ts';
 import { TaskflowSystem } from './systems/taskflow.ts';
 
 const { values: args } = parseArgs({
@@ -99,23 +100,6 @@ async function measure(label: string, fn: () => Promise<void>): Promise<void> {
   (samples[label] ??= []).push({ tasksPerSec: Math.round((N * 1000) / ms), producerUs: Math.round((p.user + p.system) / N), serverUs, postgresUs });
 }
 
-async function singles(client: TaskflowClient, queue: string, coalesced: boolean): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: 50 }, async () => {
-    while (next < N) {
-      const task = { type: 'noop', queue, payload: { p: 's', i: next++ } };
-      await (coalesced ? client.submit(task) : client.enqueue(task));
-    }
-  }));
-}
-
-async function bulk(client: TaskflowClient, queue: string): Promise<void> {
-  for (let from = 0; from < N; from += 1000) {
-    const tasks = Array.from({ length: Math.min(1000, N - from) }, (_, k) => ({ type: 'noop', queue, payload: { p: 'd', i: from + k } }));
-    await client.enqueueManyIds(tasks);
-  }
-}
-
 await sys.setup();
 try {
   const clients: Record<Kind, TaskflowClient> = {
@@ -124,20 +108,20 @@ try {
   };
   // Untimed, so that neither kind pays for the JIT and the caches of the first round.
   for (const c of Object.values(clients)) {
-    await singles(c, 'warm', false);
-    await singles(c, 'warm', true);
-    await bulk(c, 'warm');
+    await sdkSingles(c, 'warm', N, false);
+    await sdkSingles(c, 'warm', N, true);
+    await sdkBulk(c, 'warm', N);
     await sys.purge('warm');
   }
   for (let r = 0; r < ROUNDS; r++) {
     for (const kind of (r % 2 ? ['keyed', 'plain'] : ['plain', 'keyed']) as Kind[]) {
       const c = clients[kind];
-      await measure(`single ${kind}`, () => singles(c, 'single', false));
+      await measure(`single ${kind}`, () => sdkSingles(c, 'single', N, false));
       await sys.purge('single');
-      await measure(`submit ${kind}`, () => singles(c, 'single', true));
+      await measure(`submit ${kind}`, () => sdkSingles(c, 'single', N, true));
       await sys.purge('single');
       const queue = `work_${kind}_${r}`;
-      await measure(`bulk ${kind}`, () => bulk(c, queue));
+      await measure(`bulk ${kind}`, () => sdkBulk(c, queue, N));
       const worker = await spawnWorker(sys, queue, 50);
       const backends = new BackendCpu();
       await backends.start();

@@ -26,6 +26,7 @@ import { cpuSeconds, killAll } from './lib/proc.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { table } from './lib/stats.ts';
 import { drain, spawnWorker } from './lib/workloads.ts';
+import { sdkBulk, sdkSingles } from './lib/sdkEnqueue.ts';
 import { registerTracing, unregisterTracing } from './lib/tracing-sdk.ts';
 import { TaskflowSystem } from './systems/taskflow.ts';
 
@@ -64,23 +65,6 @@ async function measure(label: string, sys: TaskflowSystem, fn: () => Promise<voi
   (samples[label] ??= []).push({ tasksPerSec: Math.round((N * 1000) / ms), cpuUs: Math.round((p.user + p.system) / N + serverUs) });
 }
 
-async function singles(client: TaskflowClient, queue: string, coalesced: boolean): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: 50 }, async () => {
-    while (next < N) {
-      const task = { type: 'noop', queue, payload: { p: 's', i: next++ } };
-      await (coalesced ? client.submit(task) : client.enqueue(task));
-    }
-  }));
-}
-
-async function bulk(client: TaskflowClient, queue: string): Promise<void> {
-  for (let from = 0; from < N; from += 1000) {
-    const tasks = Array.from({ length: Math.min(1000, N - from) }, (_, k) => ({ type: 'noop', queue, payload: { p: 'd', i: from + k } }));
-    await client.enqueueManyIds(tasks);
-  }
-}
-
 /** The producer's side of a mode: the SDK registered in this process only while `on` runs. */
 function enter(mode: Mode): void {
   if (mode === 'on') registerTracing();
@@ -97,9 +81,9 @@ try {
   // Untimed, so that neither mode pays for the JIT and the caches of the first round.
   for (const mode of ['off', 'on'] as Mode[]) {
     enter(mode);
-    await singles(clients[mode], 'warm', false);
-    await singles(clients[mode], 'warm', true);
-    await bulk(clients[mode], 'warm');
+    await sdkSingles(clients[mode], 'warm', N, false);
+    await sdkSingles(clients[mode], 'warm', N, true);
+    await sdkBulk(clients[mode], 'warm', N);
     await systems[mode].purge('warm');
   }
   for (let r = 0; r < ROUNDS; r++) {
@@ -107,12 +91,12 @@ try {
       const sys = systems[mode];
       const c = clients[mode];
       enter(mode);
-      await measure(`single ${mode}`, sys, () => singles(c, 'single', false));
+      await measure(`single ${mode}`, sys, () => sdkSingles(c, 'single', N, false));
       await sys.purge('single');
-      await measure(`submit ${mode}`, sys, () => singles(c, 'single', true));
+      await measure(`submit ${mode}`, sys, () => sdkSingles(c, 'single', N, true));
       await sys.purge('single');
       const queue = `work_${mode}_${r}`;
-      await measure(`bulk ${mode}`, sys, () => bulk(c, queue));
+      await measure(`bulk ${mode}`, sys, () => sdkBulk(c, queue, N));
       const worker = await spawnWorker(sys, queue, 50);
       const d = await drain(sys, worker, queue, N);
       await worker.request({ cmd: 'exit' }).catch(() => undefined);
