@@ -50,3 +50,8 @@ export {
   THROUGHPUT_BUCKETS, WINDOW_LIMITS, parseDuration, throughputWindow, summaryWindow, type Resolution, type ThroughputBucket,
 } from './analytics/window.ts';
 export { ERROR_BOUND, bucketOf, bucketValueMs, percentileMs, type Histogram } from './analytics/histogram.ts';
+export { Alerts, AlertEvaluationDuty, type AlertDutyOptions } from './alerts/alerts.ts';
+export { checkAlertRule, channelViews, mergePatch as mergeAlertPatch } from './alerts/rules.ts';
+export { nextMove, type Move } from './alerts/transition.ts';
+export { NOTIFY_BACKOFF, NOTIFY_MAX_ATTEMPTS, NOTIFY_TIMEOUT_MS } from './alerts/evaluate.ts';
+export * from './alerts/types.ts';

@@ -1,0 +1,3 @@
+import { describeAlertConformance } from './conformance/alerts.suite.ts';
+
+describeAlertConformance('pglite');
