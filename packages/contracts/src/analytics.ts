@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { FiringAlert } from './alerts.ts';
 import { QueueName, Timestamp, TypeName, WorkerId } from './common.ts';
 
 const Window = (fallback: string, limits: string) => Type.String({
@@ -122,7 +123,7 @@ export const AnalyticsHealth = Type.Object({
     slots: Type.Integer({ description: 'Their concurrency, summed.' }),
   }),
   alerts: Type.Object({
-    firing: Type.Array(Type.Object({}, { additionalProperties: true }), { description: 'Alerts firing now (alert rules are not built yet: always empty).' }),
+    firing: Type.Array(FiringAlert, { description: 'The built-in alert rules firing now (GET /api/v1/alerts/firing).' }),
   }),
   rollup: Type.Object({
     finalThrough: Type.Union([Timestamp, Type.Null()], { description: 'Minutes before this are final in the analytics; later ones are recomputed every pass.' }),

@@ -10,5 +10,6 @@ export * from './apiKeys.ts';
 export * from './schedules.ts';
 export * from './analytics.ts';
 export * from './workflows.ts';
+export * from './alerts.ts';
 export * from './routes.ts';
 export type { Static, TSchema } from 'typebox';

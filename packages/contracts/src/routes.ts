@@ -24,6 +24,10 @@ import {
   AnalyticsHealth, Durations, Failures, SummaryQuery, Throughput, ThroughputQuery, WorkerAnalytics, WorkerAnalyticsQuery,
 } from './analytics.ts';
 import { BatchInput, Workflow, WorkflowInput, WorkflowListQuery, WorkflowPage, WorkflowParams, WorkflowSubmitted } from './workflows.ts';
+import {
+  AlertHistoryPage, AlertHistoryQuery, AlertRule, AlertRuleInput, AlertRuleListQuery, AlertRulePage, AlertRuleParams, AlertRulePatch,
+  AlertSilenceInput, FiringAlerts,
+} from './alerts.ts';
 import { ApiKey, ApiKeyCreated, ApiKeyInput, ApiKeyList, ApiKeyParams, type Scope } from './apiKeys.ts';
 
 export interface RouteDef {
@@ -294,6 +298,48 @@ export const routes = {
   analyticsHealth: route({
     method: 'GET', path: '/api/v1/analytics/health', scope: 'admin', tag: 'analytics', summary: 'System health: queues, oldest ready ages, workers online, firing alerts',
     response: { 200: AnalyticsHealth },
+  }),
+
+  // ------------------------------------------------------------------ alerts (docs/operations.md, "Alerts")
+  createAlertRule: route({
+    method: 'POST', path: '/api/v1/alerts/rules', scope: 'admin', tag: 'alerts', summary: 'Create an alert rule',
+    description: 'Every node evaluates it (TASKFLOW_ALERTS_INTERVAL_MS); it fires once its condition has held forMs, and each change into or out of firing is recorded once and sent once to each channel, however many nodes run. 400 naming the field for a bad kind, threshold, window, scope or channel (nothing is stored); 409 `already_exists` for a name taken. Webhook secrets are write-only.',
+    body: AlertRuleInput, response: { 201: AlertRule },
+  }),
+  listAlertRules: route({
+    method: 'GET', path: '/api/v1/alerts/rules', scope: 'admin', tag: 'alerts', summary: 'List alert rules, oldest first',
+    querystring: AlertRuleListQuery, response: { 200: AlertRulePage },
+  }),
+  getAlertRule: route({
+    method: 'GET', path: '/api/v1/alerts/rules/:id', scope: 'admin', tag: 'alerts', summary: 'Get an alert rule with its state',
+    params: AlertRuleParams, response: { 200: AlertRule },
+  }),
+  updateAlertRule: route({
+    method: 'PATCH', path: '/api/v1/alerts/rules/:id', scope: 'admin', tag: 'alerts', summary: 'Change an alert rule',
+    params: AlertRuleParams, body: AlertRulePatch, response: { 200: AlertRule },
+  }),
+  deleteAlertRule: route({
+    method: 'DELETE', path: '/api/v1/alerts/rules/:id', scope: 'admin', tag: 'alerts', summary: 'Delete an alert rule',
+    description: 'Its history stays. Answers the rule as it was.',
+    params: AlertRuleParams, response: { 200: AlertRule },
+  }),
+  silenceAlertRule: route({
+    method: 'POST', path: '/api/v1/alerts/rules/:id/silence', scope: 'admin', tag: 'alerts', summary: 'Silence an alert rule until a time',
+    description: 'Until then the rule still changes state and each change is recorded in the history (`silenced: true`), but nothing is sent. Silencing again replaces the time.',
+    params: AlertRuleParams, body: AlertSilenceInput, response: { 200: AlertRule },
+  }),
+  unsilenceAlertRule: route({
+    method: 'DELETE', path: '/api/v1/alerts/rules/:id/silence', scope: 'admin', tag: 'alerts', summary: 'Lift the silence of an alert rule',
+    params: AlertRuleParams, response: { 200: AlertRule },
+  }),
+  listAlertHistory: route({
+    method: 'GET', path: '/api/v1/alerts/history', scope: 'admin', tag: 'alerts', summary: 'Fired and resolved changes, newest first',
+    description: 'One entry per change into firing (`firing`) and out of it (`resolved`), with the value and threshold then; `rule` filters to one rule.',
+    querystring: AlertHistoryQuery, response: { 200: AlertHistoryPage },
+  }),
+  listFiringAlerts: route({
+    method: 'GET', path: '/api/v1/alerts/firing', scope: 'admin', tag: 'alerts', summary: 'The alert rules firing now',
+    response: { 200: FiringAlerts },
   }),
 
   // ------------------------------------------------------------------ health

@@ -9,6 +9,7 @@ import type { RetryMode, RetryOptions } from './retry.ts';
 import { Transport, type CallInput, type CallOptions, type Success } from './transport.ts';
 import { generateKey, withKey } from './keys.ts';
 import { Submitter, type SubmitOptions, type Submitted } from './submitter.ts';
+import { AlertsClient } from './alerts.ts';
 import { endSpan, inSpan, startSendOneSpan, startSendSpan, withTraceContext, withTraceContextOne } from './tracing.ts';
 
 /**
@@ -52,8 +53,11 @@ export class TaskflowClient {
   private readonly transport: Transport;
   private readonly submitter: Submitter;
   private readonly generatedKeys: GeneratedKeys;
+  /** The built-in alerts: rules, silences, history, firing (admin scope). */
+  readonly alerts: AlertsClient;
 
   constructor(opts: ClientOptions) {
+    this.alerts = new AlertsClient(this);
     this.transport = new Transport(opts);
     this.url = this.transport.url;
     this.generatedKeys = opts.idempotencyKeys ?? 'none';

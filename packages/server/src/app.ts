@@ -9,7 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger as PinoLogger } from 'pino';
 import { routes, Problem, type RouteDef, type RouteName } from '@taskflow/contracts';
-import { Analytics, EnqueueBatcher, type ApiKeyStore, type Database, type Engine, type WakeHub } from '@taskflow/core';
+import { Alerts, Analytics, EnqueueBatcher, type ApiKeyStore, type Database, type Engine, type WakeHub } from '@taskflow/core';
 import type { Config } from './config.ts';
 import type { Handlers, RouteOptions } from './http/route.ts';
 import { sendProblem, toProblem } from './http/problems.ts';
@@ -27,6 +27,7 @@ import { healthHandlers } from './routes/health.ts';
 import type { Tracer } from '@opentelemetry/api';
 import { ServerSpans } from './tracing/spans.ts';
 import { analyticsHandlers } from './routes/analytics.ts';
+import { alertHandlers } from './routes/alerts.ts';
 import type { HealthChecks } from './ops/health.ts';
 import type { TaskflowMetrics } from './ops/metrics.ts';
 import { requestIdOf } from './ops/requestId.ts';
@@ -131,6 +132,7 @@ async function registerOpenApi(app: FastifyInstance, optionalBody: Set<RouteName
 function handlersOf(deps: AppDeps, auth: Authenticator): Handlers {
   const { config, engine } = deps;
   const spans = deps.tracer ? new ServerSpans(deps.tracer) : undefined;
+  const alerts = new Alerts(engine);
   return {
     ...taskHandlers({ engine, batcher: new EnqueueBatcher(engine), maxPayloadBytes: config.maxPayloadBytes, spans }),
     ...dlqHandlers(engine),
@@ -143,7 +145,8 @@ function handlersOf(deps: AppDeps, auth: Authenticator): Handlers {
     }),
     ...apiKeyHandlers(deps.apiKeys, auth),
     ...healthHandlers(deps.health, auth),
-    ...analyticsHandlers(new Analytics(deps.db, engine.clock)),
+    ...analyticsHandlers(new Analytics(deps.db, engine.clock), alerts),
+    ...alertHandlers(alerts, () => engine.clock.now() ?? new Date()),
   };
 }
 

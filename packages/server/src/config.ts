@@ -64,6 +64,19 @@ export interface Config {
   metricsPort: number | undefined;
   /** How often the queue gauges' snapshot is refreshed (by one node of all), ms. @defaultValue 15000. Env TASKFLOW_STATS_INTERVAL_MS. */
   statsIntervalMs: number;
+  /**
+   * How often every node evaluates the alert rules, ms; 0 turns evaluation off on this node.
+   * @defaultValue 15000. Env TASKFLOW_ALERTS_INTERVAL_MS.
+   */
+  alertsIntervalMs: number;
+  /**
+   * SMTP server of the alert email channel: `smtp://user:pass@host:587` or `smtps://...:465`;
+   * unset = email channels fail (their notifications go to the dead-letter queue). Sent
+   * through a pooled Nodemailer transport. Env TASKFLOW_SMTP_URL.
+   */
+  smtpUrl: string | undefined;
+  /** The From address of alert emails; required with TASKFLOW_SMTP_URL. Env TASKFLOW_ALERTS_EMAIL_FROM. */
+  alertsEmailFrom: string | undefined;
 }
 
 /** Where the server's spans go (docs/operations.md, "Tracing"). */
@@ -137,6 +150,7 @@ export const KNOWN_VARIABLES = [
   'TASKFLOW_DEFAULT_TIMEOUT_MS', 'TASKFLOW_DEFAULT_MAX_ATTEMPTS', 'TASKFLOW_POISON_AFTER', 'TASKFLOW_POLL_INTERVAL_MS',
   'TASKFLOW_RESCUE_INTERVAL_MS', 'TASKFLOW_RESCUE_START_DELAY_MS', 'LOG_LEVEL',
   'TASKFLOW_METRICS', 'TASKFLOW_METRICS_PORT', 'TASKFLOW_STATS_INTERVAL_MS',
+  'TASKFLOW_ALERTS_INTERVAL_MS', 'TASKFLOW_SMTP_URL', 'TASKFLOW_ALERTS_EMAIL_FROM',
   'TASKFLOW_URL', 'TASKFLOW_API_KEY', ...OTEL_VARIABLES,
 ] as const;
 
@@ -246,6 +260,9 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
     metrics: onOff(env, 'TASKFLOW_METRICS', true),
     metricsPort: optional(env, 'TASKFLOW_METRICS_PORT') === undefined ? undefined : int(env, 'TASKFLOW_METRICS_PORT', 0, 0, 65535),
     statsIntervalMs: int(env, 'TASKFLOW_STATS_INTERVAL_MS', 15_000, 100, 3_600_000),
+    alertsIntervalMs: int(env, 'TASKFLOW_ALERTS_INTERVAL_MS', 15_000, 0, 3_600_000),
+    smtpUrl: optional(env, 'TASKFLOW_SMTP_URL'),
+    alertsEmailFrom: optional(env, 'TASKFLOW_ALERTS_EMAIL_FROM'),
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
   if (config.rescueStartDelayMs < 0) config.rescueStartDelayMs = config.workerTtlMs;
@@ -259,5 +276,25 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
   if (config.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
     throw new ConfigError('DATABASE_URL is not valid: expected postgres://user@host:port/database');
   }
+  checkAlertEmail(config);
   return config;
+}
+
+/** The alert email settings: a URL Nodemailer can use, and a From address with it. */
+function checkAlertEmail(config: Config): void {
+  if (config.smtpUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(config.smtpUrl);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') || url.hostname === '') {
+      throw new ConfigError('TASKFLOW_SMTP_URL is not valid: expected smtp://[user:password@]host[:port] or smtps://...');
+    }
+    if (config.alertsEmailFrom === undefined) throw new ConfigError('TASKFLOW_ALERTS_EMAIL_FROM is required with TASKFLOW_SMTP_URL: the From address of alert emails');
+  }
+  if (config.alertsEmailFrom !== undefined && !/^([^<>]*<)?[^\s@<>]+@[^\s@<>]+>?$/.test(config.alertsEmailFrom.trim())) {
+    throw new ConfigError(`TASKFLOW_ALERTS_EMAIL_FROM=${JSON.stringify(config.alertsEmailFrom)} is not valid: expected an address (alerts@example.com or "Taskflow <alerts@example.com>")`);
+  }
 }

@@ -10,7 +10,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { createLogger, withReadableErrors } from './logging.ts';
 import type { FastifyInstance } from 'fastify';
 import {
-  Analytics, AnalyticsRollupDuty, ApiKeyStore, Engine, instrumentDatabase, Maintenance, migrate, openDatabase, PgNotifyTransport, WakeHub,
+  AlertEvaluationDuty, Alerts, Analytics, AnalyticsRollupDuty, ApiKeyStore, Engine, instrumentDatabase, Maintenance, migrate, openDatabase, PgNotifyTransport, WakeHub,
   type Clock, type Database, type WakeTransport,
 } from '@taskflow/core';
 import { HealthChecks } from './ops/health.ts';
@@ -18,6 +18,7 @@ import { TaskflowMetrics } from './ops/metrics.ts';
 import type { Config } from './config.ts';
 import { buildApp } from './app.ts';
 import { bootstrapKeys } from './bootstrap.ts';
+import { AlertNotifier } from './alerts/notifier.ts';
 import type { Tracer } from '@opentelemetry/api';
 
 export interface Service {
@@ -107,6 +108,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const rollup = new AnalyticsRollupDuty(new Analytics(db, engine.clock), logger);
       rollup.start();
       cleanups.push(() => rollup.stop());
+      await startAlerts(config, engine, logger, metrics, cleanups);
     }
 
     const health = new HealthChecks({ engine, hub, releaseId: version, redisConfigured: config.redisUrl !== undefined, logger });
@@ -141,6 +143,35 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   } catch (err) {
     await unwind();
     throw err;
+  }
+}
+
+/**
+ * The alerts' duties (docs/operations.md, "Alerts"): the notifier, which delivers the
+ * notifications of `taskflow.alerts`, and the evaluation of the rules (off when
+ * TASKFLOW_ALERTS_INTERVAL_MS is 0). Nodemailer is loaded only when email is configured.
+ */
+async function startAlerts(
+  config: Config, engine: Engine, logger: PinoLogger, metrics: TaskflowMetrics | undefined, cleanups: (() => Promise<void>)[],
+): Promise<void> {
+  const alerts = new Alerts(engine);
+  metrics?.watchAlerts(() => alerts.listFiring());
+  const mailer = config.smtpUrl !== undefined && config.alertsEmailFrom !== undefined
+    ? new (await import('./alerts/email.ts')).AlertMailer({ smtpUrl: config.smtpUrl, from: config.alertsEmailFrom })
+    : undefined;
+  const notifier = new AlertNotifier({
+    engine, alerts, logger, mailer, pollIntervalMs: config.pollIntervalMs, workerTtlMs: config.workerTtlMs,
+    onSent: metrics ? (channel, ok) => metrics.alertNotification(channel, ok) : undefined,
+  });
+  notifier.start();
+  cleanups.push(async () => {
+    await notifier.stop();
+    mailer?.close();
+  });
+  if (config.alertsIntervalMs > 0) {
+    const duty = new AlertEvaluationDuty(alerts, logger, { intervalMs: config.alertsIntervalMs, onNotified: () => notifier.soon() });
+    duty.start();
+    cleanups.push(() => duty.stop());
   }
 }
 

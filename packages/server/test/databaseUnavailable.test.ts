@@ -16,8 +16,8 @@ interface Call {
 }
 
 /** One request to every route that reads or writes the database, with input valid enough to reach it. */
-function everyRoute(ids: { task: string; worker: string; schedule: string; key: string }): Call[] {
-  const { task, worker, schedule, key } = ids;
+function everyRoute(ids: { task: string; worker: string; schedule: string; key: string; rule: string }): Call[] {
+  const { task, worker, schedule, key, rule } = ids;
   return [
     { method: 'POST', path: '/api/v1/tasks', body: { type: 't', queue: 'down' } },
     { method: 'POST', path: '/api/v1/tasks/batch', body: { tasks: [{ type: 't', queue: 'down' }] } },
@@ -54,6 +54,15 @@ function everyRoute(ids: { task: string; worker: string; schedule: string; key: 
     { method: 'POST', path: '/api/v1/api-keys', body: { name: 'down', scopes: ['producer'] } },
     { method: 'GET', path: '/api/v1/api-keys' },
     { method: 'DELETE', path: `/api/v1/api-keys/${key}` },
+    { method: 'POST', path: '/api/v1/alerts/rules', body: { name: 'down', kind: 'queue_depth', threshold: 1 } },
+    { method: 'GET', path: '/api/v1/alerts/rules' },
+    { method: 'GET', path: `/api/v1/alerts/rules/${rule}` },
+    { method: 'PATCH', path: `/api/v1/alerts/rules/${rule}`, body: { threshold: 2 } },
+    { method: 'POST', path: `/api/v1/alerts/rules/${rule}/silence`, body: { until: '2999-01-01T00:00:00Z' } },
+    { method: 'DELETE', path: `/api/v1/alerts/rules/${rule}/silence` },
+    { method: 'DELETE', path: `/api/v1/alerts/rules/${rule}` },
+    { method: 'GET', path: '/api/v1/alerts/history' },
+    { method: 'GET', path: '/api/v1/alerts/firing' },
   ];
 }
 
@@ -72,9 +81,10 @@ async function fixtures(tf: TestService) {
   const worker = (await tf.admin.registerWorker({ name: 'w', queues: ['down'] })).id;
   const schedule = (await tf.admin.createSchedule({ name: `up-${Math.random()}`, cron: '0 0 * * *', template: { type: 't', queue: 'down' } })).id;
   const key = (await tf.admin.createApiKey({ name: 'up', scopes: ['producer'] })).key.id;
+  const rule = (await tf.admin.alerts.createRule({ name: `up-${Math.random()}`, kind: 'queue_depth', threshold: 1 })).id;
   // Claim once: the worker's queues are then cached by the node, so the claim reaches the database.
   await send(tf, { method: 'POST', path: `/api/v1/workers/${worker}/claim`, body: { max: 0 } });
-  return { task, worker, schedule, key };
+  return { task, worker, schedule, key, rule };
 }
 
 /** Every answer of `calls` is a 503 database_unavailable with Retry-After (listed as `METHOD path status code retry-after`). */

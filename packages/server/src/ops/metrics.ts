@@ -55,6 +55,8 @@ export class TaskflowMetrics implements EngineTelemetry {
   private readonly queueGauges;
   private readonly series = new Map<string, AttemptSeries>();
   private readonly dependencyUp;
+  private readonly alertNotificationsTotal;
+  private firingSource: (() => Promise<readonly { severity: string }[]>) | undefined;
   /** Statement names are the code's (a few dozen): their series resolved once. */
   private readonly statementSeries = new Map<string, client.Histogram.Internal<string>>();
   private health: HealthChecks | undefined;
@@ -102,6 +104,17 @@ export class TaskflowMetrics implements EngineTelemetry {
       labelNames: ['dependency'], registers,
       async collect() {
         await self.health?.readiness(false);
+      },
+    });
+    this.alertNotificationsTotal = counter('taskflow_alert_notifications_total', 'Alert notifications this node tried to send, by channel type and outcome (sent, failed: retried with backoff).', ['channel', 'outcome']);
+    new client.Gauge({
+      name: 'taskflow_alerts_firing', help: 'Built-in alert rules firing, by severity (the same on every node: aggregate with max).',
+      labelNames: ['severity'], registers,
+      async collect() {
+        if (!self.firingSource) return;
+        const firing = await self.firingSource().catch(() => undefined);
+        if (!firing) return; // the database did not answer: the last values stay
+        for (const severity of ['info', 'warning', 'critical']) this.set({ severity }, firing.filter((f) => f.severity === severity).length);
       },
     });
     for (const outcome of ['stale'] as const) this.rejectedTotal.inc({ reason: outcome }, 0);
@@ -192,6 +205,16 @@ export class TaskflowMetrics implements EngineTelemetry {
     gauge('taskflow_db_pool_idle_connections', 'Open connections not in use.', (p) => p.idle);
     gauge('taskflow_db_pool_waiting_requests', 'Callers waiting for a connection.', (p) => p.waiting);
     gauge('taskflow_db_pool_max_connections', 'The pool\'s size.', (p) => p.max);
+  }
+
+  /** taskflow_alerts_firing from the rules firing (read at each scrape). */
+  watchAlerts(firing: () => Promise<readonly { severity: string }[]>): void {
+    this.firingSource = firing;
+  }
+
+  /** Counts one alert notification sent or failed (the notifier's onSent). */
+  alertNotification(channel: 'webhook' | 'email', ok: boolean): void {
+    this.alertNotificationsTotal.inc({ channel, outcome: ok ? 'sent' : 'failed' });
   }
 
   /** taskflow_dependency_up from the readiness checks (run at each scrape; they cache their answer a second). */

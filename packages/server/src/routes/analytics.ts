@@ -5,11 +5,12 @@
  * `/query/bucket`.
  */
 import {
-  InvalidInputError, summaryWindow, throughputWindow, type Analytics, type AnalyticsWindow, type DurationPercentiles,
+  InvalidInputError, summaryWindow, throughputWindow, type Alerts, type Analytics, type AnalyticsWindow, type DurationPercentiles,
 } from '@taskflow/core';
 import type { Handlers } from '../http/route.ts';
 import { badRequest } from '../http/problems.ts';
 import { parseTime } from './tasks.ts';
+import { firingJson } from './alerts.ts';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -30,7 +31,7 @@ async function untilOf(analytics: Analytics, until: string | undefined): Promise
 const bounds = (w: AnalyticsWindow) => ({ from: w.from.toISOString(), to: w.to.toISOString() });
 const percentileJson = (p: DurationPercentiles) => ({ count: p.count, p50Ms: p.p50Ms, p95Ms: p.p95Ms, p99Ms: p.p99Ms });
 
-export function analyticsHandlers(analytics: Analytics): Pick<
+export function analyticsHandlers(analytics: Analytics, alerts: Alerts): Pick<
   Handlers, 'analyticsThroughput' | 'analyticsDurations' | 'analyticsFailures' | 'analyticsWorkers' | 'analyticsHealth'
 > {
   return {
@@ -65,12 +66,12 @@ export function analyticsHandlers(analytics: Analytics): Pick<
       };
     },
     async analyticsHealth() {
-      const h = await analytics.health();
+      const [h, firing] = await Promise.all([analytics.health(), alerts.listFiring()]);
       return {
         at: h.at.toISOString(),
         queues: h.queues,
         workers: h.workers,
-        alerts: { firing: [] },
+        alerts: { firing: firing.map(firingJson) },
         rollup: { finalThrough: iso(h.rollupFinalThrough), updatedAt: iso(h.rollupUpdatedAt) },
       };
     },
