@@ -146,6 +146,48 @@ describe('built-in alerts across two nodes', () => {
   });
 });
 
+describe('built-in alerts on one node', () => {
+  it('a notification waiting for its retry survives a restart of the node', async () => {
+    const clock = new ManualClock(T0);
+    const node = await startTestService('postgres', { alertsIntervalMs: 50 }, { clock });
+    started.push(node);
+    await node.service.db.query(`DELETE FROM alert_rules WHERE builtin`);
+    const hook = await receiver([500]);
+    await node.admin.alerts.createRule(backlog(hook.url, { forMs: 0 }));
+    await fill(node.admin, 3);
+    await vi.waitFor(() => expect(hook.received).toHaveLength(1), { timeout: 10_000 });
+    await vi.waitFor(async () => {
+      const { rows } = await node.service.db.query(`SELECT state FROM tasks WHERE queue = 'taskflow.alerts'`);
+      expect(rows).toEqual([{ state: 'retrying' }]);
+    }, { timeout: 10_000 });
+    // The node goes away with the notification owed; a new one on the same database sends it.
+    await node.restart(async () => {
+      clock.advance(MINUTE);
+    });
+    await vi.waitFor(() => expect(hook.received).toHaveLength(2), { timeout: 15_000 });
+    expect(JSON.parse(hook.received[1]!.body)).toMatchObject({ rule: 'backlog', state: 'firing' });
+    expect((await node.admin.alerts.history()).items.map((h) => h.state)).toEqual(['firing']);
+  });
+
+});
+
+describe('built-in alerts embedded, on PGlite', () => {
+  let node: TestService;
+  beforeAll(async () => {
+    node = await startTestService('pglite', { alertsIntervalMs: 50 });
+  });
+  afterAll(() => node?.stop());
+
+  it('evaluates and notifies with no PostgreSQL', async () => {
+    const hook = await receiver();
+    const rule = await node.admin.alerts.createRule(backlog(hook.url, { forMs: 0, threshold: 0 }));
+    await node.admin.enqueue({ type: 't', queue: 'q' });
+    await vi.waitFor(() => expect(hook.received).toHaveLength(1), { timeout: 15_000 });
+    expect(verifyWebhook(SECRET, hook.received[0]!.body, String(hook.received[0]!.headers[SIGNATURE_HEADER]), Math.floor(Date.now() / 1000))).toBe(true);
+    expect((await node.admin.alerts.firing()).items.map((f) => f.ruleId)).toContain(rule.id);
+  });
+});
+
 describe('alert rules: bad input', () => {
   let node: TestService;
   beforeAll(async () => {
