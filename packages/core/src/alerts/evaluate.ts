@@ -43,14 +43,15 @@ export interface RuleValue {
   samples: number;
 }
 
-/** A rule's value at `now` (null: the database's). */
-export async function ruleValue(db: Executor, rule: Pick<AlertRule, 'kind' | 'scope' | 'windowMs'>, now: Date | null): Promise<RuleValue> {
+/** A rule's value at `now`. */
+export async function ruleValue(db: Executor, rule: Pick<AlertRule, 'kind' | 'scope' | 'windowMs'>, now: Date): Promise<RuleValue> {
   const s = rule.scope;
+  const from = new Date(now.getTime() - (rule.windowMs ?? 0));
   const params = rule.kind === 'workers_online_below'
     ? [now, s.queue ?? null]
     : rule.kind === 'schedule_missed_fire'
-      ? [now, s.schedule ?? null, null, rule.windowMs]
-      : ALERT_KINDS[rule.kind].windowed ? [now, s.queue ?? null, s.type ?? null, rule.windowMs] : [now, s.queue ?? null, s.type ?? null];
+      ? [now, s.schedule ?? null, null, from]
+      : ALERT_KINDS[rule.kind].windowed ? [now, s.queue ?? null, s.type ?? null, from] : [now, s.queue ?? null, s.type ?? null];
   const row = (await db.query(VALUE_OF[rule.kind], params)).rows[0]!;
   return { value: Number(row.value), work: row.work !== false, samples: Number(row.samples ?? 0) };
 }
@@ -70,7 +71,7 @@ export async function evaluateRules(engine: Engine): Promise<AlertPassResult> {
     const rule = toRule(row);
     const now = new Date(row.now);
     try {
-      const v = await ruleValue(engine.db, rule, engine.clock.now() ?? now);
+      const v = await ruleValue(engine.db, rule, now);
       result.evaluated++;
       const move = nextMove(rule.state, rule.stateSince, holds(rule, v), rule.forMs, now);
       if (!move) continue;

@@ -161,13 +161,17 @@ export const alertNotificationsWaiting: Statement = {
 };
 
 // ---------------------------------------------------------------- values
-// Each: $1 now, then the rule's scope and window as named; returns `value`, and `work` (are
-// ready or running tasks waiting in the scope) for the `below` kinds.
+// Each: $1 now, then the rule's scope and the window's start ($4) as named; returns `value`,
+// and `work` (are ready or running tasks waiting in the scope) for the `below` kinds.
 
 const TASK_SCOPE = `($2::text IS NULL OR t.queue = $2) AND ($3::text IS NULL OR t.type = $3)`;
-/** The window ($4 ms) ending at the clock's now, as a condition on `col`. */
-const IN_WINDOW = (col: string) =>
-  `${col} > coalesce($1::timestamptz, now()) - $4::bigint * interval '1 millisecond' AND ${col} <= coalesce($1::timestamptz, now())`;
+/**
+ * The window (from $4, exclusive, to $1, inclusive: both given) as a condition on `col`. Bound
+ * values rather than an expression on now(): the planner estimates the range from the
+ * column's statistics and reads the BRIN index of finished_at (migration 0006) for a short
+ * window of a long history; with an expression it took a sequential scan of `tasks`.
+ */
+const IN_WINDOW = (col: string) => `${col} > $4::timestamptz AND ${col} <= $1::timestamptz`;
 
 /** Ready tasks in the scope (the tasks_ready index). $1 now (unused), $2 queue, $3 type. */
 export const alertValueQueueDepth: Statement = {
@@ -187,7 +191,7 @@ SELECT coalesce(greatest(0, extract(epoch FROM coalesce($1::timestamptz, now()) 
  * Of the attempts that ended in the window, the share that failed (outcomes failed,
  * lease_expired, worker_lost; over those and the successes), 0 when none ended; and how many
  * ended (`samples`, which the rule's min_attempts compares with). Read through
- * the BRIN indexes on finished_at (migration 0006). $1 now, $2 queue, $3 type, $4 window ms.
+ * the BRIN indexes on finished_at (migration 0006). $1 now, $2 queue, $3 type, $4 window start.
  */
 export const alertValueFailureRate: Statement = {
   name: 'tf_alert_value_failure_rate',
@@ -201,7 +205,7 @@ WITH f AS (
 SELECT CASE WHEN f.n + s.n = 0 THEN 0 ELSE f.n / (f.n + s.n) END AS value, f.n + s.n AS samples FROM f, s`,
 };
 
-/** Tasks of the scope that entered the dead-letter queue in the window. $1 now, $2 queue, $3 type, $4 window ms. */
+/** Tasks of the scope that entered the dead-letter queue in the window. $1 now, $2 queue, $3 type, $4 window start. */
 export const alertValueDeadGrowth: Statement = {
   name: 'tf_alert_value_dead_growth',
   text: `SELECT count(*)::float8 AS value FROM tasks t WHERE t.state = 'dead' AND ${IN_WINDOW('t.finished_at')} AND ${TASK_SCOPE}`,
@@ -209,7 +213,7 @@ export const alertValueDeadGrowth: Statement = {
 
 /**
  * Tasks of the scope that succeeded in the window, and whether any is ready or running.
- * $1 now, $2 queue, $3 type, $4 window ms.
+ * $1 now, $2 queue, $3 type, $4 window start.
  */
 export const alertValueCompletions: Statement = {
   name: 'tf_alert_value_completions',
@@ -235,7 +239,7 @@ SELECT (SELECT count(*) FROM workers w
 /**
  * Missed fires of the schedule ($2; null: every schedule): fires recorded `skipped_misfire`
  * in the window, plus active schedules whose next fire is overdue by more than their grace
- * (no node fired it). $1 now, $2 schedule id, $4 window ms ($3 unused, null).
+ * (no node fired it). $1 now, $2 schedule id, $4 window start ($3 unused, null).
  */
 export const alertValueMissedFires: Statement = {
   name: 'tf_alert_value_missed_fires',
@@ -244,6 +248,6 @@ SELECT ((SELECT count(*) FROM schedule_fires f
           WHERE f.outcome = 'skipped_misfire' AND ${IN_WINDOW('f.fired_at')} AND ($2::bigint IS NULL OR f.schedule_id = $2))
       + (SELECT count(*) FROM schedules s
           WHERE NOT s.paused AND s.next_fire_at IS NOT NULL AND ($2::bigint IS NULL OR s.id = $2)
-            AND s.next_fire_at < coalesce($1::timestamptz, now()) - s.misfire_grace_ms * interval '1 millisecond'))::float8 AS value,
+            AND s.next_fire_at < $1::timestamptz - s.misfire_grace_ms * interval '1 millisecond'))::float8 AS value,
        $3::text IS NULL AS unused`,
 };
