@@ -19,7 +19,7 @@ import {
   ALERT_KINDS, ALERT_NOTIFY_TYPE, ALERTS_QUEUE, type AlertKind, type AlertNotifyPayload, type AlertPassResult, type AlertRule,
 } from './types.ts';
 
-/** Attempts of a notification, and its backoff: 5 s doubling to at most 10 min (about 21 min in all). */
+/** Attempts of a notification, and its backoff: 5 s doubling (5, 10, 20 … 320 s: about 11 min in all). */
 export const NOTIFY_MAX_ATTEMPTS = 8;
 export const NOTIFY_BACKOFF = { type: 'exponential', delayMs: 5000, factor: 2, maxDelayMs: 600_000 } as const;
 /** The lease of one delivery: a webhook's timeout is well under it. */
