@@ -8,8 +8,9 @@
  * - single: `enqueue`, one request per task, 50 in flight;
  * - submit: `submit`, 50 in flight (coalesced into batch requests);
  * - bulk: `enqueueManyIds`, batches of 1,000;
- * - drain: the bulk's tasks, one worker process (concurrency 50): a keyed task's claim and
- *   settlement also write its entry in the unique index on (queue, idempotency_key).
+ * - drain: the bulk's tasks, one worker process (concurrency 50): the keys live in a table of
+ *   their own (task_idempotency_keys), which claims and settlements do not touch, so the two
+ *   should drain alike.
  *
  * Reports tasks/s and CPU per task of the producer (this process), the server and PostgreSQL
  * (the backends of the server's connections only, found by their application_name, so that

@@ -194,7 +194,8 @@ export class TaskflowSystem implements SystemUnderTest {
   }
 
   async purge(queue: string): Promise<void> {
-    await this.query(`DELETE FROM tasks WHERE queue = $1`, [queue]);
+    // The queue's idempotency keys go with its tasks, as in the engine's own deletes.
+    await this.query(`WITH gone AS (DELETE FROM tasks WHERE queue = $1) DELETE FROM task_idempotency_keys WHERE queue = $1`, [queue]);
   }
 
   async verifyDrained(queue: string, expected: number): Promise<string[]> {

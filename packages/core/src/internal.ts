@@ -17,6 +17,8 @@ export type { ResolvedInput };
 export const statements = {
   /** Insert with idempotency keys and the queue upsert. */
   insert: T.taskInsertMany,
+  /** Insert with idempotency keys into queues known to exist. */
+  insertKnownQueues: T.taskInsertManyKnownQueues,
   /** Insert of a batch without keys. */
   insertWithoutKeys: T.taskInsertManyWithoutKeys,
   /** Insert of a batch without keys into queues known to exist. */

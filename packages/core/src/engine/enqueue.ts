@@ -59,42 +59,57 @@ async function insert(ctx: EngineContext, items: ResolvedInput[], executor: Exec
   const statement = known
     ? (keyed ? T.taskInsertManyKnownQueues : T.taskInsertManyWithoutKeysKnownQueues)
     : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
-  // Keyed rows in lock order; matchInserted pairs rows by key, the unkeyed ones in order.
-  const sent = keyed ? inLockOrder(items) : items;
+  // Keyed rows in lock order; `order[p]` is the input index of the row sent at position p.
+  const order = keyed ? lockOrder(items) : undefined;
+  const sent = order ? order.map((k) => items[k]!) : items;
   const params = [
     ...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent), ...lifetimeColumns(sent), ...flowColumns(sent),
   ];
-  let inserted: Row[];
+  let rows: (Row | null)[];
   try {
     const answer = executor === ctx.db ? await retryLostRaces(() => executor.query(statement, params)) : await executor.query(statement, params);
-    inserted = keyed ? answer.rows : rowsOfOneRowAnswer(items, answer.rows[0]!);
+    rows = rowsOfOneRowAnswer(sent, answer.rows[0]!);
     // Known only once committed: inside a caller's transaction the row may still roll back.
     if (executor === ctx.db) for (const i of items) ctx.rememberQueue(i.queue);
   } catch (err) {
     throw mapStorageError(err, 'tasks');
   }
-  const results = await matchInserted(items, inserted, executor);
-  if (ctx.telemetry) ctx.telemetry.submitted(inserted.length === items.length ? items : items.filter((_, i) => results[i]!.created));
+  const out: EnqueueResult[] = new Array(items.length);
+  const replayed: number[] = [];
+  rows.forEach((row, p) => {
+    const idx = order ? order[p]! : p;
+    if (row) out[idx] = new Inserted(items[idx]!, row);
+    else replayed.push(idx);
+  });
+  await readBackReplays(items, replayed, executor, out);
+  const inserted = rows.filter((r): r is Row => r !== null);
+  if (ctx.telemetry) ctx.telemetry.submitted(replayed.length === 0 ? items : items.filter((_, i) => out[i]!.created));
   ctx.announce(inserted);
-  return results;
+  return out;
 }
 
 /**
- * The batch with its keyed tasks first, sorted by (queue, key), the others after them in input
- * order. An insert with ON CONFLICT waits on the index entry of a key another transaction is
- * inserting; two statements that take their keys in different orders can each wait on the
- * other (a deadlock: PostgreSQL aborts one after a second). Every statement taking its keys in
- * one total order, whichever node sends it, cannot form such a cycle. Code-unit order, not the
- * database's collation: any order works as long as every statement uses the same.
+ * The input indexes of the batch in the order it is sent: its keyed tasks first, sorted by
+ * (queue, key), the others after them in input order. Writing a key waits on a key another
+ * transaction is writing; two statements that take their keys in different orders can each
+ * wait on the other (a deadlock: PostgreSQL aborts one after a second). Every statement taking
+ * its keys in one total order, whichever node sends it, cannot form such a cycle. Code-unit
+ * order, not the database's collation: any order works as long as every statement uses the
+ * same. Ties keep input order, so that the first of a key repeated within a batch is the one
+ * created.
  */
-function inLockOrder(items: readonly ResolvedInput[]): ResolvedInput[] {
-  const lockKey = (i: ResolvedInput) => keyOf(i.queue, i.idempotencyKey!);
-  const keyed = items.filter((i) => i.idempotencyKey !== undefined).sort((x, y) => {
-    const a = lockKey(x);
-    const b = lockKey(y);
-    return a < b ? -1 : a > b ? 1 : 0;
-  });
-  return keyed.length === items.length ? keyed : [...keyed, ...items.filter((i) => i.idempotencyKey === undefined)];
+export function lockOrder(items: readonly ResolvedInput[]): number[] {
+  const idx = items.map((_, k) => k);
+  const keyed = idx.filter((k) => items[k]!.idempotencyKey !== undefined);
+  const sortKey = keyed.length > 1 ? new Map(keyed.map((k) => [k, keyOf(items[k]!.queue, items[k]!.idempotencyKey!)])) : undefined;
+  if (sortKey) {
+    keyed.sort((a, b) => {
+      const x = sortKey.get(a)!;
+      const y = sortKey.get(b)!;
+      return x < y ? -1 : x > y ? 1 : a - b;
+    });
+  }
+  return keyed.length === items.length ? keyed : [...keyed, ...idx.filter((k) => items[k]!.idempotencyKey === undefined)];
 }
 
 /** Tries of a statement that lost a race (a deadlock, or a serialization failure) before it fails. */
@@ -105,7 +120,7 @@ const RACE_TRIES = 3;
  * serialization failure: the statement changed nothing, and a new try sees what the winner
  * committed. Inside a caller's transaction the whole transaction is lost, so callers retry it.
  */
-async function retryLostRaces<T>(run: () => Promise<T>): Promise<T> {
+export async function retryLostRaces<T>(run: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await run();
@@ -127,39 +142,6 @@ function withDefaults(o: EngineOptions, i: TaskInput, f: FlowState | undefined):
     tags: i.tags ?? [],
     contentType: i.payloadBase64 !== undefined ? (i.contentType ?? 'application/octet-stream') : null,
   };
-}
-
-/**
- * Pairs inserted rows with inputs. Rows come back in input order; keyed inputs are matched
- * by key (a key repeated within the batch maps to the one row), the rest in order. Inputs
- * whose key hit an existing task are read back.
- */
-async function matchInserted(items: ResolvedInput[], inserted: Row[], executor: Executor): Promise<EnqueueResult[]> {
-  const byKey = new Map<string, Row>();
-  const unkeyed: Row[] = [];
-  for (const r of inserted) {
-    if (r.idempotency_key === null) unkeyed.push(r);
-    else byKey.set(keyOf(r.queue, r.idempotency_key), r);
-  }
-  const out: EnqueueResult[] = new Array(items.length);
-  const replayed: number[] = [];
-  const taken = new Set<string>();
-  items.forEach((item, idx) => {
-    if (item.idempotencyKey === undefined) {
-      out[idx] = new Inserted(item, unkeyed.shift()!);
-      return;
-    }
-    const key = keyOf(item.queue, item.idempotencyKey);
-    const row = byKey.get(key);
-    if (row && !taken.has(key)) {
-      taken.add(key);
-      out[idx] = new Inserted(item, row);
-    } else {
-      replayed.push(idx);
-    }
-  });
-  await readBackReplays(items, replayed, executor, out);
-  return out;
 }
 
 /**
@@ -224,12 +206,14 @@ export function keyOf(queue: string, key: string): string {
 }
 
 /**
- * The rows a batch insert without keys answers in one row (see ONE_ROW_ANSWER in
- * sql/tasks/insert.ts), one per input, in input order.
+ * The rows a batch insert answers in one row (see oneRowAnswer in sql/tasks/insert.ts), one
+ * per task sent, in the order sent: null for a task not inserted because its idempotency key
+ * existed (a keyed batch's `replayed` positions).
  */
-function rowsOfOneRowAnswer(items: readonly ResolvedInput[], answer: Row): Row[] {
+function rowsOfOneRowAnswer(sent: readonly ResolvedInput[], answer: Row): (Row | null)[] {
   const ids: string[] = answer.ids ? answer.ids.split(',') : [];
-  if (ids.length !== items.length) throw new Error(`the insert answered ${ids.length} ids for ${items.length} tasks`);
+  const replayed = new Set<number>(answer.replayed ? (answer.replayed as string).split(',').map((p) => Number(p) - 1) : []);
+  if (ids.length + replayed.size !== sent.length) throw new Error(`the insert answered ${ids.length} ids and ${replayed.size} replays for ${sent.length} tasks`);
   const odd = new Map<string, string[]>();
   if (answer.odd) {
     for (const entry of (answer.odd as string).split(',')) {
@@ -238,8 +222,11 @@ function rowsOfOneRowAnswer(items: readonly ResolvedInput[], answer: Row): Row[]
     }
   }
   const now: string = answer.now;
-  return ids.map((id, k) => {
+  let next = 0;
+  return sent.map((item, p) => {
+    if (replayed.has(p)) return null;
+    const id = ids[next++]!;
     const o = odd.get(id);
-    return { id, queue: items[k]!.queue, state: o ? o[0] : 'queued', run_at: o ? o[1] : now, idempotency_key: null, created_at: now };
+    return { id, queue: item.queue, state: o ? o[0] : 'queued', run_at: o ? o[1] : now, idempotency_key: item.idempotencyKey ?? null, created_at: now };
   });
 }

@@ -7,12 +7,13 @@ import type { Executor } from '../db/types.ts';
 import { mapStorageError, TaskflowError } from '../errors.ts';
 import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
-import { existing, Inserted, keyOf, readBackReplays, type EnqueueResult } from './enqueue.ts';
+import { existing, Inserted, lockOrder, readBackReplays, retryLostRaces, type EnqueueResult } from './enqueue.ts';
 import { flowColumns, insertColumns, lifetimeColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
 import { toTask, type Row } from './rows.ts';
 
 /** See Engine.enqueue. `items` have the engine's defaults applied. */
 export async function enqueueUnique(ctx: EngineContext, items: readonly ResolvedInput[], executor: Executor): Promise<EnqueueResult[]> {
+  // Idempotency keys in lock order (enqueue.ts, lockOrder); the statement orders the unique keys.
   const order = lockOrder(items);
   const sent = order.map((k) => items[k]!);
   const params = [...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent), ...lifetimeColumns(sent), ...flowColumns(sent)];
@@ -29,7 +30,9 @@ export async function enqueueUnique(ctx: EngineContext, items: readonly Resolved
   const both = sent.some((i) => i.uniqueKey !== undefined && i.idempotencyKey !== undefined);
   let rows: Row[];
   try {
-    rows = both && executor === ctx.db ? await ctx.db.transaction(run) : await run(executor);
+    // A statement of its own (or the transaction of both) that lost a race runs again, as in enqueue.ts.
+    if (executor !== ctx.db) rows = await run(executor);
+    else rows = await retryLostRaces(() => (both ? ctx.db.transaction(run) : run(executor)));
     if (executor === ctx.db) for (const i of items) ctx.rememberQueue(i.queue);
   } catch (err) {
     throw mapStorageError(err, 'tasks');
@@ -37,20 +40,6 @@ export async function enqueueUnique(ctx: EngineContext, items: readonly Resolved
   const out = await resolve(items, order, rows, executor);
   ctx.announce(rows.flatMap((r, k) => (r.inserted ? [{ ...r, queue: sent[k]!.queue }] : [])));
   return out;
-}
-
-/**
- * The order the batch is sent in: tasks with an idempotency key first, by (queue, key) in
- * code-unit order, then the rest in input order, so that every insert takes idempotency keys
- * in one order (no deadlock between two inserts with keys in common). The unique keys are
- * ordered by the statement itself.
- */
-function lockOrder(items: readonly ResolvedInput[]): number[] {
-  const idx = items.map((_, k) => k);
-  const keyed = idx.filter((k) => items[k]!.idempotencyKey !== undefined);
-  const sortKey = (k: number) => keyOf(items[k]!.queue, items[k]!.idempotencyKey!);
-  keyed.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : a - b));
-  return [...keyed, ...idx.filter((k) => items[k]!.idempotencyKey === undefined)];
 }
 
 /**

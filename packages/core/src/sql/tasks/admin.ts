@@ -78,21 +78,32 @@ RETURNING t.id, t.queue, t.state`,
 };
 
 /**
- * taskPurgeDead: deletes dead tasks (and their attempts, and the unique keys they hold: a key
- * is never held by a task that does not exist), optionally of one queue.
- * $1 queue or null. Returns the number deleted.
+ * What every statement that deletes tasks deletes with them, from its CTE `gone` (`RETURNING
+ * id, queue, unique_key, idempotency_key`): their attempts, the unique keys they hold, and
+ * their idempotency keys (a key is never held by a task that does not exist; a deleted task's
+ * idempotency key may be used again).
+ */
+export const DELETED_WITH_TASKS = `history AS (DELETE FROM attempts a USING gone WHERE a.task_id = gone.id),
+unique_keys AS (
+  DELETE FROM task_unique_keys k USING gone
+   WHERE gone.unique_key IS NOT NULL AND k.queue = gone.queue AND k.unique_key = gone.unique_key AND k.task_id = gone.id
+),
+idempotency_keys AS (
+  DELETE FROM task_idempotency_keys k USING gone
+   WHERE gone.idempotency_key IS NOT NULL AND k.queue = gone.queue AND k.idempotency_key = gone.idempotency_key AND k.task_id = gone.id
+)`;
+
+/**
+ * taskPurgeDead: deletes dead tasks, and with them what DELETED_WITH_TASKS names, optionally of
+ * one queue. $1 queue or null. Returns the number deleted.
  */
 export const taskPurgeDead: Statement = {
   name: 'tf_task_purge_dead',
   text: `
 WITH gone AS (
-  DELETE FROM tasks WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) RETURNING id, queue, unique_key
+  DELETE FROM tasks WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) RETURNING id, queue, unique_key, idempotency_key
 ),
-history AS (DELETE FROM attempts a USING gone WHERE a.task_id = gone.id),
-keys AS (
-  DELETE FROM task_unique_keys k USING gone
-   WHERE gone.unique_key IS NOT NULL AND k.queue = gone.queue AND k.unique_key = gone.unique_key AND k.task_id = gone.id
-)
+${DELETED_WITH_TASKS}
 SELECT count(*)::integer AS purged FROM gone`,
 };
 

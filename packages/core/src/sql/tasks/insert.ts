@@ -50,7 +50,7 @@ input AS (
  * Creates the rows of the batch's queues that do not exist yet. A speculative insertion per
  * statement, so left out when the engine knows the queues exist (queues are never deleted).
  * In name order, so that two statements creating the same new queues never wait on each other
- * in opposite orders (the tasks' keys: see inLockOrder in engine/enqueue.ts).
+ * in opposite orders (the tasks' keys: see lockOrder in engine/enqueue.ts).
  */
 export const QUEUE_UPSERT = `new_queues AS (
   INSERT INTO queues (name) SELECT DISTINCT queue FROM input ORDER BY queue ON CONFLICT (name) DO NOTHING
@@ -76,51 +76,87 @@ SELECT ${INSERTED_VALUES}
  ORDER BY ord`;
 
 /**
- * An idempotency key already present in the queue inserts nothing (the caller reads the
- * original). Only in the statements for batches with keys: the speculative insertion costs
- * every row, keyed or not. A key another transaction is inserting makes this one wait for it;
- * the engine sends keyed rows sorted by (queue, key) so that such waits never form a cycle.
+ * The batch with an id drawn for each task (in input order: `ided` is read in order once, so
+ * ids follow input order), so that a task's idempotency key can name it before it is written.
  */
-export const SKIP_EXISTING_KEYS = `ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
+export const IDED = `ided AS (SELECT input.*, nextval('tasks_id_seq') AS id FROM input)`;
 
-/** A row per inserted task (an existing key's task has none). */
-const RETURNING_EACH = `RETURNING id, queue, state, ${iso('run_at')} AS run_at, idempotency_key, ${iso('created_at')} AS created_at`;
+/**
+ * Writes the idempotency keys of the rows of `from` (a CTE over `ided`; `and`: a further
+ * condition) to task_idempotency_keys, in input order; an existing key is left with its task (DO NOTHING),
+ * and so is the second of a key repeated within the batch. Returns the task_id of each key
+ * written: exactly the keyed tasks to insert. A key another transaction is inserting makes
+ * this one wait for it to end (then it is that one's, or free again); the engine sends keyed
+ * rows sorted by (queue, key), so that such waits never form a cycle (engine/enqueue.ts,
+ * lockOrder).
+ */
+export const writeKeys = (from: string, and = '') => `idem AS (
+  INSERT INTO task_idempotency_keys (queue, idempotency_key, task_id)
+  SELECT queue, idempotency_key, id FROM ${from}
+   WHERE idempotency_key IS NOT NULL${and}
+   ORDER BY ord
+  ON CONFLICT (queue, idempotency_key) DO NOTHING
+  RETURNING task_id
+)`;
 
 /**
  * The answer of a batch without keys, which inserts every row, in one row over the insert's
  * CTE `ins` (`RETURNING id, state, run_at`): `now` (ISO text: every task's created_at, and the
  * run time of every task queued at once), `ids` (the new ids, comma-separated, in input order)
  * and `odd` (`id state run_at` for each task that is scheduled or was given a run time,
- * comma-separated; null when there is none). The engine rebuilds the rows from it
- * (engine/enqueue.ts, rowsOfOneRowAnswer): the driver parses one row instead of one per task.
+ * comma-separated; null when there is none), then `extra` columns. The engine rebuilds the rows
+ * from it (engine/enqueue.ts, rowsOfOneRowAnswer): the driver parses one row instead of one per
+ * task. A keyed batch's ids are those of the tasks it inserted, in input order too.
  */
-const ONE_ROW_ANSWER = `SELECT (SELECT ${iso('t')} FROM clock) AS now, string_agg(id::text, ',' ORDER BY id) AS ids,
+const oneRowAnswer = (extra = '') => `SELECT (SELECT ${iso('t')} FROM clock) AS now, string_agg(id::text, ',' ORDER BY id) AS ids,
        string_agg(id::text || ' ' || state || ' ' || ${iso('run_at')}, ',')
-         FILTER (WHERE state <> 'queued' OR run_at <> (SELECT t FROM clock)) AS odd
+         FILTER (WHERE state <> 'queued' OR run_at <> (SELECT t FROM clock)) AS odd${extra}
   FROM ins`;
+const ONE_ROW_ANSWER = oneRowAnswer();
+
+/**
+ * The keyed batch's tasks to insert: those without a key, and those whose key was written
+ * (`fresh`); each row of `ided` with that flag. Then the insert of the fresh ones, with the ids
+ * drawn in `ided`, and the answer: ONE_ROW_ANSWER plus `replayed`, the positions (`ord`,
+ * 1-based, comma-separated; null when none) of the tasks not inserted because their key
+ * existed (the engine reads their originals back).
+ */
+const KEYED_INSERT = `marked AS (
+  SELECT i.*, i.idempotency_key IS NULL OR k.task_id IS NOT NULL AS fresh FROM ided i LEFT JOIN idem k ON k.task_id = i.id
+),
+ins AS (
+  INSERT INTO tasks (id, ${INSERTED_COLUMNS}) OVERRIDING SYSTEM VALUE
+  SELECT id, ${INSERTED_VALUES}
+    FROM marked
+   WHERE fresh
+   ORDER BY ord
+  RETURNING id, state, run_at
+)
+${oneRowAnswer(`,
+       (SELECT string_agg(ord::text, ',' ORDER BY ord) FROM marked WHERE NOT fresh) AS replayed`)}`;
 
 /**
  * taskInsertMany: inserts a batch of tasks, some with idempotency keys, in one statement.
  * $1..$25 as INSERT_INPUT says.
  * Keeps: a task whose run time is in the future starts `scheduled`, otherwise `queued`; an
  * idempotency key already present in the queue inserts nothing (the caller reads the
- * original); the queue's row exists afterwards.
- * Returns the inserted rows only, in input order.
+ * original), and a task is created with its key or not at all (writeKeys); the queue's row
+ * exists afterwards. Returns one row (KEYED_INSERT).
  */
 export const taskInsertMany: Statement = {
   name: 'tf_task_insert_many',
   text: `
 WITH ${INSERT_INPUT},
-${QUEUE_UPSERT}
-${INSERT_TASKS}
-${SKIP_EXISTING_KEYS}
-${RETURNING_EACH}`,
+${QUEUE_UPSERT},
+${IDED},
+${writeKeys('ided')},
+${KEYED_INSERT}`,
 };
 
 /**
  * taskInsertManyWithoutKeys: taskInsertMany for a batch in which no task has an idempotency
- * key: no ON CONFLICT, whose speculative insertion costs every row, and the answer in one row
- * (ONE_ROW_ANSWER). $1..$25 as INSERT_INPUT says.
+ * key: no ids drawn ahead, no key table, and the answer in one row (ONE_ROW_ANSWER).
+ * $1..$25 as INSERT_INPUT says.
  */
 export const taskInsertManyWithoutKeys: Statement = {
   name: 'tf_task_insert_many_without_keys',
@@ -141,10 +177,10 @@ ${ONE_ROW_ANSWER}`,
 export const taskInsertManyKnownQueues: Statement = {
   name: 'tf_task_insert_many_known_queues',
   text: `
-WITH ${INSERT_INPUT}
-${INSERT_TASKS}
-${SKIP_EXISTING_KEYS}
-${RETURNING_EACH}`,
+WITH ${INSERT_INPUT},
+${IDED},
+${writeKeys('ided')},
+${KEYED_INSERT}`,
 };
 
 /**
@@ -171,5 +207,6 @@ export const taskGetByIdempotencyKeys: Statement = {
   name: 'tf_task_get_by_idempotency_keys',
   text: `
 SELECT ${TASK_COLUMNS} FROM tasks
- WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+ WHERE id IN (SELECT k.task_id FROM task_idempotency_keys k
+               WHERE (k.queue, k.idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[])))`,
 };

@@ -4,7 +4,7 @@
  */
 import type { Statement } from '../../db/types.ts';
 import { iso } from './columns.ts';
-import { INSERT_INPUT, INSERTED_COLUMNS, INSERTED_VALUES, QUEUE_UPSERT, SKIP_EXISTING_KEYS } from './insert.ts';
+import { IDED, INSERT_INPUT, INSERTED_COLUMNS, INSERTED_VALUES, QUEUE_UPSERT, writeKeys } from './insert.ts';
 
 /**
  * Whether the existing row `k` of task_unique_keys still holds its key: its window has not
@@ -28,15 +28,20 @@ const HELD = `(k.until > (SELECT t FROM clock)
  * on any node; the update always returns the row, so the holder is known even when it was
  * committed after this statement began. Keys are written in (queue, key) order, bytewise
  * (COLLATE "C"), so that two batches with keys in common take them in the same order and
- * cannot deadlock. Then the tasks are inserted: those without a unique key, and those that got
- * theirs (an idempotency key already present still inserts nothing, as in taskInsertMany).
+ * cannot deadlock. Then the idempotency keys of the tasks that got their unique key (or have
+ * none) are written (writeKeys), and the tasks are inserted: those without a unique key or
+ * with theirs, and without an idempotency key or with theirs written.
  *
- * Keeps: at most one holder per (queue, unique key); a task is created only with its key, in
+ * Every unique key is taken before any idempotency key (`got` joins the count of all the
+ * unique keys, so no row of it comes out before the last key is taken): with the engine's
+ * sorting of both, every statement takes keys in one total order, unique keys first.
+ *
+ * Keeps: at most one holder per (queue, unique key); a task is created only with its keys, in
  * the same statement. Returns one row per task in input order (`ord`): its drawn `id`, the
  * key's `holder` (null without a unique key), `inserted`, and for an inserted task its state,
  * run_at and created_at (RFC 3339). A task not inserted is a duplicate of `holder` (when that
- * is not its own id) or an idempotency replay; a task that got its key but hit an existing
- * idempotency key holds it without existing, and the engine gives that key back
+ * is not its own id) or an idempotency replay; a task that got its unique key but hit an
+ * existing idempotency key holds it without existing, and the engine gives that key back
  * (taskUniqueKeyRelease) in the same transaction.
  */
 export const taskInsertManyUnique: Statement = {
@@ -44,7 +49,7 @@ export const taskInsertManyUnique: Statement = {
   text: `
 WITH ${INSERT_INPUT},
 ${QUEUE_UPSERT},
-ided AS (SELECT input.*, nextval('tasks_id_seq') AS id FROM input),
+${IDED},
 keys AS (
   INSERT INTO task_unique_keys AS k (queue, unique_key, task_id, until)
   SELECT DISTINCT ON (queue COLLATE "C", unique_key COLLATE "C") queue, unique_key, id,
@@ -56,13 +61,18 @@ keys AS (
          until = CASE WHEN ${HELD} THEN k.until ELSE excluded.until END
   RETURNING k.queue, k.unique_key, k.task_id
 ),
+got AS (
+  SELECT i.*, i.unique_key IS NULL OR k.task_id IS NOT NULL AS got_unique
+    FROM ided i CROSS JOIN (SELECT count(*) FROM keys) AS all_taken
+    LEFT JOIN keys k ON k.task_id = i.id
+),
+${writeKeys('got', ' AND got_unique')},
 ins AS (
   INSERT INTO tasks (id, ${INSERTED_COLUMNS}) OVERRIDING SYSTEM VALUE
   SELECT id, ${INSERTED_VALUES}
-    FROM ided i
-   WHERE i.unique_key IS NULL OR EXISTS (SELECT 1 FROM keys k WHERE k.task_id = i.id)
+    FROM got g
+   WHERE g.got_unique AND (g.idempotency_key IS NULL OR g.id IN (SELECT task_id FROM idem))
    ORDER BY ord
-  ${SKIP_EXISTING_KEYS}
   RETURNING id, state, ${iso('run_at')} AS run_at, ${iso('created_at')} AS created_at
 )
 SELECT i.ord, i.id::text AS id, k.task_id::text AS holder, ins.id IS NOT NULL AS inserted,

@@ -1,0 +1,3 @@
+import { describeIdempotencyConformance } from './conformance/idempotency.suite.ts';
+
+describeIdempotencyConformance('postgres');
