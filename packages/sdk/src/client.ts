@@ -16,13 +16,13 @@ import { endSpan, inSpan, startSendOneSpan, startSendSpan, withTraceContext, wit
  * Which submissions get an idempotency key made up by the client when the caller gave none,
  * so that a retry after a failure whose outcome is unknown answers the first task instead of
  * making a second one:
- * - `none`: never (the default): a submission without a key retries only what certainly did
- *   not reach the service, and fails on the rest, saying it was not retried;
- * - `single`: `enqueue` and `submit`;
- * - `all`: `enqueueMany` and `enqueueManyIds` too.
+ * - `single` (the default): `enqueue` and `submit` (each coalesced batch too);
+ * - `all`: `enqueueMany` and `enqueueManyIds` too;
+ * - `none`: never: a submission without a key retries only what certainly did not reach the
+ *   service, and fails on the rest, saying it was not retried.
  * A key made up is `sdk:` and a random UUID; a task keeps it (`idempotencyKey`) like any key.
- * Not the default because a keyed task costs the service more, at its insert and again at its
- * claim and settlement (`cd bench && npm run keys`; the SDK's README has the figures).
+ * Bulk submissions are left out by default because a key doubles what their insert costs the
+ * service (the SDK's README has the figures: `cd bench && npm run keys`).
  */
 export type GeneratedKeys = 'single' | 'all' | 'none';
 
@@ -42,7 +42,7 @@ export interface ClientOptions {
    * which calls retry on what); `false`: never. @defaultValue 6 attempts within 30 s, waits from 100 ms doubling to 5 s, or the answer's Retry-After
    */
   retry?: RetryOptions | false;
-  /** Which submissions get a generated idempotency key (see GeneratedKeys). @defaultValue 'none' */
+  /** Which submissions get a generated idempotency key (see GeneratedKeys). @defaultValue 'single' */
   idempotencyKeys?: GeneratedKeys;
 }
 
@@ -60,7 +60,7 @@ export class TaskflowClient {
     this.alerts = new AlertsClient(this);
     this.transport = new Transport(opts);
     this.url = this.transport.url;
-    this.generatedKeys = opts.idempotencyKeys ?? 'none';
+    this.generatedKeys = opts.idempotencyKeys ?? 'single';
     this.submitter = new Submitter(
       (body, idempotent) => this.send('createTasks', routes.createTasks.path, body, undefined, idempotent ? 'idempotent' : 'unsent') as Promise<C.TaskBatchResult>,
       { ...opts.submit, generateKeys: this.generatedKeys !== 'none' },
@@ -93,9 +93,8 @@ export class TaskflowClient {
   // ---------------------------------------------------------------- tasks
   /**
    * Submits one task in a request of its own; answers the whole task. Retried after any
-   * failure `retry` allows when the task has an idempotency key (given, or made up with
-   * `idempotencyKeys: 'single'`), else only after one that says the request did not reach the
-   * service.
+   * failure `retry` allows when the task has an idempotency key (given, or made up: the
+   * default), else only after one that says the request did not reach the service.
    */
   async enqueue(task: C.TaskInput): Promise<C.Task> {
     const span = startSendOneSpan(task);

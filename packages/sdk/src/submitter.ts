@@ -14,7 +14,7 @@
  *   task per request, so one bad task fails only its own call;
  * - an error of the request itself (network, 401/403, 5xx) rejects every call of that batch,
  *   once the client's retries (client.ts, retry.ts) are spent: a batch whose every task has an
- *   idempotency key (the caller's, or made up here with `idempotencyKeys: 'single'`) is sent
+ *   idempotency key (the caller's, or made up here: the default, unless `idempotencyKeys: 'none'`) is sent
  *   again after any failure they allow, the same keys answering the tasks a lost answer had
  *   committed, so that each call resolves once, with one task; a batch without keys only after
  *   a failure that says it never reached the service;

@@ -2,8 +2,9 @@
  * The client's retries against a real service on PostgreSQL: submissions made while the
  * service restarts each resolve once, with one task each; a connection that drops after the
  * commit is retried into the first task, not a second, for every call whose tasks carry keys
- * (the caller's, or made up by the client with `idempotencyKeys`), and surfaces with a clear
- * error for a submission without them (the default); 503 and 429 are retried after their
+ * (the caller's, or made up by the client: for `enqueue` and `submit` by default, for batches
+ * with `idempotencyKeys: 'all'`), and surfaces with a clear error for a submission without
+ * them; 503 and 429 are retried after their
  * Retry-After. Outages and dropped answers are real: the service is stopped and started again,
  * and a real HTTP proxy (test-support's startProxy) drops answers or answers for the service.
  */
@@ -71,7 +72,7 @@ describe('SDK client retries', () => {
     const queue = 'retry.restart';
     const agent = new CountingAgent();
     // Keys made up: a call whose connection breaks after sending is safe to repeat too.
-    const c = new TaskflowClient({ url: tf.url, apiKey: tf.adminKey, dispatcher: agent, idempotencyKeys: 'single' });
+    const c = new TaskflowClient({ url: tf.url, apiKey: tf.adminKey, dispatcher: agent });
     clients.push(c);
     await c.submit({ type: 'warm', queue: 'retry.warm' });
     let calls: Promise<unknown>[] = [];
@@ -94,10 +95,10 @@ describe('SDK client retries', () => {
     await agent.close();
   });
 
-  it('retries a submit whose answer was lost after the commit into the first task, not a second', async () => {
+  it('retries a submit whose answer was lost after the commit into the first task, not a second (by default)', async () => {
     const queue = 'retry.drop-submit';
     proxy.hooks = dropFirst(isBatch);
-    const answer = await client({ idempotencyKeys: 'single' }).submit({ type: 'once', queue, payload: 1 });
+    const answer = await client().submit({ type: 'once', queue, payload: 1 });
     const stored = await tasksOf(queue);
     expect(stored.map((t) => t.id)).toEqual([answer.task.id]);
     // Made up by the client, so the match is its own first attempt: created, as far as the caller knows.
@@ -105,9 +106,24 @@ describe('SDK client retries', () => {
     expect(requestsTo(isBatch).map((e) => e.outcome)).toEqual(['dropped', 'forwarded']);
   });
 
+  it('retries a coalesced batch of submits whose answer was lost: each call resolves once, with one task of its own', async () => {
+    const queue = 'retry.drop-coalesced';
+    proxy.hooks = dropFirst(isBatch);
+    const c = client({ submit: { maxInFlight: 1 } }); // one batch request for the 25
+    const answers = await Promise.all(Array.from({ length: 25 }, (_, i) => c.submit({ type: 'once', queue, payload: i })));
+    // One batch request, its answer dropped after the commit, sent again: the same 25 keys.
+    expect(requestsTo(isBatch).map((e) => e.outcome)).toEqual(['dropped', 'forwarded']);
+    const stored = await tasksOf(queue);
+    expect(stored).toHaveLength(25);
+    expect(new Set(stored.map((t) => t.id))).toEqual(new Set(answers.map((a) => a.task.id)));
+    expect(answers.every((a) => a.created)).toBe(true);
+    const byId = new Map(stored.map((t) => [t.id, t.payload]));
+    expect(answers.map((a) => byId.get(a.task.id))).toEqual(Array.from({ length: 25 }, (_, i) => i));
+  });
+
   it('retries an enqueue whose answer was lost into the first task, with the caller\'s key or one made up', async () => {
     const queue = 'retry.drop-enqueue';
-    const c = client({ idempotencyKeys: 'single' });
+    const c = client();
     proxy.hooks = dropFirst(isSingle);
     const made = await c.enqueue({ type: 'once', queue, payload: 'made up' });
     proxy.hooks = dropFirst(isSingle);
@@ -118,22 +134,23 @@ describe('SDK client retries', () => {
     expect(requestsTo(isSingle).map((e) => e.outcome)).toEqual(['dropped', 'forwarded', 'dropped', 'forwarded']);
   });
 
-  it('does not retry a submission without keys after a lost answer (the default): it says so, and it was committed once', async () => {
+  it('does not retry a submission without keys after a lost answer (idempotencyKeys: "none"): it says so, and it was committed once', async () => {
     const queue = 'retry.drop-batch';
+    const none = client({ idempotencyKeys: 'none' });
     proxy.hooks = dropFirst(isBatch);
-    const err = await client().enqueueMany([{ type: 'b', queue, payload: 1 }, { type: 'b', queue, payload: 2 }]).catch((e: unknown) => e);
+    const err = await none.enqueueMany([{ type: 'b', queue, payload: 1 }, { type: 'b', queue, payload: 2 }]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TaskflowNetworkError);
     expect((err as TaskflowNetworkError).requestSent).toBe(true);
     expect((err as Error).message).toContain('not retried: the service may have carried it out');
     expect(requestsTo(isBatch)).toHaveLength(1);
     expect(await tasksOf(queue)).toHaveLength(2); // which is why it was not sent again
 
-    // Without made-up keys (the default), `submit` and `enqueue` are the same.
+    // Without made-up keys, `submit` and `enqueue` are the same.
     proxy.hooks = dropFirst(isBatch);
-    const single = await client().submit({ type: 'b', queue, payload: 3 }).catch((e: unknown) => e);
+    const single = await none.submit({ type: 'b', queue, payload: 3 }).catch((e: unknown) => e);
     expect((single as Error).message).toContain('not retried');
     proxy.hooks = dropFirst(isSingle);
-    const one = await client().enqueue({ type: 'b', queue, payload: 4 }).catch((e: unknown) => e);
+    const one = await none.enqueue({ type: 'b', queue, payload: 4 }).catch((e: unknown) => e);
     expect((one as Error).message).toContain('not retried');
     expect(await tasksOf(queue)).toHaveLength(4);
   });
@@ -141,7 +158,7 @@ describe('SDK client retries', () => {
   it('retries a batch whose every task has a key (given, or made up with idempotencyKeys: "all")', async () => {
     const queue = 'retry.drop-keyed-batch';
     proxy.hooks = dropFirst(isBatch);
-    const given = await client().enqueueManyIds([
+    const given = await client({ idempotencyKeys: 'none' }).enqueueManyIds([
       { type: 'k', queue, idempotencyKey: 'a' }, { type: 'k', queue, idempotencyKey: 'b' },
     ]);
     proxy.hooks = dropFirst(isBatch);
@@ -168,7 +185,7 @@ describe('SDK client retries', () => {
           : { kind: 'forward' };
       },
     };
-    const answer = await client({ idempotencyKeys: 'single' }).submit({ type: 'later', queue });
+    const answer = await client().submit({ type: 'later', queue });
     const tries = requestsTo(isBatch);
     expect(tries.map((e) => e.outcome)).toEqual(['answered', 'answered', 'forwarded']);
     expect(tries[1]!.at - tries[0]!.at).toBeGreaterThanOrEqual(1000);
