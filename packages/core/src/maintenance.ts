@@ -1,6 +1,7 @@
 import type { Engine } from './engine/engine.ts';
 import { Loop } from './loop.ts';
 import type { Logger } from './logger.ts';
+import { RescueGrace } from './rescueGrace.ts';
 
 export interface MaintenanceOptions {
   /** How often expired leases and lost workers are looked for, ms. @defaultValue 1000 */
@@ -16,6 +17,13 @@ export interface MaintenanceOptions {
    * @defaultValue 0
    */
   rescueStartDelayMs: number;
+  /**
+   * After the rescuer met the database unavailable, how long the database must answer it again,
+   * without interruption, before it takes a passed heartbeat deadline or lease for a dead
+   * worker: the outage silenced every worker, and the living ones heartbeat meanwhile
+   * (rescueGrace.ts). The server passes the worker TTL. 0: no grace. @defaultValue 0
+   */
+  rescueOutageGraceMs: number;
   /**
    * Embedded (PGlite) only, which runs no autovacuum: the tasks table is vacuumed once the
    * engine's claims and settlements have replaced this many row versions since the last
@@ -50,6 +58,7 @@ export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
   promoteIntervalMs: 1000,
   batchSize: 1000,
   rescueStartDelayMs: 0,
+  rescueOutageGraceMs: 0,
   vacuumAfter: 20_000,
   vacuumIntervalMs: 10_000,
   scheduleIntervalMs: 1000,
@@ -98,18 +107,38 @@ export class Maintenance {
     const opts = { ...DEFAULT_MAINTENANCE_OPTIONS, ...options };
     this.engine = engine;
     this.rescueStartDelayMs = opts.rescueStartDelayMs;
+    const grace = new RescueGrace(opts.rescueOutageGraceMs);
+    /** Milliseconds the rescuer still holds off after an outage; while the database has not answered since, probes it. */
+    const graceLeft = async (): Promise<number> => {
+      if (grace.down) {
+        await engine.checkDatabase();
+        grace.answered();
+        logger.info({ graceMs: opts.rescueOutageGraceMs }, 'rescuer: the database answers again; no worker is taken for lost before the grace has passed');
+      }
+      return grace.remainingMs();
+    };
     this.rescuer = new Loop({
       name: 'rescuer',
       intervalMs: opts.rescueIntervalMs,
       logger,
       run: async () => {
-        const rescued = await engine.rescueExpired(opts.batchSize);
-        const reaped = await engine.reapLostWorkers(LOST_WORKERS_PER_PASS);
-        await engine.recountBlocked(opts.batchSize);
-        if (rescued > 0 || reaped.workers > 0) {
-          logger.info({ rescued, lostWorkers: reaped.workers, requeued: reaped.tasks }, 'rescued tasks of lost workers and expired leases');
+        try {
+          const wait = await graceLeft();
+          if (wait > 0) return wait;
+          const rescued = await engine.rescueExpired(opts.batchSize);
+          const reaped = await engine.reapLostWorkers(LOST_WORKERS_PER_PASS);
+          await engine.recountBlocked(opts.batchSize);
+          if (rescued > 0 || reaped.workers > 0) {
+            logger.info({ rescued, lostWorkers: reaped.workers, requeued: reaped.tasks }, 'rescued tasks of lost workers and expired leases');
+          }
+          return rescued === opts.batchSize || reaped.workers === LOST_WORKERS_PER_PASS ? 0 : undefined;
+        } catch (err) {
+          const before = grace.down;
+          if (grace.failed(err) && !before) {
+            logger.warn({ graceMs: opts.rescueOutageGraceMs }, 'rescuer: the database is unavailable; once it answers again, workers get the grace to heartbeat before any is taken for lost');
+          }
+          throw err;
         }
-        return rescued === opts.batchSize || reaped.workers === LOST_WORKERS_PER_PASS ? 0 : undefined;
       },
     });
     this.promoter = new Loop({

@@ -51,6 +51,13 @@ export interface Config {
    * @defaultValue workerTtlMs. Env TASKFLOW_RESCUE_START_DELAY_MS.
    */
   rescueStartDelayMs: number;
+  /**
+   * After the rescuer met the database unavailable: how long the database must answer again
+   * before a worker's passed heartbeat deadline or lease is taken for its death (the outage
+   * silenced every worker; the living ones heartbeat meanwhile). 0: none.
+   * @defaultValue workerTtlMs. Env TASKFLOW_RESCUE_OUTAGE_GRACE_MS.
+   */
+  rescueOutageGraceMs: number;
   /** pino level. @defaultValue `info`. Env LOG_LEVEL. */
   logLevel: string;
   /**
@@ -255,6 +262,7 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
     pollIntervalMs: int(env, 'TASKFLOW_POLL_INTERVAL_MS', 1000, 10, 60_000),
     rescueIntervalMs: int(env, 'TASKFLOW_RESCUE_INTERVAL_MS', DEFAULT_MAINTENANCE_OPTIONS.rescueIntervalMs, 10, 60_000),
     rescueStartDelayMs: int(env, 'TASKFLOW_RESCUE_START_DELAY_MS', -1, 0, 86_400_000),
+    rescueOutageGraceMs: int(env, 'TASKFLOW_RESCUE_OUTAGE_GRACE_MS', -1, 0, 86_400_000),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
     tracing: tracingOf(env),
     metrics: onOff(env, 'TASKFLOW_METRICS', true),
@@ -266,6 +274,7 @@ export function loadConfig(env: Source = process.env, overrides: Partial<Config>
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
   if (config.rescueStartDelayMs < 0) config.rescueStartDelayMs = config.workerTtlMs;
+  if (config.rescueOutageGraceMs < 0) config.rescueOutageGraceMs = config.workerTtlMs;
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(config.schema)) {
     throw new ConfigError(`TASKFLOW_SCHEMA=${JSON.stringify(config.schema)} is not valid: expected lower-case letters, digits and _ (at most 63)`);
   }

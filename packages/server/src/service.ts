@@ -101,6 +101,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const maintenance = new Maintenance(engine, logger, {
         rescueIntervalMs: config.rescueIntervalMs,
         rescueStartDelayMs: config.rescueStartDelayMs,
+        rescueOutageGraceMs: config.rescueOutageGraceMs,
         statsIntervalMs: metrics ? config.statsIntervalMs : 0,
       });
       maintenance.start();
