@@ -1,8 +1,9 @@
 import { Type, type Static } from 'typebox';
 import { Timestamp } from './common.ts';
 
-export const Scope = Type.Enum(['producer', 'worker', 'admin'], {
-  description: 'producer: submit and manage tasks; worker: the worker protocol; admin: everything.',
+export const Scope = Type.Enum(['producer', 'worker', 'admin', 'read'], {
+  description: 'producer: submit and manage tasks; worker: the worker protocol; admin: everything; '
+    + 'read: read-only, the GETs of analytics, queues, tasks, workflows, schedules, workers, the DLQ, alert history and firing alerts.',
 });
 export type Scope = Static<typeof Scope>;
 
@@ -23,7 +24,7 @@ export type ApiKey = Static<typeof ApiKey>;
 export const ApiKeyInput = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    scopes: Type.Array(Scope, { minItems: 1, maxItems: 3, uniqueItems: true }),
+    scopes: Type.Array(Scope, { minItems: 1, maxItems: 4, uniqueItems: true }),
   },
   { additionalProperties: false },
 );

@@ -36,6 +36,12 @@ export interface RouteDef {
   path: string;
   /** Scope the API key needs (`admin` passes everywhere); null = no authentication. */
   scope: Scope | null;
+  /**
+   * A key with scope `read` may call it too. Only on GET routes that change nothing and show
+   * nothing that could be a credential (not the API keys, nor the alert rules, whose webhook
+   * URLs may carry one): the `read` scope is for dashboards and reporting.
+   */
+  read?: true;
   tag: string;
   summary: string;
   description?: string;
@@ -71,15 +77,15 @@ export const routes = {
     problems: { 429: QueueFullProblem },
   }),
   listTasks: route({
-    method: 'GET', path: '/api/v1/tasks', scope: 'producer', tag: 'tasks', summary: 'List tasks, newest first',
+    method: 'GET', path: '/api/v1/tasks', scope: 'producer', read: true, tag: 'tasks', summary: 'List tasks, newest first',
     querystring: TaskListQuery, response: { 200: TaskPage },
   }),
   getTask: route({
-    method: 'GET', path: '/api/v1/tasks/:id', scope: 'producer', tag: 'tasks', summary: 'Get a task with every attempt',
+    method: 'GET', path: '/api/v1/tasks/:id', scope: 'producer', read: true, tag: 'tasks', summary: 'Get a task with every attempt',
     params: TaskParams, response: { 200: TaskWithAttempts },
   }),
   explainTask: route({
-    method: 'GET', path: '/api/v1/tasks/:id/explain', scope: 'producer', tag: 'tasks', summary: 'What holds a task back',
+    method: 'GET', path: '/api/v1/tasks/:id/explain', scope: 'producer', read: true, tag: 'tasks', summary: 'What holds a task back',
     description: 'Its run time, its parents, its queue paused, a concurrency key or the queue at its limit, an empty rate bucket: each with when it lets go. See docs/flow-control.md.',
     params: TaskParams, response: { 200: TaskExplanation },
   }),
@@ -101,7 +107,7 @@ export const routes = {
 
   // ------------------------------------------------------------------ dead-letter queue
   listDead: route({
-    method: 'GET', path: '/api/v1/dlq', scope: 'admin', tag: 'dlq', summary: 'List dead tasks, newest first',
+    method: 'GET', path: '/api/v1/dlq', scope: 'admin', read: true, tag: 'dlq', summary: 'List dead tasks, newest first',
     querystring: DlqListQuery, response: { 200: TaskPage },
   }),
   requeueDead: route({
@@ -120,11 +126,11 @@ export const routes = {
 
   // ------------------------------------------------------------------ queues
   listQueues: route({
-    method: 'GET', path: '/api/v1/queues', scope: 'producer', tag: 'queues', summary: 'Queues with counts per state and the age of the oldest ready task',
+    method: 'GET', path: '/api/v1/queues', scope: 'producer', read: true, tag: 'queues', summary: 'Queues with counts per state and the age of the oldest ready task',
     response: { 200: QueueList },
   }),
   getQueue: route({
-    method: 'GET', path: '/api/v1/queues/:name', scope: 'producer', tag: 'queues', summary: 'One queue',
+    method: 'GET', path: '/api/v1/queues/:name', scope: 'producer', read: true, tag: 'queues', summary: 'One queue',
     params: QueueParams, response: { 200: Queue },
   }),
   pauseQueue: route({
@@ -148,11 +154,11 @@ export const routes = {
     body: WorkerRegistration, response: { 201: WorkerRegistered },
   }),
   listWorkers: route({
-    method: 'GET', path: '/api/v1/workers', scope: 'admin', tag: 'workers', summary: 'List workers, newest first',
+    method: 'GET', path: '/api/v1/workers', scope: 'admin', read: true, tag: 'workers', summary: 'List workers, newest first',
     querystring: WorkerListQuery, response: { 200: WorkerPage },
   }),
   getWorker: route({
-    method: 'GET', path: '/api/v1/workers/:id', scope: 'worker', tag: 'workers', summary: 'Get a worker',
+    method: 'GET', path: '/api/v1/workers/:id', scope: 'worker', read: true, tag: 'workers', summary: 'Get a worker',
     params: WorkerParams, response: { 200: Worker },
   }),
   heartbeat: route({
@@ -190,11 +196,11 @@ export const routes = {
     body: ScheduleInput, response: { 201: Schedule },
   }),
   listSchedules: route({
-    method: 'GET', path: '/api/v1/schedules', scope: 'admin', tag: 'schedules', summary: 'List schedules, oldest first',
+    method: 'GET', path: '/api/v1/schedules', scope: 'admin', read: true, tag: 'schedules', summary: 'List schedules, oldest first',
     querystring: ScheduleListQuery, response: { 200: SchedulePage },
   }),
   getSchedule: route({
-    method: 'GET', path: '/api/v1/schedules/:id', scope: 'admin', tag: 'schedules', summary: 'Get a schedule',
+    method: 'GET', path: '/api/v1/schedules/:id', scope: 'admin', read: true, tag: 'schedules', summary: 'Get a schedule',
     params: ScheduleParams, response: { 200: Schedule },
   }),
   updateSchedule: route({
@@ -216,11 +222,11 @@ export const routes = {
     params: ScheduleParams, response: { 200: Schedule },
   }),
   previewSchedule: route({
-    method: 'GET', path: '/api/v1/schedules/:id/preview', scope: 'admin', tag: 'schedules', summary: 'The next fire times, by the database\'s clock',
+    method: 'GET', path: '/api/v1/schedules/:id/preview', scope: 'admin', read: true, tag: 'schedules', summary: 'The next fire times, by the database\'s clock',
     params: ScheduleParams, querystring: SchedulePreviewQuery, response: { 200: SchedulePreview },
   }),
   listScheduleFires: route({
-    method: 'GET', path: '/api/v1/schedules/:id/fires', scope: 'admin', tag: 'schedules', summary: 'Fires of a schedule, newest first',
+    method: 'GET', path: '/api/v1/schedules/:id/fires', scope: 'admin', read: true, tag: 'schedules', summary: 'Fires of a schedule, newest first',
     description: 'Every fire: its time, the task it created, or why it created none.',
     params: ScheduleParams, querystring: ScheduleListQuery, response: { 200: ScheduleFirePage },
   }),
@@ -232,11 +238,11 @@ export const routes = {
     body: WorkflowInput, response: { 201: WorkflowSubmitted },
   }),
   listWorkflows: route({
-    method: 'GET', path: '/api/v1/workflows', scope: 'producer', tag: 'workflows', summary: 'List workflows and batches, newest first',
+    method: 'GET', path: '/api/v1/workflows', scope: 'producer', read: true, tag: 'workflows', summary: 'List workflows and batches, newest first',
     querystring: WorkflowListQuery, response: { 200: WorkflowPage },
   }),
   getWorkflow: route({
-    method: 'GET', path: '/api/v1/workflows/:id', scope: 'producer', tag: 'workflows', summary: 'Get a workflow (or batch) with its counts per state',
+    method: 'GET', path: '/api/v1/workflows/:id', scope: 'producer', read: true, tag: 'workflows', summary: 'Get a workflow (or batch) with its counts per state',
     params: WorkflowParams, response: { 200: Workflow },
   }),
   cancelWorkflow: route({
@@ -255,7 +261,7 @@ export const routes = {
     body: BatchInput, response: { 201: WorkflowSubmitted },
   }),
   getBatch: route({
-    method: 'GET', path: '/api/v1/batches/:id', scope: 'producer', tag: 'workflows', summary: 'Get a batch with its counts per state',
+    method: 'GET', path: '/api/v1/batches/:id', scope: 'producer', read: true, tag: 'workflows', summary: 'Get a batch with its counts per state',
     params: WorkflowParams, response: { 200: Workflow },
   }),
   cancelBatch: route({
@@ -279,24 +285,24 @@ export const routes = {
 
   // ------------------------------------------------------------------ analytics
   analyticsThroughput: route({
-    method: 'GET', path: '/api/v1/analytics/throughput', scope: 'admin', tag: 'analytics', summary: 'Tasks submitted, succeeded, failed and dead per time bucket',
+    method: 'GET', path: '/api/v1/analytics/throughput', scope: 'admin', read: true, tag: 'analytics', summary: 'Tasks submitted, succeeded, failed and dead per time bucket',
     description: 'From the rollups the analytics duty keeps (minute rows for buckets under an hour, hour rows for 1h and 6h, day rows for 1d), at most 15 s behind. Buckets are aligned on UTC.',
     querystring: ThroughputQuery, response: { 200: Throughput },
   }),
   analyticsDurations: route({
-    method: 'GET', path: '/api/v1/analytics/durations', scope: 'admin', tag: 'analytics', summary: 'Attempt duration percentiles (p50, p95, p99) per queue and type',
+    method: 'GET', path: '/api/v1/analytics/durations', scope: 'admin', read: true, tag: 'analytics', summary: 'Attempt duration percentiles (p50, p95, p99) per queue and type',
     querystring: SummaryQuery, response: { 200: Durations },
   }),
   analyticsFailures: route({
-    method: 'GET', path: '/api/v1/analytics/failures', scope: 'admin', tag: 'analytics', summary: 'Failure rate per queue and type',
+    method: 'GET', path: '/api/v1/analytics/failures', scope: 'admin', read: true, tag: 'analytics', summary: 'Failure rate per queue and type',
     querystring: SummaryQuery, response: { 200: Failures },
   }),
   analyticsWorkers: route({
-    method: 'GET', path: '/api/v1/analytics/workers', scope: 'admin', tag: 'analytics', summary: 'Per-worker tasks, success rate, duration percentiles and last seen',
+    method: 'GET', path: '/api/v1/analytics/workers', scope: 'admin', read: true, tag: 'analytics', summary: 'Per-worker tasks, success rate, duration percentiles and last seen',
     querystring: WorkerAnalyticsQuery, response: { 200: WorkerAnalytics },
   }),
   analyticsHealth: route({
-    method: 'GET', path: '/api/v1/analytics/health', scope: 'admin', tag: 'analytics', summary: 'System health: queues, oldest ready ages, workers online, firing alerts',
+    method: 'GET', path: '/api/v1/analytics/health', scope: 'admin', read: true, tag: 'analytics', summary: 'System health: queues, oldest ready ages, workers online, firing alerts',
     response: { 200: AnalyticsHealth },
   }),
 
@@ -333,12 +339,12 @@ export const routes = {
     params: AlertRuleParams, response: { 200: AlertRule },
   }),
   listAlertHistory: route({
-    method: 'GET', path: '/api/v1/alerts/history', scope: 'admin', tag: 'alerts', summary: 'Fired and resolved changes, newest first',
+    method: 'GET', path: '/api/v1/alerts/history', scope: 'admin', read: true, tag: 'alerts', summary: 'Fired and resolved changes, newest first',
     description: 'One entry per change into firing (`firing`) and out of it (`resolved`), with the value and threshold then; `rule` filters to one rule.',
     querystring: AlertHistoryQuery, response: { 200: AlertHistoryPage },
   }),
   listFiringAlerts: route({
-    method: 'GET', path: '/api/v1/alerts/firing', scope: 'admin', tag: 'alerts', summary: 'The alert rules firing now',
+    method: 'GET', path: '/api/v1/alerts/firing', scope: 'admin', read: true, tag: 'alerts', summary: 'The alert rules firing now',
     response: { 200: FiringAlerts },
   }),
 

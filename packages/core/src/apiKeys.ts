@@ -5,7 +5,7 @@ import { isUuid } from './engine/ids.ts';
 import { NotFoundError } from './errors.ts';
 
 /** What a key may do. `admin` may do everything. */
-export type Scope = 'producer' | 'worker' | 'admin';
+export type Scope = 'producer' | 'worker' | 'admin' | 'read';
 
 export interface ApiKey {
   id: string;

@@ -1,6 +1,6 @@
 /**
- * The built-in alerts' routes (admin scope), as `client.alerts`: rules, silences, history and
- * the firing list (docs/operations.md, "Alerts").
+ * The built-in alerts' routes (admin scope; history and the firing list also read scope), as
+ * `client.alerts`: rules, silences, history and the firing list (docs/operations.md, "Alerts").
  */
 import type * as C from '@taskflow/contracts';
 import type { TaskflowClient } from './client.ts';

@@ -296,7 +296,7 @@ export class TaskflowClient {
     return this.call('listScheduleFires', { params: { id }, query });
   }
 
-  // ---------------------------------------------------------------- analytics (admin scope)
+  // ---------------------------------------------------------------- analytics (admin or read scope)
   /** Tasks submitted, succeeded, failed and dead per time bucket (default: 24h in 1h buckets). */
   analyticsThroughput(query: C.ThroughputQuery = {}): Promise<C.Throughput> {
     return this.call('analyticsThroughput', { query });

@@ -122,7 +122,14 @@ async function registerOpenApi(app: FastifyInstance, optionalBody: Set<RouteName
         version: '1',
         description: 'Distributed task queue service. Errors are RFC 9457 problem details. See docs/protocol.md for the worker protocol.',
       },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: `Authorization: Bearer tf_...`' } } },
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http', scheme: 'bearer',
+            description: 'An API key: `Authorization: Bearer tf_...`. Each operation lists the scopes that pass (any one of them).',
+          },
+        },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/api/v1/docs' });
@@ -186,6 +193,7 @@ function registerRoutes(app: FastifyInstance, { config, handlers, auth, optional
     const handler = handlers[name] as (req: any, reply: any) => Promise<unknown>;
     const scope = def.scope;
     app.route({
+    const readable = 'read' in def && def.read === true;
       method: def.method,
       url: def.path,
       bodyLimit: options[name]?.bodyLimit,
@@ -199,7 +207,8 @@ function registerRoutes(app: FastifyInstance, { config, handlers, auth, optional
         ...('body' in def ? { body: def.body } : optionalBody.has(name) ? { body: NoFields } : {}),
         ...('headers' in def ? { headers: def.headers } : {}),
         response: { ...def.response, ...('problems' in def ? def.problems : {}), '4xx': Problem, '5xx': Problem },
-        security: scope ? [{ apiKey: [] }] : [],
+        // The scopes that pass, as OpenAPI 3.1's role names (any one of them; `admin` always).
+        security: scope ? [scope, ...(readable ? ['read'] : []), ...(scope === 'admin' ? [] : ['admin'])].map((s) => ({ apiKey: [s] })) : [],
       },
       preValidation: optionalBody.has(name)
         ? async (request) => {
@@ -209,7 +218,7 @@ function registerRoutes(app: FastifyInstance, { config, handlers, auth, optional
       // Before the body is read: an unauthenticated client cannot make the server parse it.
       onRequest: scope
         ? async (request) => {
-            (request as { apiKey?: unknown }).apiKey = await auth.authorize(request, scope);
+            (request as { apiKey?: unknown }).apiKey = await auth.authorize(request, scope, readable);
           }
         : undefined,
       handler,

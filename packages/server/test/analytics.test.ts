@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Analytics, databaseClock, ERROR_BOUND } from '@taskflow/core';
 import { fabricate, insertHistory, WORKER_IDS, type FabricatedTask } from '@taskflow/core/test-support';
+import { routes } from '@taskflow/contracts';
 import { startTestService, type TestService } from './support/service.ts';
 
 const HOUR = 3_600_000;
@@ -98,8 +99,41 @@ describe('analytics API (postgres)', () => {
     expect(problem.errors?.map((e) => e.field)).toContain(c.field);
   });
 
-  it('is for admin keys only', async () => {
+  it('is for admin and read keys only', async () => {
     const producer = await svc.clientWith(['producer']);
     await expect(producer.analyticsHealth()).rejects.toMatchObject({ status: 403 });
+  });
+
+  it('answers a read key, which reads queues, tasks and workers and writes nothing', async () => {
+    const reader = await svc.clientWith(['read']);
+    const res = await reader.analyticsThroughput({ window: '3h', bucket: '1h', until: until() });
+    expect(res.points.reduce((n, p) => n + p.submitted, 0)).toBe(history.length);
+    expect((await reader.analyticsHealth()).workers).toEqual({ online: 3, slots: 30 });
+    expect((await reader.listQueues()).items.map((q) => q.name)).toEqual(['emails', 'reports']);
+    expect((await reader.listWorkers()).items).toHaveLength(3);
+    expect((await reader.listTasks({ queue: 'emails', limit: 5 })).items).toHaveLength(5);
+    await reader.listDead();
+    await reader.alerts.firing();
+    await reader.alerts.history();
+
+    const forbidden = { status: 403, code: 'forbidden' };
+    await expect(reader.enqueue({ queue: 'emails', type: 'send' })).rejects.toMatchObject(forbidden);
+    await expect(reader.pauseQueue('emails')).rejects.toMatchObject(forbidden);
+    await expect(reader.createApiKey({ name: 'escalate', scopes: ['admin'] })).rejects.toMatchObject(forbidden);
+    await expect(reader.listApiKeys()).rejects.toMatchObject(forbidden);
+    await expect(reader.alerts.listRules()).rejects.toMatchObject(forbidden);
+    await expect(reader.registerWorker({ name: 'w', queues: ['emails'] })).rejects.toMatchObject(forbidden);
+    const queues = await svc.admin.listQueues();
+    expect(queues.items.every((q) => !q.paused)).toBe(true);
+    expect((await svc.admin.listTasks({ queue: 'emails', limit: 500 })).items).toHaveLength(history.filter((t) => t.queue === 'emails').length);
+  });
+
+  it('opens to read keys GET routes only, never the API keys nor the alert rules', () => {
+    const readable = Object.entries(routes).filter(([, def]) => 'read' in def && def.read);
+    expect(readable.length).toBeGreaterThan(15);
+    for (const [name, def] of readable) {
+      expect(def.method, name).toBe('GET');
+      expect(def.path, name).not.toMatch(/api-keys|alerts\/rules/);
+    }
   });
 });

@@ -29,16 +29,20 @@ export class Authenticator {
     this.logger = opts.logger;
   }
 
-  /** Checks the request's key and its scope; throws 401/403 problems. */
-  async authorize(request: FastifyRequest, scope: Scope): Promise<ApiKey> {
+  /**
+   * Checks the request's key and its scope (`admin` passes everywhere, `read` where the route
+   * table allows it: `readable`); throws 401/403 problems.
+   */
+  async authorize(request: FastifyRequest, scope: Scope, readable = false): Promise<ApiKey> {
     const header = request.headers.authorization;
     if (!header) throw unauthorized('no API key: send it as "Authorization: Bearer <key>"');
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw unauthorized('the Authorization header must be "Bearer <key>"');
     const key = await this.verify(match[1]!);
     if (!key) throw unauthorized('the API key is not valid (unknown or revoked)');
-    if (!key.scopes.includes('admin') && !key.scopes.includes(scope)) {
-      throw new HttpProblem(403, 'forbidden', 'Forbidden', `this endpoint needs an API key with scope "${scope}" (the key has: ${key.scopes.join(', ')})`);
+    if (!key.scopes.includes('admin') && !key.scopes.includes(scope) && !(readable && key.scopes.includes('read'))) {
+      const needs = readable ? `"${scope}" or "read"` : `"${scope}"`;
+      throw new HttpProblem(403, 'forbidden', 'Forbidden', `this endpoint needs an API key with scope ${needs} (the key has: ${key.scopes.join(', ')})`);
     }
     return key;
   }

@@ -13,7 +13,7 @@ export interface TestService {
   admin: TaskflowClient;
   config: Config;
   /** A client with a new key of these scopes. */
-  clientWith(scopes: ('producer' | 'worker' | 'admin')[]): Promise<TaskflowClient>;
+  clientWith(scopes: ('producer' | 'worker' | 'admin' | 'read')[]): Promise<TaskflowClient>;
   /**
    * An outage: stops the node (keeping its database), runs `gap`, then starts a new node on
    * the same port and database, which `service` then refers to. `url` and the keys stay valid.
