@@ -25,7 +25,7 @@ import { workerHandlers } from './routes/workers.ts';
 import { apiKeyHandlers } from './routes/apiKeys.ts';
 import { healthHandlers } from './routes/health.ts';
 import type { Tracer } from '@opentelemetry/api';
-import { ServerSpans } from './tracing/spans.ts';
+import { ServerSpans, traceFields } from './tracing/spans.ts';
 import { analyticsHandlers } from './routes/analytics.ts';
 import { alertHandlers } from './routes/alerts.ts';
 import type { HealthChecks } from './ops/health.ts';
@@ -65,12 +65,13 @@ function validators() {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const app = createFastify(deps.config, deps.logger);
+  const tracing = deps.tracer !== undefined;
+  const app = createFastify(deps.config, deps.logger, tracing);
   // A request without a body is an empty object where every field is optional (claim, heartbeat),
   // or where the route takes no fields (deregister, and every POST or DELETE the table gives no
   // body): those refuse any field, like every other route refuses unknown ones.
   const optionalBody = new Set<RouteName>(['claim', 'heartbeat', 'deregisterWorker', ...bodylessRoutes()]);
-  registerHttpHooks(app, deps.metrics);
+  registerHttpHooks(app, deps.metrics, tracing);
   if (deps.metrics) registerMetricsRoute(app, deps.metrics);
   await registerOpenApi(app, optionalBody);
   const auth = new Authenticator(deps.apiKeys, { logger: deps.logger, cacheMs: deps.authCacheMs });
@@ -80,7 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 }
 
 /** Fastify with the validators and the problem responses, before any route. */
-function createFastify(config: Config, logger: PinoLogger): FastifyInstance {
+function createFastify(config: Config, logger: PinoLogger, tracing: boolean): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.maxBodyBytes,
@@ -105,7 +106,7 @@ function createFastify(config: Config, logger: PinoLogger): FastifyInstance {
     const body = toProblem(err, request.routeOptions.bodyLimit ?? config.maxBodyBytes);
     const route = `${request.method} ${request.routeOptions.url ?? request.url.slice(0, 200)}`;
     if (body.code === 'database_unavailable') unavailable.note(err, route);
-    else if (body.status >= 500) request.log.error({ err, route }, 'request failed');
+    else if (body.status >= 500) request.log.error({ err, route, ...(tracing ? traceFields(request) : undefined) }, 'request failed');
     return sendProblem(request, reply, body);
   });
   return app;
@@ -192,8 +193,8 @@ function registerRoutes(app: FastifyInstance, { config, handlers, auth, optional
   for (const [name, def] of Object.entries(routes) as [RouteName, (typeof routes)[RouteName]][]) {
     const handler = handlers[name] as (req: any, reply: any) => Promise<unknown>;
     const scope = def.scope;
-    app.route({
     const readable = 'read' in def && def.read === true;
+    app.route({
       method: def.method,
       url: def.path,
       bodyLimit: options[name]?.bodyLimit,

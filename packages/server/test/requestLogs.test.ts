@@ -37,6 +37,10 @@ describe('logs', () => {
       body: JSON.stringify({ queue: 'log-q', type: 7, payload: { password: SECRET_PAYLOAD } }),
     });
     await fetch(`${svc.url}/api/v1/tasks/${task.id}`, { headers: { authorization: `Bearer ${apiKey}x`, 'x-request-id': 'req-401' } });
+    // A caller's trace context, which a service without tracing does not read.
+    await fetch(`${svc.url}/api/v1/tasks/${task.id}`, {
+      headers: { authorization: `Bearer ${apiKey}`, 'x-request-id': 'req-traced', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+    });
     for (const path of ['/healthz', '/readyz', '/metrics']) await fetch(`${svc.url}${path}`, { headers: { 'x-request-id': `probe-${path.slice(1)}` } });
   });
   afterAll(() => svc?.stop());
@@ -65,6 +69,11 @@ describe('logs', () => {
     expect(line).toContain('[Redacted]');
     expect(line).not.toContain(apiKey);
     expect(line).not.toContain(SECRET_PAYLOAD);
+  });
+
+  it('names no trace with tracing off (traceLogs.test.ts has it on)', () => {
+    expect(lines.find((l) => l.includes('"reqId":"req-traced"') && l.includes('request completed'))).toBeDefined();
+    expect(lines.filter((l) => /"(traceId|spanId|taskTraceId)"/.test(l))).toEqual([]);
   });
 
   it('does not log probes and scrapes', () => {

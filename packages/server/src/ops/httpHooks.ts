@@ -1,16 +1,18 @@
 /**
  * Per-request hooks: the request id echoed as `X-Request-Id`, the request's duration in
  * http_server_request_duration_seconds (by route template, never the raw URL), and a
- * `request completed` line at debug level. Probes and scrapes (/healthz, /readyz, /metrics)
- * are not logged.
+ * `request completed` line at debug level, with the trace ids when tracing is on
+ * (tracing/spans.ts, traceFields). Probes and scrapes (/healthz, /readyz, /metrics) are not
+ * logged.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { TaskflowMetrics } from './metrics.ts';
+import { traceFields } from '../tracing/spans.ts';
 
 const UNLOGGED = new Set(['/healthz', '/readyz', '/metrics']);
 
-export function registerHttpHooks(app: FastifyInstance, metrics: TaskflowMetrics | undefined): void {
+export function registerHttpHooks(app: FastifyInstance, metrics: TaskflowMetrics | undefined, tracing: boolean): void {
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();
@@ -21,7 +23,10 @@ export function registerHttpHooks(app: FastifyInstance, metrics: TaskflowMetrics
     const status = reply.statusCode;
     histogram?.observe({ http_request_method: request.method, http_route: route, http_response_status_code: status }, reply.elapsedTime / 1000);
     if ((request.log as unknown as Logger).isLevelEnabled('debug') && !UNLOGGED.has(route)) {
-      request.log.debug({ method: request.method, route, statusCode: status, ms: Math.round(reply.elapsedTime * 10) / 10, ...idsOf(request) }, 'request completed');
+      request.log.debug({
+        method: request.method, route, statusCode: status, ms: Math.round(reply.elapsedTime * 10) / 10, ...idsOf(request),
+        ...(tracing ? traceFields(request) : undefined),
+      }, 'request completed');
     }
     done();
   });

@@ -109,7 +109,7 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
       const input = toEngineInput(req.body, '/body', maxPayloadBytes);
       // A task with dependencies is inserted in a transaction of its own (engine/dependencies.ts).
       const send = input.dependsOn?.length ? async () => (await engine.enqueue([input]))[0]! : () => batcher.enqueue(input);
-      const r = spans ? await spans.traceSend(req.headers, [input], send, (x) => [x.task.id]) : await send();
+      const r = spans ? await spans.traceSend(req, [input], send, (x) => [x.task.id]) : await send();
       if (r.deduplicated === 'idempotency') reply.header('idempotent-replayed', 'true');
       if (r.deduplicated) reply.header('deduplicated', r.deduplicated);
       reply.code(r.created ? 201 : 200).header('location', `/api/v1/tasks/${r.task.id}`);
@@ -119,7 +119,7 @@ export function taskHandlers(deps: TaskRouteDeps): Pick<Handlers, 'createTask' |
       const inputs = req.body.tasks.map((t, i) => toEngineInput(t, `/body/tasks/${i}`, maxPayloadBytes));
       // Joins the group commit with concurrent submissions (all or nothing for this request).
       const send = inputs.some((i) => i.dependsOn?.length) ? () => engine.enqueue(inputs) : () => batcher.enqueueMany(inputs);
-      const results = spans ? await spans.traceSend(req.headers, inputs, send, (x) => x.map((r) => r.ref.id)) : await send();
+      const results = spans ? await spans.traceSend(req, inputs, send, (x) => x.map((r) => r.ref.id)) : await send();
       reply.code(201).type('application/json; charset=utf-8').header('vary', 'Prefer');
       // Sent as text: the route's 201 is one of two shapes, and a serializer compiled for the
       // union would test each answer against both schemas first.

@@ -16,7 +16,7 @@ import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { compactReports, outcomesOf, reportsOf } from '../http/reports.ts';
 import { LongPoll, WorkerNotActiveError } from '../claims/longPoll.ts';
 import { WorkerDirectory } from '../claims/workerDirectory.ts';
-import type { ServerSpans } from '../tracing/spans.ts';
+import { traceFields, type ServerSpans, type TracedRequest } from '../tracing/spans.ts';
 
 export interface WorkerRouteDeps {
   engine: Engine;
@@ -108,14 +108,14 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
     reply.raw.once('close', () => {
       if (reply.raw.writableFinished || deps.shutdown.aborted) return;
       engine.releaseClaimed(workerId, tasks).catch((err: unknown) => {
-        reply.log.warn({ err, workerId, tasks: tasks.length }, 'could not hand back the tasks of an undelivered claim; they return when their leases expire');
+        reply.log.warn({ err, workerId, tasks: tasks.length, ...(spans ? traceFields(reply.request) : {}) }, 'could not hand back the tasks of an undelivered claim; they return when their leases expire');
       });
     });
   }
 
-  async function settle(workerId: string, results: TaskResult[], at: (i: number) => string, compact: TaskResultReport[] = []) {
+  async function settle(request: TracedRequest, workerId: string, results: TaskResult[], at: (i: number) => string, compact: TaskResultReport[] = []) {
     const reports = reportsOf(results, at, maxPayloadBytes);
-    const started = spans?.start({});
+    const started = spans?.start(request, false);
     const all = compact.length ? [...reports, ...compact] : reports;
     const outcomes = await engine.settle(workerId, all).catch((err: unknown) => {
       throw namingResult(err, results, at);
@@ -137,7 +137,7 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
       const full = body.results?.length ? reportsOf(body.results, atResult, maxPayloadBytes) : [];
       const compact = compactReports(body.succeeded);
       const reports = compact.length ? [...full, ...compact] : full;
-      const started = spans?.start(req.headers);
+      const started = spans?.start(req);
       const queue = queues.length === 1 ? queues[0]!.name : undefined;
       const onSettled = spans && reports.length
         ? (outcomes: readonly SettleOutcome[]) => spans.settle(started!, workerId, queue, reports.map((r) => r.id), accepted(outcomes))
@@ -157,12 +157,12 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
       const results = req.body.results ?? [];
       const compact = compactReports(req.body.succeeded);
       if (results.length === 0 && compact.length === 0) throw badRequest('/body/results', 'must hold at least one result (or give them in succeeded)');
-      const out = await settle(req.params.id, results, atResult, compact);
+      const out = await settle(req, req.params.id, results, atResult, compact);
       return compact.length ? out : { results: out.results };
     },
 
     async reportResult(req) {
-      const [outcome] = (await settle(req.params.id, [{ ...req.body, id: req.params.taskId }], () => '/body')).results;
+      const [outcome] = (await settle(req, req.params.id, [{ ...req.body, id: req.params.taskId }], () => '/body')).results;
       if (outcome!.status === 'stale') {
         await engine.getTask(req.params.taskId); // 404 rather than 409 when the task does not exist
         throw new StaleAttemptError(req.params.taskId, req.body.attempt);

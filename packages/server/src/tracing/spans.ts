@@ -29,6 +29,32 @@ export interface Started {
   at: number;
   /** The request's `traceparent` header, if a valid one came (W3C propagation over HTTP). */
   header: SpanContext | undefined;
+  /** The span recorded for the operation, once it is (for the request's log lines). */
+  span?: SpanContext;
+  /** The trace context of the one task the operation submitted or claimed, if it has one. */
+  taskTraceparent?: string | null;
+}
+
+const STARTED: unique symbol = Symbol('taskflow.started');
+
+/** What the spans read of a request: its headers; they leave the operation's `Started` on it. */
+export interface TracedRequest {
+  headers: Record<string, string | string[] | undefined>;
+  [STARTED]?: Started;
+}
+
+/**
+ * The trace fields of a request's log lines (docs/operations.md, "Logs"), read only when
+ * tracing is on: `traceId` and `spanId` of the span the server recorded for the request's
+ * operation, else of the caller's (its `traceparent` header); `taskTraceId`, the trace the
+ * one task it submitted or claimed belongs to.
+ */
+export function traceFields(request: TracedRequest): { traceId?: string; spanId?: string; taskTraceId?: string } {
+  const started = request[STARTED];
+  const tp = request.headers.traceparent;
+  const sc = started?.span ?? started?.header ?? remoteContext(typeof tp === 'string' ? tp : undefined);
+  const task = remoteContext(started?.taskTraceparent);
+  return { ...(sc ? { traceId: sc.traceId, spanId: sc.spanId } : {}), ...(task ? { taskTraceId: task.traceId } : {}) };
 }
 
 /** What a `send` span reads of a submitted task. */
@@ -61,17 +87,20 @@ export class ServerSpans {
     this.#tracer = tracer;
   }
 
-  /** Marks the start of an operation of a request with these headers. */
-  start(headers: Record<string, string | string[] | undefined>): Started {
-    const tp = headers.traceparent;
-    return { at: Date.now(), header: remoteContext(typeof tp === 'string' ? tp : undefined) };
+  /**
+   * Marks the start of an operation of `request`, its span parented by the request's
+   * `traceparent` header unless `fromHeader` is false. The request keeps it (traceFields).
+   */
+  start(request: TracedRequest, fromHeader = true): Started {
+    const tp = fromHeader ? request.headers.traceparent : undefined;
+    const started: Started = { at: Date.now(), header: remoteContext(typeof tp === 'string' ? tp : undefined) };
+    request[STARTED] = started;
+    return started;
   }
 
   /** Runs a submission of `tasks` and records its `send` span; `ids` reads the task ids of its answer. */
-  async traceSend<R>(
-    headers: Record<string, string | string[] | undefined>, tasks: readonly SubmittedTask[], submit: () => Promise<R>, ids: (r: R) => string[],
-  ): Promise<R> {
-    const started = this.start(headers);
+  async traceSend<R>(request: TracedRequest, tasks: readonly SubmittedTask[], submit: () => Promise<R>, ids: (r: R) => string[]): Promise<R> {
+    const started = this.start(request);
     let out: R;
     try {
       out = await submit();
@@ -92,6 +121,7 @@ export class ServerSpans {
    */
   send(started: Started, tasks: readonly SubmittedTask[], ids: readonly string[] | undefined, error?: unknown): void {
     const queue = oneQueue(tasks.map((t) => t.queue ?? 'default'));
+    if (tasks.length === 1) started.taskTraceparent = tasks[0]!.traceparent;
     this.#record(started, {
       name: queue === undefined ? 'send' : `send ${queue}`, queue, operation: 'send',
       contexts: [sharedContext(tasks)], count: tasks.length, linked: false,
@@ -104,6 +134,7 @@ export class ServerSpans {
   receive(started: Started, workerId: string, tasks: readonly { id: string; queue: string; traceparent: string | null }[]): void {
     if (tasks.length === 0) return;
     const queue = oneQueue(tasks.map((t) => t.queue));
+    if (tasks.length === 1) started.taskTraceparent = tasks[0]!.traceparent;
     this.#record(started, {
       name: queue === undefined ? 'receive' : `receive ${queue}`, queue, operation: 'receive',
       contexts: tasks.map((t) => remoteContext(t.traceparent)), count: tasks.length,
@@ -144,6 +175,9 @@ export class ServerSpans {
       span.setAttribute('error.type', errorType(r.error));
     }
     span.end();
+    // The request's lines name its send or receive span; a settle span only when it has none
+    // (a claim settles its reported results before it receives).
+    if (r.operation !== 'settle' || !started.span) started.span = span.spanContext();
   }
 }
 
