@@ -286,7 +286,7 @@ export const routes = {
   // ------------------------------------------------------------------ analytics
   analyticsThroughput: route({
     method: 'GET', path: '/api/v1/analytics/throughput', scope: 'admin', read: true, tag: 'analytics', summary: 'Tasks submitted, succeeded, failed and dead per time bucket',
-    description: 'From the rollups the analytics duty keeps (minute rows for buckets under an hour, hour rows for 1h and 6h, day rows for 1d), at most 15 s behind. Buckets are aligned on UTC.',
+    description: 'From the rollups the analytics duty keeps (minute rows for buckets under an hour, hour rows for 1h, 6-hour rows for 6h, day rows for 1d), at most 15 s behind. Buckets are aligned on UTC.',
     querystring: ThroughputQuery, response: { 200: Throughput },
   }),
   analyticsDurations: route({

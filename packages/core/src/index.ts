@@ -49,6 +49,7 @@ export { DEFAULT_ROLLUP_OPTIONS, type RollupOptions, type RollupPassResult } fro
 export {
   THROUGHPUT_BUCKETS, WINDOW_LIMITS, parseDuration, throughputWindow, summaryWindow, type Resolution, type ThroughputBucket,
 } from './analytics/window.ts';
+export { TIERS, coverWindow, type RowRange } from './analytics/tiers.ts';
 export { ERROR_BOUND, bucketOf, bucketValueMs, percentileMs, type Histogram } from './analytics/histogram.ts';
 export { Alerts, AlertEvaluationDuty, type AlertDutyOptions } from './alerts/alerts.ts';
 export { checkAlertRule, channelViews, mergePatch as mergeAlertPatch } from './alerts/rules.ts';

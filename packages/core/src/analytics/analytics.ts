@@ -5,12 +5,15 @@
  */
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/types.ts';
-import * as A from '../sql/analytics.ts';
-import { addToHistogram, histogramCount, percentiles, type Histogram } from './histogram.ts';
+import * as A from '../sql/analyticsReads.ts';
+import { addStored, histogramCount, percentiles, type Histogram } from './histogram.ts';
 import { rollupPass, type RollupOptions, type RollupPassResult } from './rollup.ts';
-import type { Resolution } from './window.ts';
+import { coverWindow, rangeParams, type Resolution } from './tiers.ts';
 
-/** A window of rollup rows: [from, to) at one resolution, optionally one queue and type. */
+/**
+ * A window of rollup rows: [from, to), aligned to `resolution` (its finest rows), optionally
+ * one queue and type.
+ */
 export interface AnalyticsWindow {
   resolution: Resolution;
   from: Date;
@@ -83,12 +86,14 @@ export const HEALTH_QUEUES_MAX = 1000;
 
 /*
  * The reads pass their statements' text, not the named Statement: planned at each call with
- * the window's values, where a prepared generic plan guessed a few rows for any bucket range
- * and sorted ~130,000 histogram entries on disk for a day of hour rows (a hash of them instead:
- * 540 → 335 ms on the loaded bench machine, bench/analytics.ts). An operator's call: the
- * planning (~10 ms) does not matter.
+ * the window's values, where a prepared generic plan guesses a few rows for any range of
+ * buckets (and chose a sort spilling to disk for a day of hour rows). An operator's call: the
+ * planning (~10 ms on the loaded bench machine) does not matter. The histograms are merged
+ * here, not in SQL (sql/analyticsReads.ts, analyticsHistograms).
  */
-const windowParams = (w: AnalyticsWindow) => [w.resolution, w.from, w.to, w.queue ?? null, w.type ?? null];
+/** The rows of the window: coarse ones in its middle, its own resolution's at the edges (tiers.ts). */
+const covering = (w: Omit<AnalyticsWindow, 'queue' | 'type'>) => rangeParams(coverWindow(w.resolution, w.from, w.to));
+const windowParams = (w: AnalyticsWindow) => [...covering(w), w.queue ?? null, w.type ?? null];
 const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
 
 function withPercentiles(h: Histogram | undefined): DurationPercentiles {
@@ -122,7 +127,9 @@ export class Analytics {
   /** Counts per bucket of `bucketMs` over the window, every bucket present (zeros where none). */
   async throughput(w: AnalyticsWindow, bucketMs: number): Promise<ThroughputPoint[]> {
     const statement = w.queue || w.type ? A.analyticsThroughput.text : A.analyticsThroughputTotals.text;
-    const { rows } = await this.db.query(statement, [...windowParams(w), bucketMs / 1000]);
+    // Every bucket is a whole number of rows of the window's resolution: those rows, no others.
+    const ranges = rangeParams([{ resolution: w.resolution, from: w.from, to: w.to }]);
+    const { rows } = await this.db.query(statement, [...ranges, w.queue ?? null, w.type ?? null, bucketMs / 1000]);
     const byTime = new Map(rows.map((r) => [(r.at as Date).getTime(), r]));
     const out: ThroughputPoint[] = [];
     for (let t = w.from.getTime(); t < w.to.getTime(); t += bucketMs) {
@@ -145,8 +152,8 @@ export class Analytics {
       const key = JSON.stringify([r.queue, r.type]);
       let e = byKey.get(key);
       if (!e) byKey.set(key, (e = { queue: r.queue, type: r.type, h: new Map() }));
-      addToHistogram(e.h, Number(r.ix), Number(r.n));
-      addToHistogram(all, Number(r.ix), Number(r.n));
+      addStored(e.h, r.ix, r.n);
+      addStored(all, r.ix, r.n);
     }
     const items = [...byKey.values()]
       .sort((a, b) => (a.queue === b.queue ? (a.type < b.type ? -1 : 1) : a.queue < b.queue ? -1 : 1))
@@ -165,14 +172,15 @@ export class Analytics {
 
   /** Per worker that ended attempts in the window, and every active one (at most WORKERS_MAX). */
   async workers(w: Omit<AnalyticsWindow, 'queue' | 'type'>): Promise<WorkerPerformance[]> {
-    const { rows } = await this.db.query(A.analyticsWorkerTotals.text, [w.resolution, w.from, w.to, WORKERS_MAX]);
+    const ranges = covering(w);
+    const { rows } = await this.db.query(A.analyticsWorkerTotals.text, [...ranges, WORKERS_MAX]);
     if (rows.length === 0) return [];
-    const hists = await this.db.query(A.analyticsWorkerHistograms.text, [w.resolution, w.from, w.to, rows.map((r) => r.worker_id)]);
+    const hists = await this.db.query(A.analyticsWorkerHistograms.text, [...ranges, rows.map((r) => r.worker_id)]);
     const byWorker = new Map<string, Histogram>();
     for (const r of hists.rows) {
       let h = byWorker.get(r.worker_id);
       if (!h) byWorker.set(r.worker_id, (h = new Map()));
-      addToHistogram(h, Number(r.ix), Number(r.n));
+      addStored(h, r.ix, r.n);
     }
     return rows.map((r) => {
       const succeeded = Number(r.succeeded);

@@ -37,6 +37,16 @@ export function addToHistogram(h: Histogram, ix: number, n: number): void {
   h.set(ix, (h.get(ix) ?? 0) + n);
 }
 
+/**
+ * Adds a stored histogram, given as its two arrays' elements comma-separated (`ix` the
+ * buckets, `n` their counts), as the reads return it (sql/analyticsReads.ts, analyticsHistograms).
+ */
+export function addStored(h: Histogram, ix: string, n: string): void {
+  const ixs = ix.split(',');
+  const ns = n.split(',');
+  for (let k = 0; k < ixs.length; k++) addToHistogram(h, Number(ixs[k]), Number(ns[k]));
+}
+
 export function histogramCount(h: Histogram): number {
   let n = 0;
   for (const c of h.values()) n += c;

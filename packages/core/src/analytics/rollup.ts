@@ -1,6 +1,6 @@
 /**
  * One pass of the analytics rollup: the minute rows from the last final minute to now,
- * recomputed from `tasks` and `attempts`, then the hour and day rows they fall in. Every node may run
+ * recomputed from `tasks` and `attempts`, then the hour, 6-hour and day rows they fall in. Every node may run
  * it: a transaction-scoped advisory lock elects one at a time, and a pass recomputes rather
  * than adds, so a pass run twice, or cut short and rolled back, leaves the same rows.
  *
@@ -132,13 +132,16 @@ async function searchMark(tx: Executor, target: number, maxId: string): Promise<
   return lo.toString();
 }
 
-/** The minute rows of [from, to), then the hour and day rows that contain them. */
+/** The minute rows of [from, to), then the hour, 6-hour and day rows that contain them. */
 async function recompute(tx: Executor, from: number, to: number, ids: [string, string | null]): Promise<void> {
   await tx.query(A.analyticsClearMinutes, [new Date(from), new Date(to)]);
   await tx.query(A.analyticsRollupMinutes, [new Date(from), new Date(to), ...ids]);
   const hours = [new Date(floorTo(from, HOUR)), new Date(ceilTo(to, HOUR))];
   await tx.query(A.analyticsClearHours, hours);
   await tx.query(A.analyticsRollupHours, hours);
+  const quarters = [new Date(floorTo(from, 6 * HOUR)), new Date(ceilTo(to, 6 * HOUR))];
+  await tx.query(A.analyticsClear6h, quarters);
+  await tx.query(A.analyticsRollup6h, quarters);
   const days = [new Date(floorTo(from, DAY)), new Date(ceilTo(to, DAY))];
   await tx.query(A.analyticsClearDays, days);
   await tx.query(A.analyticsRollupDays, days);

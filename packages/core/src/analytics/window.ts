@@ -1,14 +1,15 @@
 /**
- * What an analytics window may be, and which rollup rows answer it: minute rows for short
- * windows and fine buckets, hour rows up to two days, day rows beyond, so that no answer
- * reads more than about 1,440 rows per (queue, type). Limits keep every answer within the
- * rows that are kept.
+ * What an analytics window may be, and the rollup rows it is aligned to: minute rows for
+ * short windows and fine buckets, hour rows up to two days, day rows beyond, so that no
+ * answer reads more than about 1,440 rows per (queue, type); within a window, tiers.ts reads
+ * coarser rows where they fit. Limits keep every answer within the rows that are kept.
  */
 import { InvalidInputError } from '../errors.ts';
 import type { AnalyticsWindow } from './analytics.ts';
 import { DEFAULT_ROLLUP_OPTIONS } from './rollup.ts';
+import type { Resolution } from './tiers.ts';
 
-export type Resolution = 'minute' | 'hour' | 'day';
+export type { Resolution } from './tiers.ts';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -63,8 +64,10 @@ export function throughputWindow(window: string, bucket: string, until: Date): A
   if (ms / bucketMs > WINDOW_LIMITS.maxPoints) {
     throw new InvalidInputError('window', `is too large: at most ${WINDOW_LIMITS.maxPoints} buckets (${human(bucketMs * WINDOW_LIMITS.maxPoints)} of ${bucket})`);
   }
-  const resolution: Resolution = bucketMs >= DAY ? 'day' : bucketMs >= HOUR ? 'hour' : 'minute';
-  const max = { minute: WINDOW_LIMITS.minuteWindowMaxMs, hour: WINDOW_LIMITS.hourWindowMaxMs, day: WINDOW_LIMITS.dayWindowMaxMs }[resolution];
+  const resolution: Resolution = bucketMs >= DAY ? 'day' : bucketMs >= 6 * HOUR ? '6h' : bucketMs >= HOUR ? 'hour' : 'minute';
+  const max = {
+    minute: WINDOW_LIMITS.minuteWindowMaxMs, hour: WINDOW_LIMITS.hourWindowMaxMs, '6h': WINDOW_LIMITS.hourWindowMaxMs, day: WINDOW_LIMITS.dayWindowMaxMs,
+  }[resolution];
   if (ms > max) throw new InvalidInputError('window', `is too large for bucket ${bucket}: at most ${human(max)}`);
   const to = ceilTo(until.getTime() + 1, bucketMs);
   return { resolution, from: new Date(to - ms), to: new Date(to), bucketMs };
@@ -79,7 +82,7 @@ export function summaryWindow(window: string, until: Date): AnalyticsWindow {
   const ms = windowMs(window);
   if (ms > WINDOW_LIMITS.summaryWindowMaxMs) throw new InvalidInputError('window', `is too large: at most ${human(WINDOW_LIMITS.summaryWindowMaxMs)}`);
   const resolution: Resolution = ms <= WINDOW_LIMITS.summaryMinuteMaxMs ? 'minute' : ms <= WINDOW_LIMITS.summaryHourMaxMs ? 'hour' : 'day';
-  const unit = { minute: MINUTE, hour: HOUR, day: DAY }[resolution];
+  const unit = { minute: MINUTE, hour: HOUR, '6h': 6 * HOUR, day: DAY }[resolution];
   if (ms % unit !== 0) {
     throw new InvalidInputError('window', resolution === 'hour'
       ? `must be whole hours when longer than ${human(WINDOW_LIMITS.summaryMinuteMaxMs)}`

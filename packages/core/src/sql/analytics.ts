@@ -1,7 +1,7 @@
 /**
- * Statements of the analytics rollups (migration 0006). The rollup duty is the only writer of
- * `analytics_*`; it reads `tasks` and `attempts` and writes nothing else. The analytics API
- * reads the rollups only (and, for the health summary, the ready set through its index).
+ * Statements of the analytics rollups (migrations 0006 and 0013). The rollup duty is the only
+ * writer of `analytics_*`; it reads `tasks` and `attempts` and writes nothing else. The
+ * analytics API reads the rollups only (analyticsReads.ts).
  *
  * Buckets are aligned on the Unix epoch with `date_bin`, which works on absolute time: the
  * session's time zone cannot move an hour's bounds.
@@ -202,28 +202,38 @@ export const analyticsClearHours: Statement = { name: 'tf_analytics_clear_hours'
 /** analyticsRollupHours: the hour rows of [$1, $2) (hour-aligned) from the minute rows. */
 export const analyticsRollupHours: Statement = { name: 'tf_analytics_rollup_hours', text: rollupLevel('hour', 'minute', '1 hour') };
 
+/** analyticsClear6h: the 6-hour rows of [$1, $2), before analyticsRollup6h. */
+export const analyticsClear6h: Statement = { name: 'tf_analytics_clear_6h', text: clearLevel('6h') };
+
+/**
+ * analyticsRollup6h: the 6-hour rows (from 00:00, 06:00, 12:00 and 18:00 UTC) of [$1, $2)
+ * (6-hour-aligned) from the hour rows: the middle of a window of hours reads 6 rows as one
+ * (analytics/tiers.ts).
+ */
+export const analyticsRollup6h: Statement = { name: 'tf_analytics_rollup_6h', text: rollupLevel('6h', 'hour', '6 hours') };
+
 /** analyticsClearDays: the day rows of [$1, $2), before analyticsRollupDays. */
 export const analyticsClearDays: Statement = { name: 'tf_analytics_clear_days', text: clearLevel('day') };
 
 /**
- * analyticsRollupDays: the day rows (UTC days) of [$1, $2) (day-aligned) from the hour rows.
+ * analyticsRollupDays: the day rows (UTC days) of [$1, $2) (day-aligned) from the 6-hour rows.
  * A window of a week merges 7 rows per (queue, type) instead of 168.
  */
-export const analyticsRollupDays: Statement = { name: 'tf_analytics_rollup_days', text: rollupLevel('day', 'hour', '1 day') };
+export const analyticsRollupDays: Statement = { name: 'tf_analytics_rollup_days', text: rollupLevel('day', '6h', '1 day') };
 
 /**
- * analyticsPrune: drops minute rows older than $1, hour rows older than $2 and day rows older
- * than $3 (retention of the rollups; the raw tables have their own).
+ * analyticsPrune: drops minute rows older than $1, hour and 6-hour rows older than $2 and day
+ * rows older than $3 (retention of the rollups; the raw tables have their own).
  */
 export const analyticsPrune: Statement = {
   name: 'tf_analytics_prune',
   text: `
 WITH w AS (
   DELETE FROM analytics_worker_rollups
-   WHERE (resolution = 'minute' AND bucket < $1) OR (resolution = 'hour' AND bucket < $2) OR (resolution = 'day' AND bucket < $3)
+   WHERE (resolution = 'minute' AND bucket < $1) OR (resolution IN ('hour', '6h') AND bucket < $2) OR (resolution = 'day' AND bucket < $3)
 )
 DELETE FROM analytics_rollups
- WHERE (resolution = 'minute' AND bucket < $1) OR (resolution = 'hour' AND bucket < $2) OR (resolution = 'day' AND bucket < $3)`,
+ WHERE (resolution = 'minute' AND bucket < $1) OR (resolution IN ('hour', '6h') AND bucket < $2) OR (resolution = 'day' AND bucket < $3)`,
 };
 
 /**
@@ -247,139 +257,4 @@ SELECT brin_summarize_new_values('tasks_finished_brin'::regclass) + brin_summari
 export const analyticsCreatedAt: Statement = {
   name: 'tf_analytics_created_at',
   text: `SELECT id, created_at FROM tasks WHERE id >= $1 ORDER BY id LIMIT 1`,
-};
-
-// ---------------------------------------------------------------- reads (the analytics API)
-
-/** The (queue, type) rows of one resolution in [$2, $3), of queue $4 and type $5 when given. */
-const ROLLUP_WINDOW = `resolution = $1 AND bucket >= $2 AND bucket < $3 AND queue <> ''
-   AND ($4::text IS NULL OR queue = $4) AND ($5::text IS NULL OR type = $5)`;
-
-/** Counts per time bucket of $6 seconds (aligned on the epoch), oldest first. */
-const THROUGHPUT_SELECT = `
-SELECT date_bin(make_interval(secs => $6), bucket, timestamptz 'epoch') AS at,
-       sum(submitted)::bigint AS submitted, sum(succeeded)::bigint AS succeeded,
-       sum(failed)::bigint AS failed, sum(dead)::bigint AS dead
-  FROM analytics_rollups`;
-
-/**
- * analyticsThroughput: counts per time bucket of $6 seconds (aligned on the epoch) of queue $4
- * and/or type $5, oldest first; buckets with no row are absent.
- * $1 resolution, $2 from, $3 to, $4 queue or null, $5 type or null, $6 bucket seconds
- */
-export const analyticsThroughput: Statement = {
-  name: 'tf_analytics_throughput',
-  text: `${THROUGHPUT_SELECT}
- WHERE ${ROLLUP_WINDOW}
- GROUP BY 1 ORDER BY 1`,
-};
-
-/**
- * analyticsThroughputTotals: the same for all queues and types, from the totals rows (queue
- * and type ''): one row per minute or hour instead of one per (queue, type).
- * $1 resolution, $2 from, $3 to, $4 and $5 unused (null), $6 bucket seconds
- */
-export const analyticsThroughputTotals: Statement = {
-  name: 'tf_analytics_throughput_totals',
-  text: `${THROUGHPUT_SELECT}
- WHERE resolution = $1 AND bucket >= $2 AND bucket < $3 AND queue = '' AND type = '' AND $4::text IS NULL AND $5::text IS NULL
- GROUP BY 1 ORDER BY 1`,
-};
-
-/**
- * analyticsTotals: counts per (queue, type) over a window.
- * $1 resolution, $2 from, $3 to, $4 queue or null, $5 type or null
- */
-export const analyticsTotals: Statement = {
-  name: 'tf_analytics_totals',
-  text: `
-SELECT queue, type, sum(submitted)::bigint AS submitted, sum(succeeded)::bigint AS succeeded,
-       sum(failed)::bigint AS failed, sum(dead)::bigint AS dead, sum(cancelled)::bigint AS cancelled
-  FROM analytics_rollups
- WHERE ${ROLLUP_WINDOW}
- GROUP BY queue, type ORDER BY queue, type`,
-};
-
-/**
- * analyticsHistograms: the merged duration histogram of each (queue, type) over a window, one
- * row per non-empty bucket.
- * $1 resolution, $2 from, $3 to, $4 queue or null, $5 type or null
- */
-export const analyticsHistograms: Statement = {
-  name: 'tf_analytics_histograms',
-  text: `
-SELECT r.queue, r.type, u.ix, sum(u.n)::bigint AS n
-  FROM analytics_rollups r, unnest(r.hist_ix, r.hist_n) AS u(ix, n)
- WHERE ${ROLLUP_WINDOW}
- GROUP BY r.queue, r.type, u.ix`,
-};
-
-/**
- * analyticsWorkerTotals: per worker, the attempts it ended in a window, and every active
- * worker even without any; most attempts first, at most $4.
- * $1 resolution, $2 from, $3 to, $4 limit
- */
-export const analyticsWorkerTotals: Statement = {
-  name: 'tf_analytics_worker_totals',
-  text: `
-WITH w AS (
-  SELECT worker_id, sum(succeeded)::bigint AS succeeded, sum(failed)::bigint AS failed
-    FROM analytics_worker_rollups
-   WHERE resolution = $1 AND bucket >= $2 AND bucket < $3
-   GROUP BY worker_id
-),
-ids AS (SELECT worker_id AS id FROM w UNION SELECT id FROM workers WHERE state = 'active')
-SELECT ids.id AS worker_id, k.name, k.state, k.last_seen_at,
-       coalesce(w.succeeded, 0) AS succeeded, coalesce(w.failed, 0) AS failed
-  FROM ids LEFT JOIN w ON w.worker_id = ids.id LEFT JOIN workers k ON k.id = ids.id
- ORDER BY coalesce(w.succeeded + w.failed, 0) DESC, ids.id
- LIMIT $4`,
-};
-
-/**
- * analyticsWorkerHistograms: the merged duration histograms of workers $4 over a window.
- * $1 resolution, $2 from, $3 to, $4 uuid[]
- */
-export const analyticsWorkerHistograms: Statement = {
-  name: 'tf_analytics_worker_histograms',
-  text: `
-SELECT r.worker_id, u.ix, sum(u.n)::bigint AS n
-  FROM analytics_worker_rollups r, unnest(r.hist_ix, r.hist_n) AS u(ix, n)
- WHERE r.resolution = $1 AND r.bucket >= $2 AND r.bucket < $3 AND r.worker_id = ANY ($4::uuid[])
- GROUP BY r.worker_id, u.ix`,
-};
-
-/**
- * analyticsHealthQueues: per queue, paused, ready and running counts, and the oldest ready
- * task's wait. Reads the ready set (tasks_ready) and the running set (tasks_leases), never
- * the finished tasks: its cost grows with the backlog, not with history.
- * $1 now, $2 limit
- */
-export const analyticsHealthQueues: Statement = {
-  name: 'tf_analytics_health_queues',
-  text: `
-WITH ready AS (
-  SELECT queue, count(*)::bigint AS ready, min(run_at) AS oldest FROM tasks WHERE state = 'queued' GROUP BY queue
-),
-running AS (
-  SELECT queue, count(*)::bigint AS running FROM tasks WHERE state = 'running' GROUP BY queue
-)
-SELECT q.name, q.paused, coalesce(r.ready, 0) AS ready, coalesce(x.running, 0) AS running,
-       greatest(0, floor(extract(epoch FROM coalesce($1::timestamptz, now()) - r.oldest) * 1000))::bigint AS oldest_ready_age_ms
-  FROM queues q LEFT JOIN ready r ON r.queue = q.name LEFT JOIN running x ON x.queue = q.name
- ORDER BY q.name
- LIMIT $2`,
-};
-
-/**
- * analyticsHealthSummary: workers online and their slots, the rollup's watermark, the time.
- * $1 now
- */
-export const analyticsHealthSummary: Statement = {
-  name: 'tf_analytics_health_summary',
-  text: `
-SELECT (SELECT count(*) FROM workers WHERE state = 'active')::integer AS workers_online,
-       (SELECT coalesce(sum(concurrency), 0) FROM workers WHERE state = 'active')::integer AS slots,
-       s.final_through, s.updated_at, coalesce($1::timestamptz, now()) AS now
-  FROM analytics_state s`,
 };

@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Analytics, Engine, ERROR_BOUND, ManualClock, summaryWindow, throughputWindow, type Database, type DriverName,
+  Analytics, Engine, ERROR_BOUND, loadMigrations, ManualClock, summaryWindow, throughputWindow, type Database, type DriverName,
 } from '@taskflow/core';
 import { testDatabases } from '../support/db.ts';
 import { fabricate, insertHistory, WORKER_IDS, type FabricatedAttempt, type FabricatedTask } from '../support/history.ts';
@@ -105,6 +105,38 @@ export function describeAnalyticsConformance(driver: DriverName): void {
       expectWithinBound(fromMinutes.overall.p95Ms, all, 0.95);
     });
 
+    it('answers a window cut across hours from minute, hour and 6-hour rows, exactly as the history says', async () => {
+      const { history, analytics } = await withHistory();
+      // [T0 + 25 min, T0 + 2 h 35 min): minutes at both edges, the hour between.
+      const cut = summaryWindow('130m', new Date(T0 + 2 * HOUR + 35 * MINUTE - 1));
+      expect([cut.from.getTime(), cut.to.getTime()]).toEqual([T0 + 25 * MINUTE, T0 + 2 * HOUR + 35 * MINUTE]);
+      const inCut = (t: number) => t >= cut.from.getTime() && t < cut.to.getTime();
+      const failures = await analytics.failures(cut);
+      const keys = [...new Set(history.map((t) => `${t.queue}/${t.type}`))].sort();
+      expect(failures.map((f) => `${f.queue}/${f.type}`)).toEqual(keys);
+      for (const f of failures) {
+        const mine = history.filter((t) => t.queue === f.queue && t.type === f.type);
+        expect(f).toMatchObject({
+          submitted: mine.filter((t) => inCut(t.createdAt)).length,
+          succeeded: mine.filter((t) => t.state === 'succeeded' && inCut(t.finishedAt)).length,
+          failed: mine.reduce((n, t) => n + failedAttempts(t).filter((a) => inCut(a.finishedAt)).length, 0),
+          dead: mine.filter((t) => t.state === 'dead' && inCut(t.finishedAt)).length,
+        });
+      }
+      const durations = history.flatMap((t) => t.attempts.filter((a) => timed(a) && inCut(a.finishedAt)).map((a) => a.finishedAt - a.startedAt));
+      const { overall } = await analytics.durations(cut);
+      expect(overall.count).toBe(durations.length);
+      expectWithinBound(overall.p50Ms, durations, 0.5);
+      expectWithinBound(overall.p99Ms, durations, 0.99);
+      // [T0 - 6 h, T0 + 6 h): two 6-hour rows, the second holding the whole history.
+      const quarters = summaryWindow('12h', new Date(T0 + 6 * HOUR - 1));
+      expect(await analytics.durations(quarters)).toEqual(await analytics.durations(summaryWindow('6h', new Date(T0 + 4 * HOUR))));
+      const perWorker = await analytics.workers(quarters);
+      expect(perWorker.reduce((n, w) => n + w.tasks, 0)).toBe(history.reduce((n, t) => n + t.attempts.length, 0));
+      const [sixHours] = await analytics.throughput(throughputWindow('6h', '6h', new Date(T0)), 6 * HOUR);
+      expect(sixHours).toMatchObject({ at: new Date(T0), submitted: history.length });
+    });
+
     it('gives the failure rate per queue and type, and per worker its tasks, success rate and durations', async () => {
       const { history, analytics } = await withHistory();
       const window = summaryWindow('6h', new Date(T0 + 4 * HOUR));
@@ -134,6 +166,22 @@ export function describeAnalyticsConformance(driver: DriverName): void {
         expectWithinBound(w.p50Ms, durations, 0.5);
         expectWithinBound(w.p99Ms, durations, 0.99);
       }
+    });
+
+    it("gives a database that had rollups before 6-hour rows the rows the duty keeps (the migration adding them)", async () => {
+      const { db } = await withHistory(600);
+      const quarters = (d: Database) =>
+        Promise.all(['analytics_rollups', 'analytics_worker_rollups'].map((table) =>
+          d.query(`SELECT * FROM ${table} WHERE resolution = '6h' ORDER BY 1, 2, 3, 4`).then((r) => r.rows)));
+      const kept = await quarters(db);
+      expect(kept[0]!.length).toBeGreaterThan(5);
+      expect(kept[1]!.length).toBeGreaterThan(2);
+      // The migration's backfill (its statements after the constraints and the index), on the hour rows alone.
+      const migration = loadMigrations().find((m) => m.name === 'obs')!;
+      await db.query(`DELETE FROM analytics_rollups WHERE resolution = '6h'`);
+      await db.query(`DELETE FROM analytics_worker_rollups WHERE resolution = '6h'`);
+      await db.exec(migration.sql.slice(migration.sql.indexOf('WITH m AS')));
+      expect(await quarters(db)).toEqual(kept);
     });
 
     it('leaves the same rows when a pass is repeated, and when two run at once', async () => {
