@@ -17,11 +17,10 @@ export function registerHttpHooks(app: FastifyInstance, metrics: TaskflowMetrics
     reply.header('x-request-id', request.id);
     done();
   });
-  const histogram = metrics?.httpDuration;
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
-    histogram?.observe({ http_request_method: request.method, http_route: route, http_response_status_code: status }, reply.elapsedTime / 1000);
+    metrics?.httpRequest(request.method, route, status, reply.elapsedTime / 1000);
     if ((request.log as unknown as Logger).isLevelEnabled('debug') && !UNLOGGED.has(route)) {
       request.log.debug({
         method: request.method, route, statusCode: status, ms: Math.round(reply.elapsedTime * 10) / 10, ...idsOf(request),

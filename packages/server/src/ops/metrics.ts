@@ -9,6 +9,7 @@ import type {
   AttemptObservation, ClaimObservation, Database, Engine, EngineTelemetry, StatsSnapshot,
 } from '@taskflow/core';
 import { BoundedLabel } from './labels.ts';
+import { BucketHistogram, type HistogramSeries } from './histogram.ts';
 import type { HealthChecks } from './health.ts';
 
 /** Error classes per queue with a label of their own; the rest are `_OTHER`. */
@@ -27,7 +28,7 @@ const TASK_STATES = ['blocked', 'scheduled', 'queued', 'running', 'retrying', 'd
 
 interface AttemptSeries {
   attempts: client.Counter.Internal;
-  duration: client.Histogram.Internal<string>;
+  duration: HistogramSeries;
   /** taskflow_tasks_finished_total or taskflow_tasks_retried_total, as the next state says. */
   next: client.Counter.Internal | undefined;
 }
@@ -51,14 +52,18 @@ export class TaskflowMetrics implements EngineTelemetry {
   private readonly queueWait;
   private readonly attemptDuration;
   private readonly statementDuration;
-  readonly httpDuration;
+  private readonly httpDuration;
   private readonly queueGauges;
   private readonly series = new Map<string, AttemptSeries>();
   private readonly dependencyUp;
   private readonly alertNotificationsTotal;
   private firingSource: (() => Promise<readonly { severity: string }[]>) | undefined;
   /** Statement names are the code's (a few dozen): their series resolved once. */
-  private readonly statementSeries = new Map<string, client.Histogram.Internal<string>>();
+  private readonly statementSeries = new Map<string, HistogramSeries>();
+  /** taskflow_task_queue_wait_seconds by queue. */
+  private readonly waitSeries = new Map<string, HistogramSeries>();
+  /** http_server_request_duration_seconds by route, method and status (see httpRequest). */
+  private readonly httpSeries = new Map<string, Map<string, Map<number, HistogramSeries>>>();
   private health: HealthChecks | undefined;
   private snapshotSource: (() => Promise<StatsSnapshot | null>) | undefined;
   private snapshotReadAt = 0;
@@ -79,19 +84,19 @@ export class TaskflowMetrics implements EngineTelemetry {
     this.failuresTotal = counter('taskflow_task_failures_total', `Failed attempts by the error class the worker reported (${ERROR_TYPES_PER_QUEUE} per queue, the rest _OTHER).`, ['queue', 'error_type']);
     this.rejectedTotal = counter('taskflow_results_rejected_total', 'Results refused by the fencing check (not the current attempt held by the worker).', ['reason']);
     this.workersLostTotal = counter('taskflow_workers_lost_total', 'Workers declared lost after missing their heartbeats.', []);
-    this.queueWait = new client.Histogram({
+    this.queueWait = new BucketHistogram({
       name: 'taskflow_task_queue_wait_seconds', help: 'Ready (run time) to claimed, on the database clock; scheduled delays and backoff excluded.',
       labelNames: ['queue'], buckets: QUEUE_WAIT_BUCKETS, registers,
     });
-    this.attemptDuration = new client.Histogram({
+    this.attemptDuration = new BucketHistogram({
       name: 'taskflow_task_attempt_duration_seconds', help: 'Claim to end of an attempt, on the database clock.',
       labelNames: ['queue', 'task_type', 'outcome'], buckets: ATTEMPT_BUCKETS, registers,
     });
-    this.statementDuration = new client.Histogram({
+    this.statementDuration = new BucketHistogram({
       name: 'taskflow_db_statement_duration_seconds', help: 'Named SQL statements as this node waited for them (pool wait included).',
       labelNames: ['statement', 'status'], buckets: STATEMENT_BUCKETS, registers,
     });
-    this.httpDuration = new client.Histogram({
+    this.httpDuration = new BucketHistogram({
       name: 'http_server_request_duration_seconds', help: 'HTTP requests served, by route template.',
       labelNames: ['http_request_method', 'http_route', 'http_response_status_code'], buckets: STATEMENT_BUCKETS, registers,
     });
@@ -135,22 +140,36 @@ export class TaskflowMetrics implements EngineTelemetry {
   }
 
   claimed(tasks: readonly ClaimObservation[]): void {
-    let child: client.Histogram.Internal<'queue'> | undefined;
+    let series: HistogramSeries | undefined;
     let queue: string | undefined;
     for (const t of tasks) {
-      if (t.queue !== queue) child = this.queueWait.labels(queue = t.queue);
-      child!.observe(t.waitSeconds);
+      if (t.queue !== queue) {
+        queue = t.queue;
+        series = this.waitSeries.get(queue);
+        if (!series) this.waitSeries.set(queue, (series = this.queueWait.series({ queue })));
+      }
+      series!.observe(t.waitSeconds);
     }
   }
 
   settled(attempts: readonly AttemptObservation[]): void {
+    // A batch is usually of one queue, type and outcome: the counters move once per run of
+    // equal labels, the duration's series is looked up once per run.
+    let s: AttemptSeries | undefined;
+    let first: AttemptObservation | undefined;
+    let run = 0;
     for (const a of attempts) {
-      const s = this.attemptSeries(a);
-      s.attempts.inc();
-      s.duration.observe(a.seconds);
-      s.next?.inc();
+      if (!first || a.queue !== first.queue || a.type !== first.type || a.outcome !== first.outcome || a.next !== first.next) {
+        if (s) countRun(s, run);
+        s = this.attemptSeries(a);
+        first = a;
+        run = 0;
+      }
+      run++;
+      s!.duration.observe(a.seconds);
       if (a.errorType !== undefined) this.failuresTotal.inc({ queue: a.queue, error_type: this.errorTypes.of(a.errorType, a.queue) });
     }
+    if (s) countRun(s, run);
   }
 
   /** The series an ended attempt counts in, kept per (queue, type, outcome, next state): labels hashed once. */
@@ -163,7 +182,7 @@ export class TaskflowMetrics implements EngineTelemetry {
     const finished = a.next === 'succeeded' || a.next === 'dead' || a.next === 'cancelled';
     s = {
       attempts: this.attemptsTotal.labels({ ...labels, outcome: a.outcome }),
-      duration: this.attemptDuration.labels({ ...labels, outcome: a.outcome }),
+      duration: this.attemptDuration.series({ ...labels, outcome: a.outcome }),
       next: finished ? this.finishedTotal.labels({ ...labels, state: a.next }) : a.outcome === 'abandoned' ? undefined : this.retriedTotal.labels(labels),
     };
     this.series.set(key, s);
@@ -184,10 +203,28 @@ export class TaskflowMetrics implements EngineTelemetry {
       this.statementDuration.observe({ statement: name, status: 'error' }, seconds);
       return;
     }
-    let child = this.statementSeries.get(name);
-    if (!child) this.statementSeries.set(name, (child = this.statementDuration.labels({ statement: name, status: 'ok' })));
-    child.observe(seconds);
+    let series = this.statementSeries.get(name);
+    if (!series) this.statementSeries.set(name, (series = this.statementDuration.series({ statement: name, status: 'ok' })));
+    series.observe(seconds);
   };
+
+  /**
+   * One HTTP request served (registerHttpHooks). Route templates and methods are the code's
+   * strings, the same objects on every request (their hashes cached): three map lookups, no key
+   * built.
+   */
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    let byMethod = this.httpSeries.get(route);
+    if (!byMethod) this.httpSeries.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map()));
+    let series = byStatus.get(status);
+    if (!series) {
+      series = this.httpDuration.series({ http_request_method: method, http_route: route, http_response_status_code: status });
+      byStatus.set(status, series);
+    }
+    series.observe(seconds);
+  }
 
   /** Exports the pools of `db` (PostgreSQL) and the queue gauges of `engine`'s snapshot. */
   watch(db: Database, engine: Engine): void {
@@ -245,6 +282,12 @@ export class TaskflowMetrics implements EngineTelemetry {
       });
     await this.snapshotReading;
   }
+}
+
+/** The counters of a run of equal attempts (see settled). */
+function countRun(s: AttemptSeries, run: number): void {
+  s.attempts.inc(run);
+  s.next?.inc(run);
 }
 
 type QueueGauges = ReturnType<typeof queueGauges>;
