@@ -8,7 +8,8 @@ import type { TaskResultReport } from './types.ts';
 
 /**
  * Claimed rows: the claim time is the lease's end less the timeout (the statement sets one from
- * the other), the ready time the run time (`ready_at`), both epoch seconds of the database.
+ * the other), the ready time the run time (`ready_at`, null when it is the creation time:
+ * `created_at`), all epoch seconds of the database.
  */
 export function observeClaimed(t: EngineTelemetry, rows: readonly Row[]): void {
   if (rows.length === 0) return;
@@ -16,7 +17,7 @@ export function observeClaimed(t: EngineTelemetry, rows: readonly Row[]): void {
   for (const r of rows) {
     if (r.kind === 'settled') continue;
     const claimedAt = r.lease_expires_at - r.timeout_ms / 1000;
-    out.push({ queue: r.queue, type: r.type, waitSeconds: Math.max(0, claimedAt - r.ready_at) });
+    out.push({ queue: r.queue, type: r.type, waitSeconds: Math.max(0, claimedAt - (r.ready_at ?? r.created_at)) });
   }
   if (out.length > 0) t.claimed(out);
 }

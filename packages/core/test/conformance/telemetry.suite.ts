@@ -76,6 +76,26 @@ export function describeTelemetryConformance(driver: DriverName): void {
       expect(telemetry.claims[1]!.waitSeconds).toBeCloseTo(5, 6);
     });
 
+    it('measures the queue wait of tasks claimed with a settlement, a retry\'s from the end of its backoff', async () => {
+      const { engine, clock, worker, telemetry } = await setup();
+      await engine.enqueue([{ queue: 'q', type: 'first' }, { queue: 'q', type: 'again', maxAttempts: 2 }]);
+      const w = await worker();
+      clock.set(at(1000));
+      const [first, again] = await engine.claim(w, [{ name: 'q', weight: 1 }], 10);
+      // Failed at 1 s with a fixed backoff of 1 s: ready again at 2 s, though created at 0.
+      await engine.settle(w, [{ id: again!.id, attempt: 1, status: 'failed', error: { message: 'x' } }]);
+      clock.set(at(4000));
+      expect(await engine.promoteDue()).toBe(1);
+      await engine.enqueue([{ queue: 'q', type: 'late' }]);
+      clock.set(at(4500));
+      const { tasks } = await engine.settleAndClaim(w, [{ id: first!.id, attempt: 1, status: 'succeeded' }], [{ name: 'q', weight: 1 }], 10);
+      expect(tasks.map((t) => t.type).sort()).toEqual(['again', 'late']);
+      const waits = Object.fromEntries(telemetry.claims.slice(2).map((c) => [c.type, c.waitSeconds]));
+      expect(waits.again).toBeCloseTo(2.5, 6);
+      expect(waits.late).toBeCloseTo(0.5, 6);
+      expect(telemetry.claims.slice(0, 2).map((c) => c.waitSeconds)).toEqual([1, 1]);
+    });
+
     it('reports each ended attempt with its outcome, duration, next state and error class', async () => {
       const { engine, clock, worker, telemetry } = await setup();
       await engine.enqueue([

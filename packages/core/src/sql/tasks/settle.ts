@@ -60,7 +60,7 @@ function succeedAndClaim(name: string, observed: boolean): Statement {
     : 't.id, t.has_children';
   const labels = observed ? `string_agg(queue, E'\\x1f') AS queue, string_agg(type, E'\\x1f') AS type` : 'NULL AS queue, NULL AS type';
   const extra = observed ? `, NULL::float8 AS ready_at, string_agg(took::text, ',') AS took` : '';
-  const claimedExtra = observed ? `, date_part('epoch', run_at), NULL` : '';
+  const claimedExtra = observed ? ', ready_at, NULL' : '';
   return {
     name,
     text: `
@@ -71,7 +71,7 @@ settled AS (
   RETURNING ${settledReturns}
 ),
 ${unblockAfterSuccess('settled')},
-${claimCtes('$4', '$5', '$2')}
+${claimCtes('$4', '$5', '$2', observed)}
 SELECT 'settled' AS kind, string_agg(id::text, ',') AS id, ${labels}, NULL::integer AS attempt,
        NULL::integer AS attempt_base, NULL::integer AS max_attempts, NULL::integer AS priority, NULL AS payload_json,
        NULL::bytea AS payload_bytes, NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at,
