@@ -18,27 +18,32 @@ SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))
 
 /**
  * statsRefresh: counts the unfinished and dead tasks of every queue, the oldest ready and
- * running task, and the live workers and slots serving each queue, into the snapshot. Reads
- * every unfinished task: run once per period by one node (statsElect), never per scrape.
- * Finished successes and cancellations are history (retention prunes them) and not counted.
- * Ages are at `taken_at`, on the database clock.
+ * running task, and the live workers and slots serving each queue, into the snapshot. Run once
+ * per period by one node (statsElect), never per scrape. Each state is read on its own, so
+ * that each branch is served by that state's partial index (tasks_ready, tasks_leases,
+ * tasks_unfinished, tasks_dead) and the refresh reads the unfinished and dead tasks only, not
+ * the history: one scan of the whole table for `state IN (...)` read every finished task too
+ * (a refresh with 20,000 queued among 120,000 tasks took 240 ms that way, 23 ms this way, on
+ * the 2-core bench host). Finished successes and cancellations are history (retention prunes
+ * them) and not counted. Ages are at `taken_at`, on the database clock.
  * $1 now
  */
 export const statsRefresh: Statement = {
   name: 'tf_stats_refresh',
   text: `
 WITH clock AS (SELECT coalesce($1::timestamptz, now()) AS t),
-counts AS (
-  SELECT queue, jsonb_object_agg(state, n) AS counts
-    FROM (SELECT queue, state, count(*)::integer AS n FROM tasks
-           WHERE state IN ('blocked', 'scheduled', 'queued', 'running', 'retrying', 'dead')
-           GROUP BY queue, state) s
-   GROUP BY queue
+per_state AS (
+  SELECT queue, 'queued' AS state, count(*)::integer AS n, min(run_at) AS ready, NULL::timestamptz AS running
+    FROM tasks WHERE state = 'queued' GROUP BY queue
+  UNION ALL
+  SELECT queue, 'running', count(*)::integer, NULL, min(started_at) FROM tasks WHERE state = 'running' GROUP BY queue
+  UNION ALL
+  SELECT queue, state, count(*)::integer, NULL, NULL FROM tasks WHERE state IN ('blocked', 'retrying', 'scheduled') GROUP BY queue, state
+  UNION ALL
+  SELECT queue, 'dead', count(*)::integer, NULL, NULL FROM tasks WHERE state = 'dead' GROUP BY queue
 ),
-oldest AS (
-  SELECT queue, min(run_at) FILTER (WHERE state = 'queued') AS ready,
-         min(started_at) FILTER (WHERE state = 'running') AS running
-    FROM tasks WHERE state IN ('queued', 'running') GROUP BY queue
+counts AS (
+  SELECT queue, jsonb_object_agg(state, n) AS counts, min(ready) AS ready, min(running) AS running FROM per_state GROUP BY queue
 ),
 live AS (
   SELECT w.id, w.concurrency, w.queues FROM workers w, clock c WHERE w.state = 'active' AND w.expires_at > c.t
@@ -51,10 +56,10 @@ INSERT INTO stats_snapshot (id, taken_at, queues, workers)
 SELECT true, c.t,
        coalesce((SELECT jsonb_agg(jsonb_build_object(
                    'queue', q.name, 'paused', q.paused, 'counts', coalesce(n.counts, '{}'),
-                   'oldest_ready_age', coalesce(greatest(date_part('epoch', c.t - o.ready), 0), 0),
-                   'oldest_running_age', coalesce(greatest(date_part('epoch', c.t - o.running), 0), 0),
+                   'oldest_ready_age', coalesce(greatest(date_part('epoch', c.t - n.ready), 0), 0),
+                   'oldest_running_age', coalesce(greatest(date_part('epoch', c.t - n.running), 0), 0),
                    'workers', coalesce(s.workers, 0), 'slots', coalesce(s.slots, 0)) ORDER BY q.name)
-                   FROM queues q LEFT JOIN counts n ON n.queue = q.name LEFT JOIN oldest o ON o.queue = q.name
+                   FROM queues q LEFT JOIN counts n ON n.queue = q.name
                    LEFT JOIN serving s ON s.queue = q.name), '[]'),
        (SELECT count(*)::integer FROM live)
   FROM clock c
