@@ -8,6 +8,7 @@
 import * as F from '../sql/flow.ts';
 import type { EngineContext } from './context.ts';
 import { toClaimedTask } from './rows.ts';
+import { observeClaimed } from './observe.ts';
 import { toFlowState } from './flowSettings.ts';
 import type { ClaimedTask } from './types.ts';
 
@@ -38,6 +39,7 @@ async function claimRound(ctx: EngineContext, workerId: string, queue: string, m
     if (!state.limited) return null;
     if (lock[0]!.paused) return [];
     const { rows } = await tx.query(F.taskClaimLimited, [queue, max, workerId, ctx.now()]);
+    if (ctx.telemetry) observeClaimed(ctx.telemetry, rows);
     return rows.map(toClaimedTask);
   });
 }

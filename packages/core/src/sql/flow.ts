@@ -3,7 +3,7 @@
  * engine calls these (engine/flow*.ts). See docs/flow-control.md.
  */
 import type { Statement } from '../db/types.ts';
-import { CLAIMED_COLUMNS, claimedUpdate } from './tasks/claim.ts';
+import { CLAIMED_COLUMNS, claimedUpdate, READY_AT } from './tasks/claim.ts';
 
 /** The settings columns of `queues`, as read by queueSettingsGet and queueStats. */
 export const SETTINGS_COLUMNS = `max_running, key_max_running, rate_limit, rate_interval_ms, rate_burst,
@@ -110,7 +110,9 @@ export function tokens(tat: string, now: string, limit: string, interval: string
  * A task past its deadline (`expires_at`) is dropped at `picked`, like the claim's other
  * refusals: never started, cancelled by the expirer within its interval.
  * A paused queue, a worker not active or not serving the queue: nothing. Returns the columns of
- * taskClaim, the parents' results (`parents_json`) among them.
+ * taskClaim, the parents' results (`parents_json`) among them, and `ready_at` as
+ * taskClaimObserved does (the queue wait the metrics observe; a comparison per task when the
+ * run time is the creation time).
  */
 export const taskClaimLimited: Statement = {
   name: 'tf_task_claim_limited',
@@ -198,7 +200,7 @@ picked AS (
      AND (expires_at IS NULL OR expires_at > (SELECT t FROM clock))
    FOR UPDATE SKIP LOCKED
 ),
-${claimedUpdate('$3', ' t.rate_key,')},
+${claimedUpdate('$3', ` t.rate_key, ${READY_AT} AS ready_at,`)},
 charges AS (
   SELECT '' AS key, count(*)::float8 * q.rate_interval_ms / q.rate_limit AS ms
     FROM claimed, q WHERE q.rate_limit IS NOT NULL
@@ -214,7 +216,7 @@ charged AS (
   ON CONFLICT (queue, key) DO UPDATE
      SET tat = greatest(b.tat, (SELECT t FROM clock)) + (excluded.tat - (SELECT t FROM clock))
 )
-SELECT id, ${CLAIMED_COLUMNS} FROM claimed ORDER BY priority DESC, run_at, id`,
+SELECT id, ${CLAIMED_COLUMNS}, ready_at FROM claimed ORDER BY priority DESC, run_at, id`,
 };
 
 /**

@@ -96,6 +96,17 @@ export function describeTelemetryConformance(driver: DriverName): void {
       expect(telemetry.claims.slice(0, 2).map((c) => c.waitSeconds)).toEqual([1, 1]);
     });
 
+    it('measures the queue wait of a limited queue\'s claims too', async () => {
+      const { engine, clock, worker, telemetry } = await setup();
+      await engine.updateQueueSettings('q', { maxRunning: 5 });
+      await engine.enqueue([{ queue: 'q', type: 'limited' }, { queue: 'q', type: 'limited', runAt: at(500) }]);
+      const w = await worker();
+      clock.set(at(3000));
+      expect(await engine.promoteDue()).toBe(1);
+      expect(await engine.claim(w, [{ name: 'q', weight: 1 }], 10)).toHaveLength(2);
+      expect(telemetry.claims.map((c) => c.waitSeconds).sort()).toEqual([2.5, 3]);
+    });
+
     it('reports each ended attempt with its outcome, duration, next state and error class', async () => {
       const { engine, clock, worker, telemetry } = await setup();
       await engine.enqueue([

@@ -7,7 +7,7 @@ import { parentsJson } from './dependents.ts';
  * creation time (a task ready as soon as it was submitted, the usual one), which the claim
  * returns anyway; a comparison costs the database less than a number's output.
  */
-const READY_AT = `CASE WHEN t.run_at = t.created_at THEN NULL ELSE date_part('epoch', t.run_at) END`;
+export const READY_AT = `CASE WHEN t.run_at = t.created_at THEN NULL ELSE date_part('epoch', t.run_at) END`;
 
 /**
  * The claim, as CTEs `picked` and `claimed` over a `clock` CTE, for `taskClaim` and
