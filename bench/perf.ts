@@ -6,10 +6,12 @@
  * faults during the drain (from /proc) and the functions with the most samples.
  *
  *   npm run perf -- [--n 100000] [--top 30] [--no-record] [--faults] [--worker-node-flags "…"]
- *   npm run perf -- --workload submit|bulk [--n 100000]
+ *   npm run perf -- --workload single|submit|bulk [--n 100000]
+ *   npm run perf -- --metrics off        # the server with its metrics off (TASKFLOW_METRICS=off)
  *
  * --workload (drain): `submit` records the server and the producer (this process) during N
- *   `TaskflowClient.submit` calls, 50 in flight (run.ts's "single, coalescing client"); `bulk`
+ *   `TaskflowClient.submit` calls, 50 in flight (run.ts's "single, coalescing client"); `single`
+ *   the same with `enqueue`, one request per task (run.ts's "single enqueue"); `bulk`
  *   the same during N tasks in batches of 1,000. This process has V8's names only when started
  *   with them: `npx node --perf-basic-prof perf.ts --workload submit`.
  * --no-record: no `perf`, no --perf-basic-prof: only the CPU, the faults and the drain's rate,
@@ -46,11 +48,13 @@ const { values: args } = parseArgs({
     'worker-node-flags': { type: 'string', default: '' },
     workload: { type: 'string', default: 'drain' },
     'server-node-flags': { type: 'string', default: '' },
+    metrics: { type: 'string', default: 'on' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
 const N = Number(args.n);
 const TOP = Number(args.top);
+if (args.metrics !== 'on' && args.metrics !== 'off') throw new Error(`--metrics: on or off, not ${args.metrics}`);
 const RECORD = !args['no-record'];
 const HOW_RECORDED = RECORD ? `under perf record${args.faults ? ' -e page-faults' : ''}` : 'not recorded';
 const dir = fileURLToPath(new URL(`./profiles/${new Date().toISOString().replace(/[:.]/g, '-')}/`, import.meta.url));
@@ -92,14 +96,15 @@ async function main(): Promise<void> {
   const serverFlags = args['server-node-flags']!.split(' ').filter(Boolean);
   const sys = new TaskflowSystem({
     driver: 'postgres', databaseUrl: args['database-url']!, schema: `bench_perf_${Date.now().toString(36)}`, serverExecArgv: [...flags, ...serverFlags],
+    serverConfig: { metrics: args.metrics === 'on' },
   });
   try {
     await sys.setup();
-    if (args.workload === 'submit' || args.workload === 'bulk') {
+    if (args.workload === 'single' || args.workload === 'submit' || args.workload === 'bulk') {
       await produce(sys, args.workload);
       return;
     }
-    if (args.workload !== 'drain') throw new Error(`--workload: drain, submit or bulk, not ${args.workload}`);
+    if (args.workload !== 'drain') throw new Error(`--workload: drain, single, submit or bulk, not ${args.workload}`);
     console.error(`enqueueing ${fmt(N)} ...`);
     await bulkEnqueue(sys, 'd', N, 1000);
     await sys.prepare();
@@ -113,7 +118,7 @@ async function main(): Promise<void> {
     const faults = [minorFaults(worker.pid) - faults0[0]!, minorFaults(serverPid) - faults0[1]!];
     for (const r of recordings) await r.stop();
     await worker.stop();
-    console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
+    console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; metrics ${args.metrics}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
     console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
       ['worker', fmt(d.jobsPerSec), String(d.workerCpuSec), `${Math.round((d.workerCpuSec! * 1e6) / N)} µs`, fmt(faults[0]!)],
       ['server', '', String(d.serverCpuSec), `${Math.round((d.serverCpuSec! * 1e6) / N)} µs`, fmt(faults[1]!)],
@@ -131,20 +136,20 @@ async function main(): Promise<void> {
 }
 
 /** The server and this process (the producer) recorded during N submissions. */
-async function produce(sys: TaskflowSystem, how: 'submit' | 'bulk'): Promise<void> {
+async function produce(sys: TaskflowSystem, how: 'single' | 'submit' | 'bulk'): Promise<void> {
   // Warm up the path (the JIT, the pools, the queue's row) outside the recording.
-  await (how === 'submit' ? singleEnqueue(sys, 'w', 2000, 50, 'w', true) : bulkEnqueue(sys, 'w', 5000, 1000, 'w'));
+  await (how === 'bulk' ? bulkEnqueue(sys, 'w', 5000, 1000, 'w') : singleEnqueue(sys, 'w', 2000, 50, 'w', how === 'submit'));
   const serverPid = sys.serverPid()!;
   const recordings = RECORD ? [record(process.pid, `${dir}producer.data`), record(serverPid, `${dir}server.data`)] : [];
   if (RECORD) await sleep(500);
   const pids = [process.pid, serverPid];
   const faults0 = pids.map(minorFaults);
   const cpu0 = [...pids.map((p) => cpuSeconds(p)!), cpuSecondsNamed('postgres')];
-  const t = how === 'submit' ? await singleEnqueue(sys, 'd', N, 50, 'd', true) : await bulkEnqueue(sys, 'd', N, 1000);
+  const t = how === 'bulk' ? await bulkEnqueue(sys, 'd', N, 1000) : await singleEnqueue(sys, 'd', N, 50, 'd', how === 'submit');
   const cpu = [...pids.map((p) => cpuSeconds(p)!), cpuSecondsNamed('postgres')].map((c, i) => c - cpu0[i]!);
   const faults = pids.map((p, i) => minorFaults(p) - faults0[i]!);
   for (const r of recordings) await r.stop();
-  console.log(`\n### ${how === 'submit' ? 'submit, 50 in flight' : 'bulk enqueue, batches of 1,000'}: ${fmt(N)} tasks (${HOW_RECORDED})\n`);
+  console.log(`\n### ${how === 'bulk' ? 'bulk enqueue, batches of 1,000' : `${how === 'submit' ? 'submit' : 'enqueue'}, 50 in flight`}: ${fmt(N)} tasks (${HOW_RECORDED}; metrics ${args.metrics})\n`);
   const us = (sec: number) => `${Math.round((sec * 1e6) / N)} µs`;
   console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
     ['producer (this process)', fmt(t.jobsPerSec), cpu[0]!.toFixed(2), us(cpu[0]!), fmt(faults[0]!)],

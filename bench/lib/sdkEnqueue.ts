@@ -1,6 +1,6 @@
 /**
  * Enqueues through the SDK client, as a producer would, for the benches that weigh a client
- * setting (keys.ts: made-up idempotency keys; tracing.ts: OpenTelemetry on and off).
+ * setting (keys.ts: made-up idempotency keys; observability.ts: metrics and tracing on and off).
  */
 import type { TaskflowClient } from '@taskflow/sdk';
 

@@ -10,7 +10,7 @@ import { loadConfig, startService } from '@taskflow/server';
 
 const { benchTracing, ...overrides } = JSON.parse(process.argv[2] ?? '{}');
 const config = loadConfig({}, { port: 0, logLevel: 'warn', poolSize: 10, ...overrides });
-// `benchTracing: true` (tracing.ts): the server's spans recorded by an SDK with no exporter.
+// `benchTracing: true` (observability.ts): the server's spans recorded by an SDK with no exporter.
 const tracer = benchTracing ? (await import('./tracing-sdk.ts')).benchTracer() : undefined;
 const svc = await startService(config, tracer ? { tracer } : {});
 process.stdout.write(`${JSON.stringify({ taskflowBench: 'ready', url: svc.url, pid: process.pid, driver: svc.db.driver })}\n`);

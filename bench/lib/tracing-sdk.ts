@@ -1,7 +1,7 @@
 /**
  * "Tracing on" for the benchmarks: an OpenTelemetry SDK registered with no exporter (every
  * span is made, sampled and recorded, then dropped), as an application that registered one
- * would run, but without the cost of an exporter. Used by tracing.ts in the harness (the
+ * would run, but without the cost of an exporter. Used by observability.ts in the harness (the
  * producer), the worker process and the server process.
  */
 import { context, trace, type Tracer } from '@opentelemetry/api';

@@ -75,7 +75,7 @@ export interface TaskflowBenchOptions {
   checkout?: string;
   /** Row label (default "Taskflow (PostgreSQL)" or "Taskflow (PGlite)"). */
   label?: string;
-  /** The worker process registers an OpenTelemetry SDK with no exporter (tracing.ts). */
+  /** The worker process registers an OpenTelemetry SDK with no exporter (observability.ts). */
   workerTracing?: boolean;
   /** The worker's settings (TUNABLES; `{}`: the SDK Worker's defaults). */
   tuning?: Tuning;
@@ -238,7 +238,7 @@ export const TUNABLES = ['prefetch', 'pipeline', 'maxBatch'] as const;
 
 /** Worker side: the SDK Worker, one process, `concurrency` tasks at once, the tuning's options. */
 export const makeWorker: MakeWorker = async (options, onTask) => {
-  // tracing.ts: the worker's process spans recorded by an SDK with no exporter.
+  // observability.ts: the worker's process spans recorded by an SDK with no exporter.
   if (options.tracing) (await import('../lib/tracing-sdk.ts')).registerTracing();
   const tuning: Tuning = options.tuning ?? {};
   const set = Object.fromEntries(TUNABLES.filter((k) => tuning[k] !== undefined).map((k) => [k, tuning[k]]));
