@@ -3,7 +3,8 @@
  * prepares each named statement once, per wrapper and so per schema; it keeps the connection
  * usable after a failed statement and refuses to report a transaction with a failed statement
  * as committed; and it creates a new database (initdb) in a child process, so that the
- * server's process never runs PGlite's initdb (src/db/pgliteInitdb.ts).
+ * server's process never runs PGlite's initdb (src/db/pgliteInitdb.ts); and it lets the event
+ * loop turn between statements that follow one another.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,6 +62,27 @@ describe('the PGlite driver', () => {
     ).rejects.toThrow(/rolled back/);
     expect((await b.query(count)).rows).toEqual([{ n: 3 }]); // 2, 3 and 4
     expect((await b.transaction(async (tx) => (await tx.query(insert, [6])).rows[0]))).toMatchObject({ v: 6 });
+  });
+
+  it('lets the event loop turn between back-to-back statements and transactions', async () => {
+    // PGlite answers without I/O: a loop of statements would otherwise settle in microtasks
+    // only, and a setImmediate callback (another claimer's, the HTTP server's) would wait for
+    // the loop to end.
+    const c = await pgliteDatabase(pg, 'driver_c', async () => {});
+    const one: Statement = { name: 'test_one', text: 'SELECT 1 AS n' };
+    for (const run of [() => c.query(one), () => c.transaction((tx) => tx.query(one))]) {
+      let turned = false;
+      setImmediate(() => {
+        turned = true;
+      });
+      let statements = 0;
+      while (!turned && statements < 1000) {
+        await run();
+        statements++;
+      }
+      expect(turned).toBe(true);
+      expect(statements).toBeLessThanOrEqual(3);
+    }
   });
 });
 

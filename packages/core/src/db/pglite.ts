@@ -133,6 +133,29 @@ const TX = {
   rollback: { name: 'tf_rollback', text: 'ROLLBACK' },
 } satisfies Record<string, Statement>;
 
+/**
+ * Gives the event loop a turn before a statement or a transaction that follows another without
+ * one in between. PGlite runs statements in this process, without I/O, so their promises settle
+ * in microtasks: a loop of statements (a sampler, a duty's batches, a claimer retrying) would
+ * otherwise run for as long as it loops while timers, sockets and setImmediate callbacks wait
+ * (other claimers never got back to the lock: `flow.suite.ts`, the 50 concurrent claimers), which
+ * no network driver allows. Returns the promise to await, or undefined when the loop turned
+ * since the last statement (then it only notes, with a setImmediate, when it turns next): one
+ * turn per two back-to-back statements, none for statements that come from events.
+ */
+function eventLoopTurns(): () => Promise<void> | undefined {
+  let turned = true;
+  const mark = () => {
+    turned = true;
+  };
+  return () => {
+    if (!turned) return new Promise((resolve) => setImmediate(resolve));
+    turned = false;
+    setImmediate(mark);
+    return undefined;
+  };
+}
+
 /** Wrappers on one instance get statement names of their own (tests give each its own schema). */
 const wrappers = new WeakMap<PGlite, number>();
 
@@ -177,7 +200,10 @@ export async function pgliteDatabase(pg: PGlite, schema: string, close: () => Pr
   wrappers.set(pg, id);
   const client = new ProtocolClient(pg, `w${id}_`);
   const inQueryLock = <T>(fn: () => Promise<T>) => pg._runExclusiveQuery(fn);
+  const turn = eventLoopTurns();
   const alone = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const pending = turn();
+    if (pending) await pending;
     const result = await pg._runExclusiveTransaction(() => inQueryLock(fn));
     await pg.syncToFs();
     return result;
@@ -202,6 +228,8 @@ export async function pgliteDatabase(pg: PGlite, schema: string, close: () => Pr
     exec: base.exec,
     async transaction(fn) {
       if (!pg.ready) throw closedError('transaction');
+      const pending = turn();
+      if (pending) await pending;
       const result = await pg._runExclusiveTransaction(async () => {
         await inQueryLock(() => client.run(TX.begin));
         try {
