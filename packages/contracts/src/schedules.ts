@@ -112,10 +112,13 @@ export const ScheduleFire = Type.Object({
   scheduleId: ScheduleId,
   fireTime: Timestamp,
   taskId: Type.Union([TaskId, Type.Null()], { description: 'The task the fire created; null when it created none.' }),
-  outcome: Type.Enum(['created', 'replaced', 'skipped_overlap', 'skipped_misfire'], {
-    description: '`replaced`: created after cancelling the last fire\'s task. `skipped_misfire`: missed fires not run, from fireTime through skippedThrough.',
+  outcome: Type.Enum(['created', 'replaced', 'skipped_overlap', 'skipped_misfire', 'refused'], {
+    description: '`replaced`: created after cancelling the last fire\'s task. `skipped_misfire`: missed fires not run, from fireTime through skippedThrough. `refused`: the task was refused (its queue full, or the template no longer a valid task); see reason.',
   }),
   skippedThrough: Type.Union([Timestamp, Type.Null()]),
+  reason: Type.Union([Type.String(), Type.Null()], {
+    description: '`refused`: why, as the refusal\'s code and message (`queue_full: ...`, `invalid_input: ...`); null otherwise.',
+  }),
   firedAt: Timestamp,
 });
 export type ScheduleFire = Static<typeof ScheduleFire>;

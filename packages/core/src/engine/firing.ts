@@ -14,7 +14,8 @@ import type { Executor } from '../db/types.ts';
 import * as S from '../sql/schedules.ts';
 import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
-import { enqueue } from './enqueue.ts';
+import { AdmissionRefusedError, InvalidInputError } from '../errors.ts';
+import { enqueue, type TaskRef } from './enqueue.ts';
 import { planFires, type PlannedFire } from './firePlan.ts';
 import { FireTimes } from './fireTimes.ts';
 import type { Row } from './rows.ts';
@@ -77,17 +78,42 @@ async function fireOne(ctx: EngineContext, tx: Executor, s: Schedule, now: numbe
     const outcome = fire.kind === 'skipped_misfire' ? 'skipped_misfire' : await overlapOutcome(tx, s, lastTask);
     if (!(await record(ctx, tx, s, fire, outcome))) continue; // fired already: the key says so
     if (outcome === 'skipped_misfire' || outcome === 'skipped_overlap') continue;
-    if (outcome === 'replaced') await tx.query(T.taskCancel, [lastTask, ctx.now()]);
-    const [r] = await enqueue(ctx, [{ ...s.template }], tx);
-    await tx.query(S.scheduleFireLink, [s.id, new Date(fire.fireTime), r!.ref.id]);
-    created.push({ queue: r!.ref.queue, state: r!.ref.state, run_at: r!.ref.runAt });
-    lastTask = newTask = r!.ref.id;
+    const r = await createTask(ctx, tx, s, fire.fireTime, outcome === 'replaced' ? lastTask : null);
+    if (r === null) continue; // refused, and recorded so
+    created.push({ queue: r.queue, state: r.state, run_at: r.runAt });
+    lastTask = newTask = r.id;
   }
   const last = plan.fires.at(-1)?.fireTime;
   await tx.query(S.scheduleAdvance, [
     s.id, plan.next === null ? null : new Date(plan.next), last === undefined ? null : new Date(last), newTask,
   ]);
   return created;
+}
+
+/**
+ * Creates a recorded fire's task (after cancelling `replacing`, the last fire's task, under
+ * overlap `replace`) and links the two; null when the task was refused. A refusal (the queue's
+ * admission control, or a template that is no longer a valid task: it would be refused again
+ * at every pass) is undone back to the savepoint, the fire recorded `refused` with the reason,
+ * and the schedule moves on; any other error (the database unavailable, a lost race) fails the
+ * whole transaction, which the next pass runs again.
+ */
+async function createTask(ctx: EngineContext, tx: Executor, s: Schedule, fireTime: number, replacing: string | null): Promise<TaskRef | null> {
+  const at = new Date(fireTime);
+  await tx.query(S.scheduleFireSavepoint);
+  try {
+    if (replacing !== null) await tx.query(T.taskCancel, [replacing, ctx.now()]);
+    const [r] = await enqueue(ctx, [{ ...s.template }], tx);
+    await tx.query(S.scheduleFireLink, [s.id, at, r!.ref.id]);
+    return r!.ref;
+  } catch (err) {
+    if (!(err instanceof AdmissionRefusedError || err instanceof InvalidInputError)) throw err;
+    await tx.query(S.scheduleFireRollback);
+    const reason = `${err.code}: ${err.message}`;
+    await tx.query(S.scheduleFireRefused, [s.id, at, reason]);
+    ctx.logger.warn({ schedule: s.id, fireTime: at, reason }, `schedule ${s.id}: the task of its fire at ${at.toISOString()} was refused; recorded as refused, and the schedule moves on`);
+    return null;
+  }
 }
 
 /** What the overlap policy makes of a fire, given the task of the last fire. */

@@ -77,9 +77,10 @@ export interface Schedule {
 /**
  * `created`: a task was created. `replaced`: created after cancelling the last fire's task.
  * `skipped_overlap`: the last fire's task was unfinished (overlap `skip`). `skipped_misfire`:
- * missed fires not run, from `fireTime` through `skippedThrough`.
+ * missed fires not run, from `fireTime` through `skippedThrough`. `refused`: the task was
+ * refused (the queue full, or the template no longer a valid task; see `reason`); no task.
  */
-export type FireOutcome = 'created' | 'replaced' | 'skipped_overlap' | 'skipped_misfire';
+export type FireOutcome = 'created' | 'replaced' | 'skipped_overlap' | 'skipped_misfire' | 'refused';
 
 export interface ScheduleFire {
   scheduleId: string;
@@ -88,5 +89,7 @@ export interface ScheduleFire {
   outcome: FireOutcome;
   /** `skipped_misfire`: the last missed fire this row stands for. */
   skippedThrough: Date | null;
+  /** `refused`: why, as the refusal's code and message (`queue_full: ...`); null otherwise. */
+  reason: string | null;
   firedAt: Date;
 }

@@ -81,7 +81,7 @@ export function toSchedule(r: Row): Schedule {
 function toFire(r: Row): ScheduleFire {
   return {
     scheduleId: String(r.schedule_id), fireTime: date(r.fire_time)!, taskId: r.task_id === null ? null : String(r.task_id),
-    outcome: r.outcome, skippedThrough: date(r.skipped_through), firedAt: date(r.fired_at)!,
+    outcome: r.outcome, skippedThrough: date(r.skipped_through), reason: r.reason ?? null, firedAt: date(r.fired_at)!,
   };
 }
 

@@ -158,6 +158,24 @@ UPDATE tasks SET schedule_id = $1, fire_time = $2 WHERE id = $3`,
 };
 
 /**
+ * scheduleFireSavepoint, scheduleFireRollback: a fire's task is created after a savepoint, so
+ * that a refusal (an insert PostgreSQL rejects aborts the statement and with it everything after
+ * the savepoint) is undone alone and recorded (scheduleFireRefused) in the same transaction.
+ */
+export const scheduleFireSavepoint: Statement = { name: 'tf_schedule_fire_savepoint', text: 'SAVEPOINT tf_fire' };
+export const scheduleFireRollback: Statement = { name: 'tf_schedule_fire_rollback', text: 'ROLLBACK TO SAVEPOINT tf_fire' };
+
+/**
+ * scheduleFireRefused: a recorded fire whose task was refused (the queue's admission control,
+ * or a template that is no longer a valid task) becomes `refused`, with why. $1 schedule id,
+ * $2 fire time, $3 reason
+ */
+export const scheduleFireRefused: Statement = {
+  name: 'tf_schedule_fire_refused',
+  text: `UPDATE schedule_fires SET outcome = 'refused', reason = $3, task_id = NULL WHERE schedule_id = $1 AND fire_time = $2`,
+};
+
+/**
  * scheduleAdvance: after a fire, the next fire time not yet fired (null: none left) and the
  * last fire's bookkeeping. $1 id, $2 next_fire_at, $3 last_fire_time, $4 last_task_id (null:
  * keep; a skipped fire created no task).
@@ -174,7 +192,7 @@ UPDATE schedules
 export const scheduleFireList: Statement = {
   name: 'tf_schedule_fire_list',
   text: `
-SELECT schedule_id, fire_time, task_id, outcome, skipped_through, fired_at
+SELECT schedule_id, fire_time, task_id, outcome, skipped_through, fired_at, reason
   FROM schedule_fires
  WHERE schedule_id = $1 AND ($2::timestamptz IS NULL OR fire_time < $2)
  ORDER BY fire_time DESC

@@ -182,16 +182,47 @@ export function describeScheduleConformance(driver: DriverName): void {
         expect(await first.tasksOf(s.id)).toHaveLength(1);
       });
 
-      it('passes over a schedule that fails and fires the others', async () => {
-        const { db, engine, clock, create, tasksOf } = await setup();
+      it('records a fire whose template the database refuses as refused, with the reason, and moves on', async () => {
+        const { db, engine, create, at, tasksOf } = await setup();
         const a = await create({ name: 'a' });
         const b = await create({ name: 'b' });
         // A template the database refuses (made up past the engine's checks).
         await db.query(`UPDATE schedules SET template = '{"type": "t", "timeoutMs": -1}' WHERE id = $1`, [a.id]);
-        clock.advance(SECOND);
-        expect(await engine.fireDueSchedules()).toEqual({ schedules: 1, created: 1, failed: 1 });
+        expect(await at(SECOND)).toEqual({ schedules: 2, created: 1, failed: 0 });
+        const [fire] = await engine.listScheduleFires(a.id, { limit: 10 });
+        expect(fire).toMatchObject({ fireTime: new Date(T0.getTime() + SECOND), outcome: 'refused', taskId: null });
+        expect(fire!.reason).toMatch(/^invalid_input: /);
         expect(await tasksOf(a.id)).toHaveLength(0);
         expect(await tasksOf(b.id)).toHaveLength(1);
+        // Not tried again: the next pass at the same time has nothing due.
+        expect(await at(0)).toEqual({ schedules: 0, created: 0, failed: 0 });
+        expect((await engine.getSchedule(a.id)).nextFireAt!.toISOString()).toBe('2030-01-01T00:00:02.000Z');
+      });
+
+      it('records a fire its full queue refuses as refused (queue_full), and fires again once there is room', async () => {
+        const { db, engine, create, at, fires, tasksOf } = await setup();
+        await engine.updateQueueSettings('cron', { maxDepth: 1 });
+        await engine.enqueue([{ type: 'filler', queue: 'cron' }]);
+        const s = await create();
+        expect(await at(SECOND)).toEqual({ schedules: 1, created: 0, failed: 0 });
+        const [fire] = await engine.listScheduleFires(s.id, { limit: 10 });
+        expect(fire!.reason).toMatch(/^queue_full: /);
+        await db.query(`DELETE FROM tasks WHERE type = 'filler'`);
+        expect(await at(SECOND)).toEqual({ schedules: 1, created: 1, failed: 0 });
+        expect(await fires(s.id)).toEqual([['2030-01-01T00:00:01.000Z', 'refused'], ['2030-01-01T00:00:02.000Z', 'created']]);
+        expect(await tasksOf(s.id)).toHaveLength(1);
+        expect(await at(SECOND)).toMatchObject({ created: 0 }); // full again, with the fire's own task
+        expect((await fires(s.id)).map(([, outcome]) => outcome)).toEqual(['refused', 'created', 'refused']);
+      });
+
+      it('keeps the last task under overlap replace when the new one is refused', async () => {
+        const { db, create, at, fires, tasksOf } = await setup();
+        const s = await create({ overlapPolicy: 'replace' });
+        expect(await at(SECOND)).toMatchObject({ created: 1 });
+        await db.query(`UPDATE schedules SET template = '{"type": "t", "timeoutMs": -1}' WHERE id = $1`, [s.id]);
+        expect(await at(SECOND)).toMatchObject({ created: 0, failed: 0 });
+        expect((await tasksOf(s.id)).map((t) => t.state)).toEqual(['queued']);
+        expect(await fires(s.id)).toEqual([['2030-01-01T00:00:01.000Z', 'created'], ['2030-01-01T00:00:02.000Z', 'refused']]);
       });
 
       it('fires an interval schedule on its grid', async () => {
