@@ -5,7 +5,7 @@ import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
 import type { EngineOptions } from './options.ts';
 import { toTask, type Row } from './rows.ts';
-import { flowColumns, insertColumns, lifetimeColumns, traceColumns, type ResolvedInput } from './insertColumns.ts';
+import { flowColumns, graphColumns, insertColumns, lifetimeColumns, traceColumns, type GraphColumns, type ResolvedInput } from './insertColumns.ts';
 import { enqueueUnique } from './enqueueUnique.ts';
 import { admit, flowsOf } from './admission.ts';
 import type { FlowState } from './flowSettings.ts';
@@ -35,28 +35,31 @@ export interface TaskRef {
   createdAt: string;
 }
 
-/** See Engine.enqueue. */
-export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], executor: Executor): Promise<EnqueueResult[]> {
+/**
+ * See Engine.enqueue. `graph`: the inputs are the tasks of a workflow or a batch, inserted
+ * with their places in it and their edges (engine/workflows.ts; they carry no keys).
+ */
+export async function enqueue(ctx: EngineContext, inputs: readonly TaskInput[], executor: Executor, graph?: GraphColumns): Promise<EnqueueResult[]> {
   if (inputs.length === 0) return [];
   const queues = inputs.map((i) => i.queue ?? ctx.options.defaultQueue);
   const known = flowsOf(ctx, queues, executor);
   const flows = known instanceof Promise ? await known : known;
   const items = inputs.map((i, k) => withDefaults(ctx.options, i, flows?.get(queues[k]!)));
   const admission = flows !== null && [...flows.values()].some((f) => f.admission);
-  if (!admission) return insert(ctx, items, executor);
-  if (executor !== ctx.db) return (await admit(ctx, executor, queues, flows), insert(ctx, items, executor));
-  const results = await ctx.db.transaction(async (tx) => (await admit(ctx, tx, queues, flows), insert(ctx, items, tx)));
+  if (!admission) return insert(ctx, items, executor, graph);
+  if (executor !== ctx.db) return (await admit(ctx, executor, queues, flows), insert(ctx, items, executor, graph));
+  const results = await ctx.db.transaction(async (tx) => (await admit(ctx, tx, queues, flows), insert(ctx, items, tx, graph)));
   // Claimers told inside the transaction may have looked before its commit: told again now.
   ctx.announce([...new Set(queues)].map((queue) => ({ queue, state: 'queued' })));
   return results;
 }
 
 /** Inserts tasks that passed admission: with unique keys (enqueueUnique.ts) or without. */
-async function insert(ctx: EngineContext, items: ResolvedInput[], executor: Executor): Promise<EnqueueResult[]> {
+async function insert(ctx: EngineContext, items: ResolvedInput[], executor: Executor, graph?: GraphColumns): Promise<EnqueueResult[]> {
   if (items.some((i) => i.uniqueKey !== undefined)) return enqueueUnique(ctx, items, executor);
-  const keyed = items.some((i) => i.idempotencyKey !== undefined);
+  const keyed = graph === undefined && items.some((i) => i.idempotencyKey !== undefined);
   const known = items.every((i) => ctx.knownQueues.has(i.queue));
-  const statement = known
+  const statement = graph ? T.taskInsertGraph : known
     ? (keyed ? T.taskInsertManyKnownQueues : T.taskInsertManyWithoutKeysKnownQueues)
     : (keyed ? T.taskInsertMany : T.taskInsertManyWithoutKeys);
   // Keyed rows in lock order; `order[p]` is the input index of the row sent at position p.
@@ -64,11 +67,12 @@ async function insert(ctx: EngineContext, items: ResolvedInput[], executor: Exec
   const sent = order ? order.map((k) => items[k]!) : items;
   const params = [
     ...insertColumns(sent, ctx.options), ctx.now(), ...ctx.insertDefaults, ...traceColumns(sent), ...lifetimeColumns(sent), ...flowColumns(sent),
+    ...(graph ? graphColumns(graph) : []),
   ];
   let rows: (Row | null)[];
   try {
     const answer = executor === ctx.db ? await retryLostRaces(() => executor.query(statement, params)) : await executor.query(statement, params);
-    rows = rowsOfOneRowAnswer(sent, answer.rows[0]!);
+    rows = rowsOfOneRowAnswer(sent, answer.rows[0]!, graph?.pending);
     // Known only once committed: inside a caller's transaction the row may still roll back.
     if (executor === ctx.db) for (const i of items) ctx.rememberQueue(i.queue);
   } catch (err) {
@@ -208,9 +212,10 @@ export function keyOf(queue: string, key: string): string {
 /**
  * The rows a batch insert answers in one row (see oneRowAnswer in sql/tasks/insert.ts), one
  * per task sent, in the order sent: null for a task not inserted because its idempotency key
- * existed (a keyed batch's `replayed` positions).
+ * existed (a keyed batch's `replayed` positions). `pending`: a graph's parent counts (a task
+ * with parents is `blocked` unless the answer says otherwise; taskInsertGraph).
  */
-function rowsOfOneRowAnswer(sent: readonly ResolvedInput[], answer: Row): (Row | null)[] {
+function rowsOfOneRowAnswer(sent: readonly ResolvedInput[], answer: Row, pending?: readonly number[]): (Row | null)[] {
   const ids: string[] = answer.ids ? answer.ids.split(',') : [];
   const replayed = new Set<number>(answer.replayed ? (answer.replayed as string).split(',').map((p) => Number(p) - 1) : []);
   if (ids.length + replayed.size !== sent.length) throw new Error(`the insert answered ${ids.length} ids and ${replayed.size} replays for ${sent.length} tasks`);
@@ -227,6 +232,7 @@ function rowsOfOneRowAnswer(sent: readonly ResolvedInput[], answer: Row): (Row |
     if (replayed.has(p)) return null;
     const id = ids[next++]!;
     const o = odd.get(id);
-    return { id, queue: item.queue, state: o ? o[0] : 'queued', run_at: o ? o[1] : now, idempotency_key: item.idempotencyKey ?? null, created_at: now };
+    const usual = pending !== undefined && pending[p]! > 0 ? 'blocked' : 'queued';
+    return { id, queue: item.queue, state: o ? o[0] : usual, run_at: o ? o[1] : now, idempotency_key: item.idempotencyKey ?? null, created_at: now };
   });
 }

@@ -148,3 +148,31 @@ export function flowColumns(items: readonly ResolvedInput[]): (string | null)[] 
     column(items, (i) => (i.rateKey !== undefined ? element(i.rateKey) : null)),
   ];
 }
+
+/** A workflow's or a batch's tasks as taskInsertGraph takes them, beside their inputs. */
+export interface GraphColumns {
+  workflowId: string;
+  /** Per task, in input order: its reference in the workflow. */
+  refs: readonly string[];
+  /** Per task: how many parents it waits for (`blocked` when more than 0). */
+  pending: readonly number[];
+  /** Per task: whether some task waits for it. */
+  hasChildren: readonly boolean[];
+  /** Whether children receive their parents' results (a workflow; not a batch's completion task). */
+  handsResults: boolean;
+  /** The edges, pairwise, as 0-based positions in the input. */
+  edgeParents: readonly number[];
+  edgeChildren: readonly number[];
+  /** Whether the children wait for their parents to finish (a batch) rather than to succeed. */
+  onFinish: boolean;
+}
+
+/** taskInsertGraph's parameters after the flow columns ($26..$33). */
+export function graphColumns(g: GraphColumns): unknown[] {
+  const ints = (xs: readonly number[]) => `{${xs.join(',')}}`;
+  return [
+    g.workflowId, `{${g.refs.map(element).join(',')}}`, ints(g.pending),
+    `{${g.hasChildren.map((b) => (b ? 't' : 'f')).join(',')}}`, g.handsResults,
+    ints(g.edgeParents.map((p) => p + 1)), ints(g.edgeChildren.map((c) => c + 1)), g.onFinish,
+  ];
+}

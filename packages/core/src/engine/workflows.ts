@@ -6,10 +6,10 @@
  */
 import type { Executor } from '../db/types.ts';
 import { InvalidGraphError, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.ts';
-import * as T from '../sql/tasks/index.ts';
 import * as W from '../sql/workflows.ts';
 import type { EngineContext } from './context.ts';
 import { enqueue } from './enqueue.ts';
+import type { GraphColumns } from './insertColumns.ts';
 import { checkGraph } from './graph.ts';
 import { isTaskId } from './ids.ts';
 import type { Row } from './rows.ts';
@@ -23,16 +23,18 @@ export async function submitWorkflow(ctx: EngineContext, input: WorkflowInput): 
   if (input.tasks.length === 0) throw new InvalidInputError('tasks', 'tasks must hold at least one task');
   refuseKeys(input.tasks.map(({ dependsOn: _d, ...t }) => t), 'tasks');
   const policy = input.failurePolicy ?? 'cancel_dependents';
+  const edgeParents: number[] = [];
+  const edgeChildren: number[] = [];
+  parents.forEach((ps, child) => ps.forEach((p) => { edgeParents.push(p); edgeChildren.push(child); }));
+  const hasChildren = input.tasks.map(() => false);
+  for (const p of edgeParents) hasChildren[p] = true;
   const made = await ctx.db.transaction(async (tx) => {
     const id = await insertWorkflow(tx, input.name, 'workflow', policy, input.tasks.length);
-    const results = await enqueue(ctx, input.tasks.map(({ ref: _r, dependsOn: _d, ...task }) => task), tx);
-    const ids = results.map((r) => r.ref.id);
-    await tx.query(T.taskBlockMany, [ids, input.tasks.map((t) => t.ref), parents.map((p) => p.length), id, true]);
-    const edgeParents: string[] = [];
-    const edgeChildren: string[] = [];
-    parents.forEach((ps, child) => ps.forEach((p) => { edgeParents.push(ids[p]!); edgeChildren.push(ids[child]!); }));
-    if (edgeParents.length > 0) await tx.query(T.taskDependenciesAdd, [edgeParents, edgeChildren, false]);
-    return { id, ids, states: results.map((r, i): TaskState => (parents[i]!.length > 0 ? 'blocked' : r.ref.state)) };
+    const results = await enqueue(ctx, input.tasks.map(({ ref: _r, dependsOn: _d, ...task }) => task), tx, {
+      workflowId: id, refs: input.tasks.map((t) => t.ref), pending: parents.map((p) => p.length), hasChildren,
+      handsResults: true, edgeParents, edgeChildren, onFinish: false,
+    });
+    return { id, ids: results.map((r) => r.ref.id), states: results.map((r) => r.ref.state) };
   });
   announceRoots(ctx, input.tasks, made.states);
   return {
@@ -54,25 +56,41 @@ export async function submitBatch(ctx: EngineContext, input: BatchInput): Promis
   const total = input.tasks.length;
   const made = await ctx.db.transaction(async (tx) => {
     const id = await insertWorkflow(tx, input.name, 'batch', 'cancel_dependents', total + (input.completion ? 1 : 0));
-    const members = await enqueue(ctx, input.tasks, tx);
-    const ids = members.map((r) => r.ref.id);
-    await tx.query(T.taskBlockMany, [ids, ids.map((_, i) => String(i)), ids.map(() => 0), id, false]);
-    let completionId: string | null = null;
+    const tasks: TaskInput[] = [...input.tasks];
+    const refs = input.tasks.map((_, i) => String(i));
+    const pending = input.tasks.map(() => 0);
     if (input.completion) {
+      // The completion task waits, over `on_finish` edges, for every member; its payload counts them.
       const c = input.completion;
       const payloadJson = `{"batch":{"id":${id},"total":${total},"succeeded":0,"dead":0,"cancelled":0},"payload":${c.payloadJson ?? JSON.stringify(c.payload ?? null)}}`;
-      const [done] = await enqueue(ctx, [{ ...c, payload: JSON.parse(payloadJson), payloadJson }], tx);
-      completionId = done!.ref.id;
-      await tx.query(T.taskBlockMany, [[completionId], ['completion'], [total], id, false]);
-      await tx.query(T.taskDependenciesAdd, [ids, ids.map(() => completionId), true]);
-      await tx.query(W.workflowSetCompletion, [id, completionId]);
+      tasks.push({ ...c, payload: JSON.parse(payloadJson), payloadJson });
+      refs.push('completion');
+      pending.push(total);
     }
-    return { id, ids, states: members.map((r) => r.ref.state), completionId };
+    const results = await enqueue(ctx, tasks, tx, batchGraph(id, refs, pending, input.completion !== undefined));
+    const ids = results.map((r) => r.ref.id);
+    if (input.completion) await tx.query(W.workflowSetCompletion, [id, ids[total]]);
+    return { id, ids: ids.slice(0, total), states: results.slice(0, total).map((r) => r.ref.state), completionId: input.completion ? ids[total]! : null };
   });
   announceRoots(ctx, input.tasks, made.states);
   const tasks = made.ids.map((id, i) => ({ ref: String(i), id, state: made.states[i]! }));
   if (made.completionId) tasks.push({ ref: 'completion', id: made.completionId, state: 'blocked' });
   return { workflow: await getWorkflow(ctx, made.id), tasks };
+}
+
+/**
+ * A batch as a graph: its members (the first `total` of `refs`), and its completion task when
+ * there is one (the last), which waits for each member over an `on_finish` edge.
+ */
+function batchGraph(workflowId: string, refs: string[], pending: number[], withCompletion: boolean): GraphColumns {
+  const total = withCompletion ? refs.length - 1 : refs.length;
+  const members = Array.from({ length: total }, (_, i) => i);
+  return {
+    workflowId, refs, pending, handsResults: false, onFinish: true,
+    hasChildren: refs.map((_, i) => withCompletion && i < total),
+    edgeParents: withCompletion ? members : [],
+    edgeChildren: withCompletion ? members.map(() => total) : [],
+  };
 }
 
 /** Idempotency and unique keys and dependencies by id have no place in a graph submitted whole. */

@@ -13,6 +13,7 @@
 export { TASK_COLUMNS } from './columns.ts';
 export * from './insert.ts';
 export * from './insertUnique.ts';
+export * from './insertGraph.ts';
 export { taskClaim, taskClaimObserved } from './claim.ts';
 export * from './settle.ts';
 export * from './rescue.ts';

@@ -31,7 +31,14 @@ import { TASK_COLUMNS, iso } from './columns.ts';
  * $24 concurrency_key text[], $25 rate_key text[] (flow control; NULL as a whole when no task
  *    of the batch has one, like the columns above)
  */
-export const INSERT_INPUT = `clock AS (SELECT coalesce($14::timestamptz, now()) AS t),
+export const INSERT_INPUT = insertInput();
+
+/**
+ * INSERT_INPUT, with `columns` more in `input`: `unnest` expressions (`, unnest($27::text[])`)
+ * and their names (`, ref`), unpacked side by side with the others.
+ */
+export function insertInput(columns = { unnest: '', names: '' }): string {
+  return `clock AS (SELECT coalesce($14::timestamptz, now()) AS t),
 input AS (
   SELECT i.*, coalesce(i.run_at, c.t + coalesce(i.delay_ms, 0) * interval '1 millisecond') AS due, c.t AS now
     FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), jsonb_array_elements($3::jsonb), unnest($4::text[]),
@@ -39,12 +46,13 @@ input AS (
                     unnest($9::integer[]), unnest($10::text[]), unnest($11::integer[]), unnest($12::text[]),
                     unnest($13::text[]), unnest($18::text[]), unnest($19::text[]), unnest($20::timestamptz[]),
                     unnest($21::float8[]), unnest($22::text[]), unnest($23::float8[]), unnest($24::text[]),
-                    unnest($25::text[])) WITH ORDINALITY
+                    unnest($25::text[])${columns.unnest}) WITH ORDINALITY
          AS i(queue, type, payload, payload_b64, content_type, priority, run_at, delay_ms, max_attempts,
               backoff, timeout_ms, tags, idempotency_key, traceparent, tracestate, expires_at, ttl_ms, unique_key,
-              unique_for_ms, concurrency_key, rate_key, ord),
+              unique_for_ms, concurrency_key, rate_key${columns.names}, ord),
          clock c
 )`;
+}
 
 /**
  * Creates the rows of the batch's queues that do not exist yet. A speculative insertion per
@@ -64,12 +72,16 @@ export const QUEUE_UPSERT = `new_queues AS (
 export const INSERTED_COLUMNS = `queue, type, state, priority, run_at, payload, payload_bytes, content_type,
                    max_attempts, backoff, timeout_ms, tags, idempotency_key, created_at, traceparent, tracestate,
                    expires_at, unique_key, concurrency_key, rate_key`;
-/** The values of INSERTED_COLUMNS from a row of `input`. */
-export const INSERTED_VALUES = `queue, type, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, coalesce(priority, 0), due,
+/** The state of a task at insert: `scheduled` when its run time is in the future, else `queued`. */
+export const INSERTED_STATE = `CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END`;
+/** The values of INSERTED_COLUMNS from a row of `input`, its state given by `state` (INSERTED_STATE). */
+export const insertedValues = (state: string) => `queue, type, ${state}, coalesce(priority, 0), due,
        CASE WHEN payload_b64 IS NULL THEN payload END, decode(payload_b64, 'base64'), content_type, coalesce(max_attempts, $15::integer),
        coalesce(backoff::jsonb, $16::jsonb), coalesce(timeout_ms, $17::integer), coalesce(tags::text[], '{}'),
        idempotency_key, now, traceparent, tracestate, coalesce(expires_at, now + ttl_ms * interval '1 millisecond'), unique_key,
        concurrency_key, rate_key`;
+/** The values of INSERTED_COLUMNS from a row of `input`. */
+export const INSERTED_VALUES = insertedValues(INSERTED_STATE);
 const INSERT_TASKS = `INSERT INTO tasks (${INSERTED_COLUMNS})
 SELECT ${INSERTED_VALUES}
   FROM input
