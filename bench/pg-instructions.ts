@@ -33,6 +33,10 @@
  * - observed: no schema change; the claim and succeedAndClaim an engine with a telemetry
  *   observer (the server's metrics) runs: they also return each task's queue wait and
  *   attempt duration (sql/tasks/claim.ts, settle.ts).
+ * - limited: no schema change; every task has a concurrency key (100 keys, in turn) and the
+ *   queue a per-key limit that never binds: the claim is the flow claim (queueLockForClaim and
+ *   taskClaimLimited in a transaction, sql/flow.ts) and the successes are settled by
+ *   taskSucceedMany on their own, as the engine does for a limited queue.
  * - keyed: no schema change; every task has an idempotency key (`sdk:` and a UUID, as the SDK
  *   makes up), inserted by the statement for batches with keys into known queues
  *   (`statements.insertKnownQueues`: each key written to task_idempotency_keys with ON
@@ -68,8 +72,9 @@ const BATCH = Number(args.batch);
 if (!Number.isInteger(N) || N <= 0 || N % 1000 !== 0) throw new Error('--n: a positive multiple of 1000');
 if (!Number.isInteger(BATCH) || BATCH <= 0 || N % BATCH !== 0) throw new Error('--batch: a whole number above 0 that divides --n');
 
-const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean; observed?: boolean }> = {
+const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean; observed?: boolean; limited?: boolean }> = {
   base: { sql: [], cycle: true },
+  limited: { sql: [], cycle: true, limited: true },
   observed: { sql: [], cycle: true, observed: true },
   // The CHECK constraints of tasks dropped: each UPDATE statement reads their stored
   // expressions back (stringToNode) and compiles them, whatever the number of rows.
@@ -115,6 +120,8 @@ function pgBin(): string {
  * the two trace columns, the four lifetime columns (expires_at, ttl_ms, unique_key, unique_for_ms).
  */
 const INSERT_TYPES = 'text[], text[], jsonb, text[], text[], integer[], timestamptz[], float8[], integer[], text[], integer[], text[], text[], timestamptz, integer, jsonb, integer, text[], text[], timestamptz[], float8[], text[], float8[]';
+/** The `limited` variant: concurrency keys the tasks go round (as `npm run flow`'s keyed drain). */
+const LIMITED_KEYS = 100;
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
 const WORKER = '00000000-0000-0000-0000-000000000001';
@@ -137,14 +144,32 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
   const observed = VARIANTS[variant]!.observed === true;
   s.push(`PREPARE claim(text, integer, uuid, timestamptz) AS ${oneLine((observed ? S.claimObserved : S.claim).text)}`);
   s.push(`PREPARE sac(json, uuid, timestamptz, text, integer) AS ${oneLine((observed ? S.succeedAndClaimObserved : S.succeedAndClaim).text)}`);
+  const limited = VARIANTS[variant]!.limited === true;
+  if (limited) {
+    s.push(`UPDATE queues SET key_max_running = 1000000 WHERE name = 'work'`);
+    s.push(`PREPARE lock(text) AS ${oneLine(S.queueLockForClaim.text)}`);
+    s.push(`PREPARE climit(text, integer, uuid, timestamptz) AS ${oneLine(S.claimLimited.text)}`);
+    s.push(`PREPARE succ(json, uuid, timestamptz) AS ${oneLine(S.succeedMany.text)}`);
+  }
   if (kind !== 'zero') {
     for (let b = 0; b < N / 1000; b++) {
       // As the engine writes tasks that take every default (insertColumns in the engine).
-      const params = noopInsertParams(b * 1000, 1000, 'work', keyed).map((p) => (p === null ? 'NULL' : quote(String(p))));
+      const params = noopInsertParams(b * 1000, 1000, 'work', keyed, limited ? LIMITED_KEYS : 0).map((p) => (p === null ? 'NULL' : quote(String(p))));
       s.push(`EXECUTE ins(${params.join(', ')})`);
     }
   }
-  if (kind === 'cycle') {
+  if (kind === 'cycle' && limited) {
+    // As the engine settles and claims a limited queue (engine/settle.ts, flowClaim.ts): the
+    // successes alone, then the claim in a transaction after the queue's lock. The keys go
+    // round (task n has key n mod LIMITED_KEYS), so round by round is id order here too.
+    const claimLimited = () => s.push('BEGIN', `EXECUTE lock('work')`, `EXECUTE climit('work', ${BATCH}, '${WORKER}', NULL)`, 'COMMIT');
+    claimLimited();
+    for (let k = 0; k < N / BATCH; k++) {
+      const results = successesJson(Array.from({ length: BATCH }, (_, j) => ({ id: k * BATCH + j + 1, attempt: 1 })));
+      s.push(`EXECUTE succ(${quote(results)}, '${WORKER}', NULL)`);
+      claimLimited();
+    }
+  } else if (kind === 'cycle') {
     // A fresh table: ids 1..N, claimed in id order (one priority, one run time per insert).
     s.push(`EXECUTE claim('work', ${BATCH}, '${WORKER}', NULL)`);
     for (let k = 0; k < N / BATCH; k++) {

@@ -6,6 +6,7 @@
  * import it.
  */
 import * as T from './sql/tasks/index.ts';
+import * as F from './sql/flow.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.ts';
 import { flowColumns, insertColumns, insertDefaults, lifetimeColumns, traceColumns, type ResolvedInput } from './engine/insertColumns.ts';
 
@@ -30,6 +31,11 @@ export const statements = {
   /** The claim and succeedAndClaim an engine with an observer (metrics) runs instead. */
   claimObserved: T.taskClaimObserved,
   succeedAndClaimObserved: T.taskSucceedAndClaimObserved,
+  /** Successes alone (the settlement of a limited queue's tasks): $1 successes, $2 worker id, $3 now. */
+  succeedMany: T.taskSucceedMany,
+  /** A limited queue's claim, after queueLockForClaim in its transaction: $1 queue, $2 limit, $3 worker id, $4 now. */
+  queueLockForClaim: F.queueLockForClaim,
+  claimLimited: F.taskClaimLimited,
 } as const;
 
 /** Every parameter of an insert statement for `items` (defaults applied), database time. */
