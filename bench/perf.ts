@@ -8,6 +8,7 @@
  *   npm run perf -- [--n 100000] [--top 30] [--no-record] [--faults] [--worker-node-flags "…"]
  *   npm run perf -- --workload single|submit|bulk [--n 100000]
  *   npm run perf -- --metrics off        # the server with its metrics off (TASKFLOW_METRICS=off)
+ *   npm run perf -- --tracing            # the worker with an OpenTelemetry SDK registered, no exporter (lib/tracing-sdk.ts)
  *
  * --workload (drain): `submit` records the server and the producer (this process) during N
  *   `TaskflowClient.submit` calls, 50 in flight (run.ts's "single, coalescing client"); `single`
@@ -49,6 +50,7 @@ const { values: args } = parseArgs({
     workload: { type: 'string', default: 'drain' },
     'server-node-flags': { type: 'string', default: '' },
     metrics: { type: 'string', default: 'on' },
+    tracing: { type: 'boolean', default: false },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
   const sys = new TaskflowSystem({
     driver: 'postgres', databaseUrl: args['database-url']!, schema: `bench_perf_${Date.now().toString(36)}`, serverExecArgv: [...flags, ...serverFlags],
     serverConfig: { metrics: args.metrics === 'on' },
+    workerTracing: args.tracing,
   });
   try {
     await sys.setup();
@@ -118,7 +121,7 @@ async function main(): Promise<void> {
     const faults = [minorFaults(worker.pid) - faults0[0]!, minorFaults(serverPid) - faults0[1]!];
     for (const r of recordings) await r.stop();
     await worker.stop();
-    console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; metrics ${args.metrics}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
+    console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; metrics ${args.metrics}; worker tracing ${args.tracing ? 'on' : 'off'}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
     console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
       ['worker', fmt(d.jobsPerSec), String(d.workerCpuSec), `${Math.round((d.workerCpuSec! * 1e6) / N)} µs`, fmt(faults[0]!)],
       ['server', '', String(d.serverCpuSec), `${Math.round((d.serverCpuSec! * 1e6) / N)} µs`, fmt(faults[1]!)],
