@@ -1,15 +1,13 @@
-import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { Engine, ManualClock, openPostgres, silentLogger } from '@taskflow/core';
 import { describeScheduleConformance } from './conformance/schedules.suite.ts';
-import { testDatabases } from './support/db.ts';
+import { useTestDatabases } from './support/db.ts';
 import { TEST_DATABASE_URL } from './support/env.ts';
 
 describeScheduleConformance('postgres');
 
 describe('schedules fired by several engines at once (postgres)', () => {
-  const dbs = testDatabases('postgres');
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases('postgres');
 
   it('fire each (schedule, fire time) exactly once when every engine runs every pass', async () => {
     // Four engines on pools of their own, on one schema, sharing the clock: each pass, all of

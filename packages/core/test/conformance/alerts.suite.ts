@@ -5,11 +5,11 @@
  * each driver (alerts.pglite.test.ts, alerts.postgres.test.ts). Time is a ManualClock: a test
  * moves it and runs the evaluation pass (`Alerts.evaluate`) itself.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ALERTS_QUEUE, AlreadyExistsError, Alerts, Engine, InvalidInputError, ManualClock, type AlertRuleInput, type Database, type DriverName,
 } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 import { fabricate, insertHistory } from '../support/history.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
@@ -18,9 +18,7 @@ const MINUTE = 60 * SECOND;
 const HOOK = { type: 'webhook', url: 'http://127.0.0.1:9/hook', secret: 'a-secret-of-24-characters' } as const;
 
 export function describeAlertConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver);
 
   async function setup(start = T0, db?: Database) {
     db ??= await dbs.fresh();

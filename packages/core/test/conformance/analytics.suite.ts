@@ -5,11 +5,11 @@
  * percentiles within the histogram's documented error bound); the engine's own settlements
  * rolled up; a pass that is repeated or run by two nodes at once leaves the same rows.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   Analytics, Engine, ERROR_BOUND, loadMigrations, ManualClock, summaryWindow, throughputWindow, type Database, type DriverName,
 } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 import { fabricate, insertHistory, WORKER_IDS, type FabricatedAttempt, type FabricatedTask } from '../support/history.ts';
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
@@ -42,11 +42,7 @@ async function rollUpAll(analytics: Analytics): Promise<number> {
 }
 
 export function describeAnalyticsConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  // PGlite starts once per file, in seconds (a minute on a loaded machine): not in a test's time.
-  beforeAll(() => dbs.fresh({ migrate: false }).then(() => undefined), 180_000);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver, { migrate: false });
 
   async function withHistory(n = 1500) {
     const db = await dbs.fresh();

@@ -3,18 +3,16 @@
  * run unchanged against each driver (see engine.pglite.test.ts, engine.postgres.test.ts).
  * Time is a ManualClock, so "a lease that expires in one millisecond" is exact.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   Engine, InvalidStateError, ManualClock, NotFoundError, type DriverName, type EngineOptions,
 } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 
 export function describeEngineConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver);
 
   async function setup(options: Partial<EngineOptions> = {}) {
     const db = await dbs.fresh();

@@ -4,18 +4,16 @@
  * (flow.pglite.test.ts, flow.postgres.test.ts). Time is a ManualClock: a rate bucket refills
  * exactly when the clock says, with no sleeping.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AdmissionRefusedError, Engine, InvalidInputError, ManualClock, type DriverName, type TaskInput,
 } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 
 export function describeFlowConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver);
 
   async function setup(options: { poolSize?: number } = {}) {
     const db = await dbs.fresh(options);

@@ -7,17 +7,15 @@
  * batches of the same keys in any order make one task per key; the migration carries the keys
  * of existing tasks over. Time is a ManualClock.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Engine, ManualClock, loadMigrations, migrate, silentLogger, type Database, type DriverName, type TaskInput } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 const Q = [{ name: 'q', weight: 1 }];
 
 export function describeIdempotencyConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver);
 
   async function setup(db?: Database) {
     db ??= await dbs.fresh();

@@ -3,17 +3,15 @@
  * worker hands it back (lost, deregistered, released), unique keys, and expiry. Time is a
  * ManualClock.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Engine, ManualClock, type Database, type DriverName, type EngineOptions } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 const Q = [{ name: 'q', weight: 1 }];
 
 export function describeLifetimeConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver);
 
   async function setup(options: Partial<EngineOptions> = {}) {
     const db = await dbs.fresh();

@@ -5,13 +5,13 @@
  * (schedules.pglite.test.ts, schedules.postgres.test.ts). Time is a ManualClock: a test moves
  * it and runs the firing duty's pass (`fireDueSchedules`) itself.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Cron } from 'croner';
 import {
   AlreadyExistsError, Engine, InvalidInputError, ManualClock, NotFoundError, type Database, type DriverName, type Executor,
   type ScheduleInput,
 } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 const SECOND = 1000;
@@ -41,9 +41,7 @@ function dyingOnce(db: Database, name: string): Database {
 }
 
 export function describeScheduleConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver);
 
   async function setup(start = T0, db?: Database) {
     db ??= await dbs.fresh();

@@ -2,11 +2,11 @@
  * What the engine tells its telemetry observer (the metrics' source), and the queue gauges'
  * snapshot, on each driver. A ManualClock makes every wait and duration exact.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   Engine, ManualClock, type AttemptObservation, type ClaimObservation, type DriverName, type EngineTelemetry,
 } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
@@ -35,14 +35,7 @@ class Recorder implements EngineTelemetry {
 }
 
 export function describeTelemetryConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  // Starting PGlite (once per file) is the slow part on a loaded machine: in a hook, not a test.
-  beforeAll(async () => {
-    await dbs.fresh({ migrate: false });
-    await dbs.closeOpened();
-  }, 180_000);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver, { migrate: false });
 
   async function setup() {
     const db = await dbs.fresh();

@@ -4,9 +4,9 @@
  * attempt, whatever its outcome. Run on each driver (engine.pglite.test.ts,
  * engine.postgres.test.ts).
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Engine, ManualClock, type DriverName } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -14,9 +14,7 @@ const TS = 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE';
 const WORKER_TRACE = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
 export function describeTraceConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver);
 
   async function setup() {
     const db = await dbs.fresh();

@@ -4,24 +4,17 @@
  * cancel_all policy, workflow cancel and retry, a batch's completion), run unchanged on each
  * driver. Time is a ManualClock.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   Engine, InvalidGraphError, ManualClock, ResultTooLargeError, type ClaimedTask, type DriverName, type EngineOptions,
 } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 const Q = [{ name: 'q', weight: 1 }];
 
 export function describeWorkflowConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  // Starting PGlite takes seconds (tens on a busy machine): not on the first test's clock.
-  beforeAll(async () => {
-    await dbs.fresh();
-    await dbs.closeOpened();
-  }, 180_000);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver, {});
 
   async function setup(options: Partial<EngineOptions> = {}) {
     const db = await dbs.fresh();

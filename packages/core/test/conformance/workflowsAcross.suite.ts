@@ -5,22 +5,16 @@
  * claim hands it its parents' results too), and expiry (an expired task takes its dependents
  * with it). Run unchanged on each driver; time is a ManualClock.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   Engine, ManualClock, type AttemptObservation, type DriverName, type EngineTelemetry,
 } from '@taskflow/core';
-import { testDatabases } from '../support/db.ts';
+import { useTestDatabases } from '../support/db.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 
 export function describeWorkflowsAcrossConformance(driver: DriverName): void {
-  const dbs = testDatabases(driver);
-  beforeAll(async () => {
-    await dbs.fresh();
-    await dbs.closeOpened();
-  }, 180_000);
-  afterEach(() => dbs.closeOpened());
-  afterAll(() => dbs.closeAll());
+  const dbs = useTestDatabases(driver, {});
 
   async function setup(observed: boolean) {
     const db = await dbs.fresh();

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { migrate, openPostgres, quoteIdent, silentLogger, type Database, type DriverName } from '@taskflow/core';
 import { PGlite, pgliteDatabase, pgliteParsers } from '@taskflow/core/pglite';
 import { TEST_DATABASE_URL } from './env.ts';
@@ -67,4 +68,22 @@ export function testDatabases(driver: DriverName): TestDatabases {
       lite = undefined;
     },
   };
+}
+
+/**
+ * testDatabases(driver) for one suite, closed by its hooks: what a test opened, after the test;
+ * everything, after the file. With `warm`, a first database is opened and closed in a hook, so
+ * that starting PGlite (seconds, tens on a loaded machine) is not on the first test's clock.
+ */
+export function useTestDatabases(driver: DriverName, warm?: Parameters<TestDatabases['fresh']>[0]): TestDatabases {
+  const dbs = testDatabases(driver);
+  if (warm) {
+    beforeAll(async () => {
+      await dbs.fresh(warm);
+      await dbs.closeOpened();
+    }, 180_000);
+  }
+  afterEach(() => dbs.closeOpened());
+  afterAll(() => dbs.closeAll());
+  return dbs;
 }
