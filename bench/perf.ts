@@ -3,9 +3,13 @@
  * Taskflow server and the SDK worker (each in its own process, as run.ts runs them) drain N
  * pre-loaded no-op tasks on PostgreSQL, while Linux `perf record` samples each process
  * (`--perf-basic-prof` gives V8's code its names). Prints, per process, its CPU and its page
- * faults during the drain (from /proc) and the functions with the most samples.
+ * faults during the drain (from /proc), the worker's requests (claims and separate result
+ * reports, with what they carried) and the functions with the most samples.
  *
  *   npm run perf -- [--n 100000] [--top 30] [--no-record] [--faults] [--worker-node-flags "…"]
+ *   npm run perf -- --concurrency 5      # a worker with few slots: small claims (default 50)
+ *   npm run perf -- --prefetch 450       # the worker's prefetch (default: the SDK's, adaptive)
+ *   npm run perf -- --checkout /path     # the server and the worker of another checkout (before/after)
  *   npm run perf -- --workload single|submit|bulk [--n 100000]
  *   npm run perf -- --metrics off        # the server with its metrics off (TASKFLOW_METRICS=off)
  *   npm run perf -- --tracing            # the worker with an OpenTelemetry SDK registered, no exporter (lib/tracing-sdk.ts)
@@ -17,6 +21,11 @@
  *   with them: `npx node --perf-basic-prof perf.ts --workload submit`.
  * --no-record: no `perf`, no --perf-basic-prof: only the CPU, the faults and the drain's rate,
  *   for before/after comparisons (run it alternately in two worktrees).
+ * --concurrency, --prefetch (drain): the worker's slots and prefetch buffer (the SDK Worker's
+ *   `concurrency` and `prefetch`); the claims' size follows them, so concurrency 5 weighs what
+ *   a claim and an HTTP exchange cost per task when they carry few tasks.
+ * --checkout: the root of another checkout of the repository (run.ts --baseline's form): its
+ *   server and worker run instead of this tree's, with its `npm start` flags (drain only).
  * --faults: sample page faults (`perf record -e page-faults`) instead of cycles, with callers.
  * --worker-node-flags: Node flags for the worker process (default none, as run.ts runs it), e.g.
  *   "--max-semi-space-size=8" to weigh the young generation's size for a busy worker.
@@ -38,7 +47,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuSeconds, cpuSecondsNamed, killAll, sleep } from './lib/proc.ts';
 import { fmt, table } from './lib/stats.ts';
 import { bulkEnqueue, drain, singleEnqueue, spawnWorker } from './lib/workloads.ts';
-import { TaskflowSystem } from './systems/taskflow.ts';
+import { checkoutRoot, TaskflowSystem, type RequestStats } from './systems/taskflow.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -51,11 +60,19 @@ const { values: args } = parseArgs({
     'server-node-flags': { type: 'string', default: '' },
     metrics: { type: 'string', default: 'on' },
     tracing: { type: 'boolean', default: false },
+    concurrency: { type: 'string', default: '50' },
+    prefetch: { type: 'string' },
+    checkout: { type: 'string' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
 const N = Number(args.n);
 const TOP = Number(args.top);
+const CONCURRENCY = Number(args.concurrency);
+if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) throw new Error(`--concurrency: a whole number above 0, not ${args.concurrency}`);
+const PREFETCH = args.prefetch === undefined ? undefined : Number(args.prefetch);
+const CHECKOUT = args.checkout === undefined ? undefined : checkoutRoot(args.checkout);
+if (PREFETCH !== undefined && !(Number.isInteger(PREFETCH) && PREFETCH >= 0)) throw new Error(`--prefetch: a whole number, not ${args.prefetch}`);
 if (args.metrics !== 'on' && args.metrics !== 'off') throw new Error(`--metrics: on or off, not ${args.metrics}`);
 const RECORD = !args['no-record'];
 const HOW_RECORDED = RECORD ? `under perf record${args.faults ? ' -e page-faults' : ''}` : 'not recorded';
@@ -100,6 +117,9 @@ async function main(): Promise<void> {
     driver: 'postgres', databaseUrl: args['database-url']!, schema: `bench_perf_${Date.now().toString(36)}`, serverExecArgv: [...flags, ...serverFlags],
     serverConfig: { metrics: args.metrics === 'on' },
     workerTracing: args.tracing,
+    tuning: PREFETCH === undefined ? {} : { prefetch: PREFETCH },
+    checkout: CHECKOUT,
+    countRequests: true,
   });
   try {
     await sys.setup();
@@ -112,7 +132,7 @@ async function main(): Promise<void> {
     await bulkEnqueue(sys, 'd', N, 1000);
     await sys.prepare();
     const workerFlags = args['worker-node-flags']!.split(' ').filter(Boolean);
-    const worker = await spawnWorker(sys, 'd', 50, [...flags, ...workerFlags]);
+    const worker = await spawnWorker(sys, 'd', CONCURRENCY, [...flags, ...workerFlags]);
     const serverPid = sys.serverPid()!;
     const recordings = RECORD ? [record(worker.pid, `${dir}worker.data`), record(serverPid, `${dir}server.data`)] : [];
     if (RECORD) await sleep(500); // perf attaches
@@ -120,13 +140,21 @@ async function main(): Promise<void> {
     const d = await drain(sys, worker, 'd', N, { databaseUrl: args['database-url'] });
     const faults = [minorFaults(worker.pid) - faults0[0]!, minorFaults(serverPid) - faults0[1]!];
     for (const r of recordings) await r.stop();
+    const requests = (await worker.request<{ stats: Partial<RequestStats> }>({ cmd: 'stats' })).stats;
     await worker.stop();
-    console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; metrics ${args.metrics}; worker tracing ${args.tracing ? 'on' : 'off'}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
+    const slots = `concurrency ${CONCURRENCY}, prefetch ${PREFETCH ?? 'auto'}`;
+    console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; ${slots}${CHECKOUT ? `; server and worker of ${CHECKOUT}` : ''}; metrics ${args.metrics}; worker tracing ${args.tracing ? 'on' : 'off'}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
     console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
       ['worker', fmt(d.jobsPerSec), String(d.workerCpuSec), `${Math.round((d.workerCpuSec! * 1e6) / N)} µs`, fmt(faults[0]!)],
       ['server', '', String(d.serverCpuSec), `${Math.round((d.serverCpuSec! * 1e6) / N)} µs`, fmt(faults[1]!)],
       ['PostgreSQL', '', String(d.storageCpuSec), `${Math.round((d.storageCpuSec! * 1e6) / N)} µs`, '—'],
     ]));
+    if (requests.claims !== undefined) {
+      const per = (a: number, b: number) => (b > 0 ? (a / b).toFixed(1) : '—');
+      console.log(`\nThe worker's requests (to its stop): ${fmt(requests.claims)} claims (${per(requests.tasksClaimed!, requests.claimsAnswered! - requests.emptyClaims!)} tasks per non-empty answer, `
+        + `${per(requests.resultsOnClaims!, requests.claimsWithResults!)} results on those carrying some), ${fmt(requests.reports!)} separate result reports (${per(requests.resultsOnReports!, requests.reports!)} each): `
+        + `${per(N, requests.claims + requests.reports!)} tasks per request`);
+    }
     if (RECORD) {
       for (const name of ['worker', 'server']) {
         console.log(`\n### ${name}: the functions with the most ${args.faults ? 'page faults' : 'samples'} (${dir}${name}.data)\n`);
