@@ -24,14 +24,22 @@ export async function settleAndClaim(
   ctx: EngineContext, workerId: string, reports: readonly TaskResultReport[], queues: readonly QueueWeight[], max: number,
 ): Promise<{ outcomes: SettleOutcome[]; tasks: ClaimedTask[] }> {
   if (!isUuid(workerId)) return { outcomes: reports.map(() => 'stale'), tasks: [] };
+  // Each task's first report counts (a later one for the same task is stale), split by status
+  // in one pass: this runs for every result of every request.
   const firstIndex = new Map<string, number>();
-  reports.forEach((r, i) => {
-    if (!firstIndex.has(r.id) && isTaskId(r.id)) firstIndex.set(r.id, i);
-  });
-  const unique = reports.filter((r, i) => firstIndex.get(r.id) === i);
-  const ok = unique.filter((r) => r.status === 'succeeded');
-  const failed = unique.filter((r) => r.status === 'failed');
-  const released = unique.filter((r) => r.status === 'released');
+  const unique: TaskResultReport[] = [];
+  const ok: (TaskResultReport & { status: 'succeeded' })[] = [];
+  const failed: (TaskResultReport & { status: 'failed' })[] = [];
+  const released: TaskResultReport[] = [];
+  for (let i = 0; i < reports.length; i++) {
+    const r = reports[i]!;
+    if (firstIndex.has(r.id) || !isTaskId(r.id)) continue;
+    firstIndex.set(r.id, i);
+    unique.push(r);
+    if (r.status === 'succeeded') ok.push(r);
+    else if (r.status === 'failed') failed.push(r);
+    else if (r.status === 'released') released.push(r);
+  }
   await refuseLargeParentResults(ctx, ok);
   const order = max > 0 ? weightedOrder(queues) : [];
   // A limited queue's claim is not the plain one the successes' statement carries.
@@ -58,7 +66,8 @@ export async function settleAndClaim(
   if (settledRow?.ready_queues) ctx.announce((settledRow.ready_queues as string).split(',').map((queue) => ({ queue, state: 'queued' })));
   else if (!carrier) ctx.announce(okRows.filter((r) => !isSettled(r)));
   if (tasks.length < max) tasks.push(...(await claimFrom(ctx, workerId, carrier ? order.slice(1) : order, max - tasks.length)));
-  const accepted = new Set<string>([...settledOk, ...failedRows.filter(isSettled).map((r) => String(r.id))]);
+  const accepted = new Set<string>(settledOk);
+  for (const r of failedRows) if (isSettled(r)) accepted.add(String(r.id));
   ctx.churn += accepted.size;
   ctx.announce(failedRows);
   if (accepted.size > 0) wakeLimited(ctx, queues, [...okRows, ...failedRows]);
