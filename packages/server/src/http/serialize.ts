@@ -55,17 +55,35 @@ export function apiKeyJson(k: ApiKey): C.ApiKey {
 }
 
 /**
+ * JSON.stringify of a string, keeping its last answer: the tasks of a claim share their queue
+ * and mostly their type, and this runs for every task of every claim.
+ */
+function lastJsonString(): (value: string) => string {
+  let last: string | undefined;
+  let json = '';
+  return (value) => {
+    if (value !== last) {
+      json = JSON.stringify(value);
+      last = value;
+    }
+    return json;
+  };
+}
+const queueNameJson = lastJsonString();
+const typeJson = lastJsonString();
+
+/**
  * A claimed task as JSON text, with the payload spliced in as the database returned it: the
  * claim path never parses and re-serialises payloads. The trace context only when the task has
  * one (the traceparent was checked against its pattern when it was submitted).
  */
 export function claimedTaskJson(t: ClaimedTask): string {
   return (
-    `{"id":"${t.id}","queue":${JSON.stringify(t.queue)},"type":${JSON.stringify(t.type)},` +
+    `{"id":"${t.id}","queue":${queueNameJson(t.queue)},"type":${typeJson(t.type)},` +
     `"attempt":${t.attempt},"attemptsLeft":${t.attemptsLeft},"priority":${t.priority},` +
     `"payload":${t.payloadJson ?? 'null'},"payloadBase64":${t.payloadBase64 === null ? 'null' : `"${t.payloadBase64}"`},` +
     `"contentType":${t.contentType === null ? 'null' : JSON.stringify(t.contentType)},"timeoutMs":${t.timeoutMs},` +
-    `"leaseExpiresAt":"${t.leaseExpiresAt}","tags":${JSON.stringify(t.tags)},` +
+    `"leaseExpiresAt":"${t.leaseExpiresAt}","tags":${t.tags.length === 0 ? '[]' : JSON.stringify(t.tags)},` +
     `"createdAt":"${t.createdAt}"${t.parentsJson === undefined ? '' : `,"parents":${t.parentsJson}`}` +
     (t.traceparent === null ? '}' : `,"traceparent":"${t.traceparent}"${t.tracestate === null ? '' : `,"tracestate":${JSON.stringify(t.tracestate)}`}}`)
   );
