@@ -112,6 +112,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly createdAt = new CreatedAtCache();
   private readonly recovery: Recovery;
   private readonly claimCtrls = new Set<AbortController>();
+  /**
+   * The last claim answered brought all it asked for: tasks are waiting, so a claim in flight
+   * will be answered at once rather than wait for work (long-poll), and another will follow it.
+   */
+  private backlog = false;
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private removeSignalHandlers: (() => void) | undefined;
@@ -226,6 +231,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         backoff = 0;
         slots.reserved -= want;
         results.noteOutcomes(out);
+        this.backlog = out.tasks.length >= want;
         const now = Date.now();
         let leaseMs: number | undefined;
         for (const task of out.tasks) {
@@ -235,6 +241,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.adaptive?.claimed(want, out.tasks.length, roundTripMs, leaseMs);
       } catch (err) {
         slots.reserved -= want;
+        this.backlog = false;
         results.restore(err, batch, report.fullIndex);
         if (session.state !== 'running') break;
         if (await this.recovery.recover(err, usedId)) continue;
@@ -305,7 +312,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const payload = task.payloadBase64 !== null ? Buffer.from(task.payloadBase64, 'base64') : task.payload;
       const value = await otelContext.with(trace.ctx, handler, undefined, payload, ctx);
       const result = value === undefined ? null : value;
-      if (typeof result === 'object' || typeof result === 'bigint') {
+      if ((typeof result === 'object' && result !== null) || typeof result === 'bigint') {
         try {
           JSON.stringify(result);
         } catch (err) {
@@ -333,10 +340,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.emit('taskDone', task, report);
     }
     this.startBuffered();
-    // A claim loop waiting for room will claim now and carry this result; otherwise send it.
+    // A claim loop waiting for room will claim now and carry this result. While a claim is in
+    // flight on a backlog, it is answered soon and the next claim carries the result: it lingers
+    // for that claim (RESULT_LINGER_MS at most) rather than go in a request of its own. Otherwise
+    // (no claim coming, or one waiting for work) it goes at once.
     const claimComing = slots.waited;
     slots.wake();
-    if (!claimComing) this.results.queueFlush();
+    if (!claimComing) this.results.queueFlush(this.backlog && this.claimCtrls.size > 0);
   }
 
   // ------------------------------------------------------------------ shutdown
