@@ -77,11 +77,23 @@ export class Alerts {
 
   /**
    * One evaluation pass over every enabled rule (and every disabled one still pending or
-   * firing). Safe on every node at once: each change of state is made, recorded and notified
-   * once (evaluate.ts).
+   * firing), now, whenever any node last evaluated them. Safe on every node at once: each
+   * change of state is made, recorded and notified once (evaluate.ts). Depth and age are
+   * counted unless `snapshotMaxAgeMs` lets them come from the queue gauges' snapshot
+   * (values.ts).
    */
-  evaluate(): Promise<AlertPassResult> {
-    return evaluateRules(this.engine);
+  evaluate(options: { snapshotMaxAgeMs?: number } = {}): Promise<AlertPassResult> {
+    return evaluateRules(this.engine, { snapshotMaxAgeMs: options.snapshotMaxAgeMs ?? 0 });
+  }
+
+  /**
+   * The duty's pass: evaluates the rules no node evaluated within the last `intervalMs` (less
+   * a tenth), claiming them, so that the nodes running the duty share one pass per interval;
+   * depth and age come from a snapshot younger than the interval. Evaluates nothing when
+   * another node's pass came first.
+   */
+  evaluateDue(intervalMs: number): Promise<AlertPassResult> {
+    return evaluateRules(this.engine, { claimIntervalMs: intervalMs, snapshotMaxAgeMs: intervalMs });
   }
 }
 
@@ -92,17 +104,21 @@ export interface AlertDutyOptions {
   onNotified?: (count: number) => void;
 }
 
-/** The evaluation duty: a Loop running `Alerts.evaluate`, on every node. */
+/**
+ * The evaluation duty: a Loop running `Alerts.evaluateDue` on every node; the nodes share one
+ * pass per interval.
+ */
 export class AlertEvaluationDuty {
   private readonly loop: Loop;
 
   constructor(alerts: Alerts, logger: Logger, options: AlertDutyOptions = {}) {
+    const intervalMs = options.intervalMs ?? 15_000;
     this.loop = new Loop({
       name: 'alerts',
-      intervalMs: options.intervalMs ?? 15_000,
+      intervalMs,
       logger,
       run: async () => {
-        const pass = await alerts.evaluate();
+        const pass = await alerts.evaluateDue(intervalMs);
         if (pass.recorded > 0) logger.info({ ...pass }, 'alert rules changed state');
         if (pass.notifications > 0) options.onNotified?.(pass.notifications);
       },

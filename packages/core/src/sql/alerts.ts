@@ -95,8 +95,33 @@ export const alertRulesToEvaluate: Statement = {
 };
 
 /**
+ * alertRulesClaim: the rules due for evaluation, claimed for this node's pass: those
+ * alertRulesToEvaluate takes that no node claimed within the last $2 ms, stamped
+ * `evaluated_at`. $1 now (returned as the pass's time), $2 ms since the last claim.
+ * Keeps: one pass per rule per interval across every node. A node that sees a rule being
+ * claimed skips it (SKIP LOCKED), and one whose snapshot predates a claim that committed
+ * re-reads the row under its lock and finds it stamped. `evaluated_at` is the database's
+ * now(), never the engine's clock: it paces the duty as its timer does (a ManualClock held
+ * still in a test does not stop the duty), while the pass measures at $1. A node that dies
+ * after claiming leaves its rules to the first pass of the next interval.
+ */
+export const alertRulesClaim: Statement = {
+  name: 'tf_alert_rules_claim',
+  text: `
+WITH due AS (
+  SELECT id FROM alert_rules
+   WHERE (enabled OR state <> 'inactive') AND (evaluated_at IS NULL OR evaluated_at <= now() - $2 * interval '1 millisecond')
+   ORDER BY id FOR UPDATE SKIP LOCKED
+), claimed AS (
+  UPDATE alert_rules r SET evaluated_at = now() FROM due WHERE r.id = due.id
+  RETURNING ${RULE_COLUMNS}
+)
+SELECT claimed.*, coalesce($1::timestamptz, now()) AS now FROM claimed ORDER BY id`,
+};
+
+/**
  * alertRuleTransition: the compare-and-set of a change of state. $1 id, $2 the version the
- * evaluation read, $3 new state, $4 state_since, $5 value, $6 now.
+ * evaluation read, $3 new state, $4 state_since, $5 value.
  * Keeps: one change per version. Of two nodes that evaluated the same version, the second
  * UPDATE waits for the first's row lock, re-reads the row, no longer matches, and returns
  * nothing: that node writes no history and no notification (its transaction holds nothing else).
@@ -104,8 +129,7 @@ export const alertRulesToEvaluate: Statement = {
 export const alertRuleTransition: Statement = {
   name: 'tf_alert_rule_transition',
   text: `
-UPDATE alert_rules r SET state = $3, state_since = $4, last_value = $5, evaluated_at = coalesce($6::timestamptz, now()),
-       version = r.version + 1
+UPDATE alert_rules r SET state = $3, state_since = $4, last_value = $5, version = r.version + 1
  WHERE r.id = $1 AND r.version = $2
 RETURNING ${RULE_COLUMNS}`,
 };
@@ -177,6 +201,18 @@ const IN_WINDOW = (col: string) => `${col} > $4::timestamptz AND ${col} <= $1::t
 export const alertValueQueueDepth: Statement = {
   name: 'tf_alert_value_queue_depth',
   text: `SELECT count(*)::float8 AS value, $1::timestamptz IS NULL AS unused FROM tasks t WHERE t.state = 'queued' AND ${TASK_SCOPE}`,
+};
+
+/**
+ * Ready tasks of a type-scoped rule's scope, counted up to $4 (the smallest count above the
+ * threshold): enough to know whether the rule holds without reading the whole backlog of a
+ * type spread over every queue. $1 now (unused), $2 queue, $3 type, $4 cap.
+ */
+export const alertValueQueueDepthCapped: Statement = {
+  name: 'tf_alert_value_queue_depth_capped',
+  text: `
+SELECT count(*)::float8 AS value, $1::timestamptz IS NULL AS unused
+  FROM (SELECT 1 FROM tasks t WHERE t.state = 'queued' AND ${TASK_SCOPE} LIMIT $4::bigint) capped`,
 };
 
 /** How long the oldest ready task of the scope has waited, ms (0: none waits). $1 now, $2 queue, $3 type. */

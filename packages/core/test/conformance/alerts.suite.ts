@@ -169,11 +169,50 @@ export function describeAlertConformance(driver: DriverName): void {
       });
     });
 
+    describe('one pass per interval across the nodes', () => {
+      it('two engines in one interval: one evaluates each rule, the other nothing', async () => {
+        const { db, clock, alerts, rule, enqueue } = await setup();
+        const other = new Alerts(new Engine({ db, clock }));
+        const a = await rule({ forMs: 0 });
+        const b = await rule({ name: 'latency', kind: 'oldest_ready_age', threshold: 1, forMs: 0 });
+        await enqueue(3);
+        clock.advance(SECOND);
+        const passes = await Promise.all([alerts.evaluateDue(MINUTE), other.evaluateDue(MINUTE)]);
+        expect(passes.map((p) => p.evaluated).sort()).toEqual([0, 2]);
+        expect(passes.map((p) => p.transitions).sort()).toEqual([0, 2]);
+        expect([(await alerts.getRule(a.id)).state, (await alerts.getRule(b.id)).state]).toEqual(['firing', 'firing']);
+        // Within the interval (the database's time), no node evaluates them again; a new rule is due at once.
+        clock.advance(10 * MINUTE);
+        const c = await rule({ name: 'new', forMs: 0 });
+        const again = await Promise.all([alerts.evaluateDue(MINUTE), other.evaluateDue(MINUTE)]);
+        expect(again.map((p) => p.evaluated).sort()).toEqual([0, 1]);
+        expect((await alerts.getRule(c.id)).state).toBe('firing');
+        // A forced pass still evaluates every rule, and changes nothing twice.
+        expect(await other.evaluate()).toMatchObject({ evaluated: 3, transitions: 0 });
+      });
+
+      it('rules a node claimed before it died wait for the next interval, then another node evaluates them', async () => {
+        const { db, clock, alerts, rule, enqueue } = await setup();
+        const other = new Alerts(new Engine({ db, clock }));
+        const r = await rule({ forMs: 0 });
+        await enqueue(3);
+        // The winner's claim (alertRulesClaim's stamp), committed; the node dies before evaluating.
+        await db.query(`UPDATE alert_rules SET evaluated_at = now()`);
+        expect(await other.evaluateDue(MINUTE)).toMatchObject({ evaluated: 0 });
+        expect((await alerts.getRule(r.id)).state).toBe('inactive');
+        // The next interval (the stamp fabricated a minute older): the rule is due again.
+        await db.query(`UPDATE alert_rules SET evaluated_at = evaluated_at - interval '1 minute'`);
+        expect(await other.evaluateDue(MINUTE)).toMatchObject({ evaluated: 1, transitions: 1, recorded: 1 });
+        expect((await alerts.getRule(r.id)).state).toBe('firing');
+        expect((await alerts.listHistory({ ruleId: r.id, limit: 10 })).map((h) => h.state)).toEqual(['firing']);
+      });
+    });
+
     describe('values', () => {
       /** The value a rule of `input` records when it fires at once (threshold below any value). */
-      async function valueOf(alerts: Alerts, input: Partial<AlertRuleInput>): Promise<number | null> {
+      async function valueOf(alerts: Alerts, input: Partial<AlertRuleInput>, pass = () => alerts.evaluate()): Promise<number | null> {
         const r = await alerts.createRule({ name: `v${Math.random()}`, kind: 'queue_depth', threshold: -1, forMs: 0, ...input } as AlertRuleInput);
-        await alerts.evaluate();
+        await pass();
         const got = await alerts.getRule(r.id);
         await alerts.deleteRule(r.id);
         return got.state === 'firing' ? got.lastValue : null;
@@ -189,6 +228,43 @@ export function describeAlertConformance(driver: DriverName): void {
         expect(await valueOf(alerts, {})).toBe(5);
         expect(await valueOf(alerts, { kind: 'oldest_ready_age', scope: { queue: 'q' } })).toBe(90_000);
         expect(await valueOf(alerts, { kind: 'oldest_ready_age', scope: { queue: 'other' } })).toBe(0);
+      });
+
+      it('queue_depth and oldest_ready_age from a fresh snapshot equal the counted ones', async () => {
+        const { clock, engine, alerts, enqueue } = await setup();
+        await enqueue(2, 'q');
+        clock.advance(90 * SECOND);
+        await enqueue(3, 'other');
+        await engine.enqueue([{ type: 'later', queue: 'q', delayMs: MINUTE }, { type: 'x', queue: 'q', priority: 5 }]);
+        expect(await engine.refreshStats(MINUTE)).toBe(true);
+        clock.advance(SECOND); // a pass after the snapshot's instant
+        const fromSnapshot = () => alerts.evaluate({ snapshotMaxAgeMs: MINUTE });
+        const rules: Partial<AlertRuleInput>[] = [
+          {}, { scope: { queue: 'q' } }, { scope: { queue: 'none' } },
+          { kind: 'oldest_ready_age' }, { kind: 'oldest_ready_age', scope: { queue: 'q' } }, { kind: 'oldest_ready_age', scope: { queue: 'other' } },
+          { kind: 'oldest_ready_age', scope: { queue: 'none' } },
+        ];
+        const counted = [];
+        for (const input of rules) counted.push(await valueOf(alerts, input));
+        expect(counted).toEqual([6, 3, 0, 91_000, 91_000, SECOND, 0]);
+        for (const [i, input] of rules.entries()) expect(await valueOf(alerts, input, fromSnapshot)).toBeCloseTo(counted[i]!, 6);
+        // The snapshot is what was read: tasks enqueued since are not in it...
+        await enqueue(4, 'q');
+        expect(await valueOf(alerts, { scope: { queue: 'q' } }, fromSnapshot)).toBe(3);
+        // ...until it is older than allowed: refreshed then, at the pass's own instant, which is counted.
+        clock.advance(MINUTE);
+        expect(await valueOf(alerts, { scope: { queue: 'q' } }, fromSnapshot)).toBe(7);
+        expect((await engine.readStats())!.takenAt * 1000).toBe(clock.now().getTime());
+      });
+
+      it('queue_depth scoped by type counts up to threshold + 1', async () => {
+        const { alerts, enqueue } = await setup();
+        await enqueue(5);
+        expect(await valueOf(alerts, { scope: { type: 't' }, threshold: 2 })).toBe(3);
+        expect(await valueOf(alerts, { scope: { type: 't', queue: 'q' }, threshold: 0.5 })).toBe(1);
+        expect(await valueOf(alerts, { scope: { type: 't' }, threshold: 5 })).toBeNull();
+        expect(await valueOf(alerts, { scope: { type: 't' }, threshold: 4.5 })).toBe(5);
+        expect(await valueOf(alerts, { scope: { type: 't' }, threshold: 1e300 })).toBeNull();
       });
 
       it('failure_rate, dead_letter_growth and no_completions count the window of a fabricated history', async () => {
