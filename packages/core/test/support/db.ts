@@ -1,4 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { migrate, openPostgres, quoteIdent, silentLogger, type Database, type DriverName } from '@taskflow/core';
@@ -51,7 +55,7 @@ export function testDatabases(driver: DriverName): TestDatabases {
         db = await openPostgres({ connectionString: TEST_DATABASE_URL, schema, poolSize: options.poolSize ?? 5, logger: silentLogger });
         schemas.push(schema);
       } else {
-        lite ??= PGlite.create({ dataDir: 'memory://', parsers: pgliteParsers });
+        lite ??= startPglite();
         db = await pgliteDatabase(await lite, schema, async () => {});
       }
       opened.push(db);
@@ -74,6 +78,43 @@ export function testDatabases(driver: DriverName): TestDatabases {
       lite = undefined;
     },
   };
+}
+
+/**
+ * The initdb image tests start PGlite from: a tar of a new in-memory database (PGlite's own
+ * start parameters), one per PGlite version, in the temporary directory.
+ */
+const INITDB_IMAGE = join(tmpdir(), `taskflow-test-pglite-initdb-${pgliteVersion()}.tar`);
+
+function pgliteVersion(): string {
+  const require = createRequire(import.meta.url);
+  const main = require.resolve('@electric-sql/pglite');
+  for (let dir = dirname(main); dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === '@electric-sql/pglite') return pkg.version!;
+  }
+  throw new Error(`no package.json of @electric-sql/pglite above ${main}`);
+}
+
+/**
+ * A new in-memory PGlite, from the initdb image: initdb (thousands of catalog statements) is
+ * most of a start otherwise. A file's first `fresh()` (start and migrations) took 10.7-11.2 s
+ * without the image and 6.1-6.4 s with it on the shared 2-core host (load 11.5); what is left
+ * is compiling PGlite's WebAssembly in each test process and the migrations (1.3 s). The first
+ * start without an image makes it (written aside, then renamed: a file running beside reads a
+ * whole image or none).
+ */
+async function startPglite(): Promise<PGlite> {
+  if (existsSync(INITDB_IMAGE)) {
+    return PGlite.create({ dataDir: 'memory://', parsers: pgliteParsers, loadDataDir: new Blob([readFileSync(INITDB_IMAGE)]) });
+  }
+  const lite = await PGlite.create({ dataDir: 'memory://', parsers: pgliteParsers });
+  const partial = `${INITDB_IMAGE}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(partial, Buffer.from(await (await lite.dumpDataDir('none')).arrayBuffer()));
+  renameSync(partial, INITDB_IMAGE);
+  return lite;
 }
 
 /**
