@@ -113,7 +113,7 @@ export const ScheduleFire = Type.Object({
   fireTime: Timestamp,
   taskId: Type.Union([TaskId, Type.Null()], { description: 'The task the fire created; null when it created none.' }),
   outcome: Type.Enum(['created', 'replaced', 'skipped_overlap', 'skipped_misfire', 'refused'], {
-    description: '`replaced`: created after cancelling the last fire\'s task. `skipped_misfire`: missed fires not run, from fireTime through skippedThrough. `refused`: the task was refused (its queue full, or the template no longer a valid task); see reason.',
+    description: '`replaced`: created after cancelling the last fire\'s task. `skipped_misfire`: missed fires not run, from fireTime through skippedThrough. `refused`: the task was refused (its queue full, the template no longer a valid task, or its payload over the payload limit); see reason.',
   }),
   skippedThrough: Type.Union([Timestamp, Type.Null()]),
   reason: Type.Union([Type.String(), Type.Null()], {

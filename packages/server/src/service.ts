@@ -85,7 +85,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       db, clock: opts.clock, logger, telemetry: metrics,
       options: {
         defaultTimeoutMs: config.defaultTimeoutMs, defaultMaxAttempts: config.defaultMaxAttempts,
-        poisonAfter: config.poisonAfter, workerTtlMs: config.workerTtlMs,
+        poisonAfter: config.poisonAfter, workerTtlMs: config.workerTtlMs, maxPayloadBytes: config.maxPayloadBytes,
       },
     });
     const nodeId = randomUUID();

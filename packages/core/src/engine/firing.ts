@@ -102,6 +102,7 @@ async function createTask(ctx: EngineContext, tx: Executor, s: Schedule, fireTim
   const at = new Date(fireTime);
   await tx.query(S.scheduleFireSavepoint);
   try {
+    checkPayloadSize(s, ctx.options.maxPayloadBytes);
     if (replacing !== null) await tx.query(T.taskCancel, [replacing, ctx.now()]);
     const [r] = await enqueue(ctx, [{ ...s.template }], tx);
     await tx.query(S.scheduleFireLink, [s.id, at, r!.ref.id]);
@@ -114,6 +115,19 @@ async function createTask(ctx: EngineContext, tx: Executor, s: Schedule, fireTim
     ctx.logger.warn({ schedule: s.id, fireTime: at, reason }, `schedule ${s.id}: the task of its fire at ${at.toISOString()} was refused; recorded as refused, and the schedule moves on`);
     return null;
   }
+}
+
+/**
+ * The submission limit on the payload, measured as the server measures a submission's: a
+ * template stored under a higher limit would make a task the API now refuses.
+ */
+function checkPayloadSize(s: Schedule, maxBytes: number | null): void {
+  if (maxBytes === null) return;
+  const t = s.template;
+  const size = t.payloadBase64 !== undefined
+    ? (t.payloadBase64.length / 4) * 3
+    : t.payload !== undefined ? Buffer.byteLength(JSON.stringify(t.payload)) : 0;
+  if (size > maxBytes) throw new InvalidInputError('template/payload', `is ${size} bytes, over the limit of ${maxBytes} bytes`);
 }
 
 /** What the overlap policy makes of a fire, given the task of the last fire. */

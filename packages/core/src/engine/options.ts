@@ -18,6 +18,13 @@ export interface EngineOptions {
   poisonAfter: number;
   /** A worker that has not heartbeated for this long is lost; its tasks are requeued. @defaultValue 15000 */
   workerTtlMs: number;
+  /**
+   * Largest payload (JSON text, or decoded base64 bytes) of the task a schedule's fire makes;
+   * a larger template's fire is recorded `refused`. The server's submission limit
+   * (TASKFLOW_MAX_PAYLOAD_BYTES), which a template met when stored and may exceed once the
+   * limit is lowered. null: no limit. @defaultValue null
+   */
+  maxPayloadBytes: number | null;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -27,4 +34,5 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   defaultTimeoutMs: 30_000,
   poisonAfter: 3,
   workerTtlMs: 15_000,
+  maxPayloadBytes: null,
 };

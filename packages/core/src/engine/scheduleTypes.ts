@@ -78,7 +78,7 @@ export interface Schedule {
  * `created`: a task was created. `replaced`: created after cancelling the last fire's task.
  * `skipped_overlap`: the last fire's task was unfinished (overlap `skip`). `skipped_misfire`:
  * missed fires not run, from `fireTime` through `skippedThrough`. `refused`: the task was
- * refused (the queue full, or the template no longer a valid task; see `reason`); no task.
+ * refused (the queue full, the template no longer a valid task, or its payload over `maxPayloadBytes`; see `reason`); no task.
  */
 export type FireOutcome = 'created' | 'replaced' | 'skipped_overlap' | 'skipped_misfire' | 'refused';
 

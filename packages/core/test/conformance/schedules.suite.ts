@@ -197,6 +197,22 @@ export function describeScheduleConformance(driver: DriverName): void {
         expect((await engine.getSchedule(a.id)).nextFireAt!.toISOString()).toBe('2030-01-01T00:00:02.000Z');
       });
 
+      it('records a fire whose payload is over the engine\'s limit as refused: a template stored under a higher one', async () => {
+        const { db, clock, create, tasksOf } = await setup();
+        const big = await create({ name: 'big', template: { type: 'tick', queue: 'cron', payload: { text: 'é'.repeat(60) } } });
+        const bytes = await create({ name: 'bytes', template: { type: 'tick', queue: 'cron', payloadBase64: 'A'.repeat(200) } });
+        const small = await create({ name: 'small', template: { type: 'tick', queue: 'cron', payload: { text: 'é'.repeat(40) } } });
+        // Another node, with the limit lowered to 100 bytes, fires them.
+        const lowered = new Engine({ db, clock, options: { maxPayloadBytes: 100 } });
+        clock.advance(SECOND);
+        expect(await lowered.fireDueSchedules()).toEqual({ schedules: 3, created: 1, failed: 0 });
+        const [fire] = await lowered.listScheduleFires(big.id, { limit: 10 });
+        expect(fire).toMatchObject({ outcome: 'refused', taskId: null, reason: 'invalid_input: is 131 bytes, over the limit of 100 bytes' });
+        expect((await lowered.listScheduleFires(bytes.id, { limit: 10 }))[0]).toMatchObject({ outcome: 'refused', reason: 'invalid_input: is 150 bytes, over the limit of 100 bytes' });
+        expect(await tasksOf(big.id)).toHaveLength(0);
+        expect(await tasksOf(small.id)).toHaveLength(1);
+      });
+
       it('records a fire its full queue refuses as refused (queue_full), and fires again once there is room', async () => {
         const { db, engine, create, at, fires, tasksOf } = await setup();
         await engine.updateQueueSettings('cron', { maxDepth: 1 });
