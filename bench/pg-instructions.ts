@@ -5,7 +5,7 @@
  * is doing (two runs of the same script measured 0.05% apart on a loaded machine), so a change
  * of a few percent in the database's work shows, where the timed benches drown it in noise.
  *
- *   npm run pg-instructions -- [--n 20000] [--batch 250] [--variants base,observed,fillfactor40,merged-running,queue-hash-ready] [--functions 30 [--inclusive]]
+ *   npm run pg-instructions -- [--n 20000] [--batch 250] [--variants base,before-0015,observed,fillfactor40,queue-hash-ready] [--functions 30 [--inclusive]]
  *
  * For each variant, three scripts are run from a fresh copy of one scratch cluster:
  * - `zero`: the engine's migrations (packages/core/migrations), the variant's change, a worker
@@ -22,9 +22,9 @@
  * Variants are schema changes applied after the migrations, to weigh a change before writing
  * its migration:
  * - base: the schema as the migrations leave it;
+ * - before-0015: the schema before migration 0015 (tasks_leases and tasks_running_worker where
+ *   tasks_running is now, the column checks as CHECK constraints of the table);
  * - fillfactor40: `tasks` with fillfactor 40 (room on each page for a task's later versions);
- * - merged-running: one index on (worker_id, lease_expires_at) WHERE state = 'running' in place
- *   of tasks_leases and tasks_running_worker (one index entry less per claim);
  * - queue-hash-ready: tasks_ready keyed by hashtext(queue) instead of queue (a fixed-width
  *   first column). The claim statement cannot use that index, so only its insert is measured.
  * - no-finished-index, brin-every-row, btree-finished: the analytics rollup's index on
@@ -61,7 +61,7 @@ const { values: args } = parseArgs({
   options: {
     n: { type: 'string', default: '20000' },
     batch: { type: 'string', default: '250' },
-    variants: { type: 'string', default: 'base,fillfactor40,merged-running,queue-hash-ready' },
+    variants: { type: 'string', default: 'base,before-0015' },
     'pg-bin': { type: 'string' },
     functions: { type: 'string', default: '0' },
     inclusive: { type: 'boolean', default: false },
@@ -72,22 +72,15 @@ const BATCH = Number(args.batch);
 if (!Number.isInteger(N) || N <= 0 || N % 1000 !== 0) throw new Error('--n: a positive multiple of 1000');
 if (!Number.isInteger(BATCH) || BATCH <= 0 || N % BATCH !== 0) throw new Error('--batch: a whole number above 0 that divides --n');
 
-const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean; observed?: boolean; limited?: boolean }> = {
+const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean; observed?: boolean; limited?: boolean; upTo?: number }> = {
   base: { sql: [], cycle: true },
+  // The schema before migration 0015 (two indexes on the running set, CHECK constraints).
+  'before-0015': { sql: [], cycle: true, upTo: 14 },
   limited: { sql: [], cycle: true, limited: true },
   observed: { sql: [], cycle: true, observed: true },
-  // The CHECK constraints of tasks dropped: each UPDATE statement reads their stored
-  // expressions back (stringToNode) and compiles them, whatever the number of rows.
-  'no-checks': {
-    sql: [`DO $$ DECLARE c text; BEGIN FOR c IN SELECT conname FROM pg_constraint WHERE conrelid = 'tasks'::regclass AND contype = 'c' LOOP EXECUTE format('ALTER TABLE tasks DROP CONSTRAINT %I', c); END LOOP; END $$`],
-    cycle: true,
-  },
   keyed: { sql: [], cycle: true, keyed: true },
+  'merged-dead': { sql: ['DROP INDEX tasks_dead', 'DROP INDEX tasks_unfinished', "CREATE INDEX tasks_unfinished ON tasks (state, id) WHERE state IN ('blocked', 'cancelled', 'retrying', 'scheduled', 'dead')"], cycle: true },
   fillfactor40: { sql: ['ALTER TABLE tasks SET (fillfactor = 40)'], cycle: true },
-  'merged-running': {
-    sql: ['DROP INDEX tasks_leases', 'DROP INDEX tasks_running_worker', "CREATE INDEX tasks_running ON tasks (worker_id, lease_expires_at) WHERE state = 'running'"],
-    cycle: true,
-  },
   'queue-hash-ready': {
     sql: ['DROP INDEX tasks_ready', "CREATE INDEX tasks_ready ON tasks (hashtext(queue), priority DESC, run_at, id) WHERE state = 'queued'"],
     cycle: false,
@@ -128,7 +121,10 @@ const WORKER = '00000000-0000-0000-0000-000000000001';
 
 /** The statements of one script, each ending with `;` and a blank line (`postgres --single -j`). */
 function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
-  const migrations = readdirSync(fileURLToPath(new URL('../packages/core/migrations/', import.meta.url))).filter((f) => f.endsWith('.sql')).sort();
+  const upTo = VARIANTS[variant]!.upTo ?? Infinity;
+  const migrations = readdirSync(fileURLToPath(new URL('../packages/core/migrations/', import.meta.url)))
+    .filter((f) => f.endsWith('.sql') && Number(f.slice(0, 4)) <= upTo)
+    .sort();
   const s: string[] = ['CREATE SCHEMA pgi', 'SET search_path = pgi'];
   for (const f of migrations) {
     const text = readFileSync(fileURLToPath(new URL(`../packages/core/migrations/${f}`, import.meta.url)), 'utf8');

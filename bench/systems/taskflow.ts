@@ -83,7 +83,7 @@ export interface TaskflowBenchOptions {
 
 /**
  * Tasks of queue $1 with priority ≥ $2 not finished yet, each state on its own partial index
- * (tasks_ready, tasks_running_worker, tasks_unfinished): cheap whatever else the table holds,
+ * (tasks_ready, tasks_running, tasks_unfinished): cheap whatever else the table holds,
  * unlike a count of the succeeded ones (no index; a scan of the table). Used by scaling.ts
  * --poll unfinished.
  */

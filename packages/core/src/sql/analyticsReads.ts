@@ -120,7 +120,7 @@ SELECT r.worker_id, array_to_string(r.hist_ix, ',') AS ix, array_to_string(r.his
 
 /**
  * analyticsHealthQueues: per queue, paused, ready and running counts, and the oldest ready
- * task's wait. Reads the ready set (tasks_ready) and the running set (tasks_leases), never
+ * task's wait. Reads the ready set (tasks_ready) and the running set (tasks_running), never
  * the finished tasks: its cost grows with the backlog, not with history.
  * $1 now, $2 limit
  */

@@ -52,6 +52,68 @@ export function describeEngineConformance(driver: DriverName): void {
         ]));
       });
 
+      it('0015 carries tasks in every state over, and the database still refuses bad values', async () => {
+        const { migrate, loadMigrations, silentLogger } = await import('@taskflow/core');
+        const db = await dbs.fresh({ migrate: false });
+        const all = loadMigrations();
+        const at = all.findIndex((m) => m.name === 'lean_hot_path');
+        expect(at).toBeGreaterThan(0);
+        await migrate(db, silentLogger, all.slice(0, at));
+        // Before 0015: two workers, and a task in every state (`held` and `lapsed` running,
+        // `blocked` waiting for `held`), as the engine leaves them.
+        const [w1, w2] = [crypto.randomUUID(), crypto.randomUUID()];
+        await db.query(
+          `INSERT INTO workers (id, name, queues, concurrency, state, registered_at, last_seen_at, expires_at)
+           SELECT id, 'w', '[{"name":"q","weight":1}]', 10, 'active', $3, $3, $3::timestamptz + interval '1 hour' FROM unnest(ARRAY[$1::uuid, $2::uuid]) AS id`,
+          [w1, w2, T0],
+        );
+        const { rows } = await db.query<{ id: string; type: string }>(
+          `INSERT INTO tasks (queue, type, state, run_at, created_at, max_attempts, backoff, timeout_ms, attempt, worker_id,
+                              lease_expires_at, started_at, finished_at, result, dead_reason, has_children, has_parents, pending_parents)
+           SELECT 'q', t.type, t.type, $1::timestamptz + t.later * interval '1 hour', $1, 5, '{"type":"fixed","delayMs":1000}'::jsonb, 1000,
+                  t.attempt, t.worker, CASE WHEN t.worker IS NOT NULL THEN $1::timestamptz + interval '1 second' END,
+                  CASE WHEN t.attempt > 0 THEN $1::timestamptz END, CASE WHEN t.type IN ('succeeded', 'dead', 'cancelled') THEN $1::timestamptz END,
+                  CASE WHEN t.type = 'succeeded' THEN '"done"'::jsonb END, CASE WHEN t.type = 'dead' THEN 'exhausted' END,
+                  t.type = 'running', t.type = 'blocked', CASE WHEN t.type = 'blocked' THEN 1 ELSE 0 END
+             FROM (VALUES ('succeeded', 0, 1, NULL::uuid), ('dead', 0, 5, NULL), ('retrying', 0, 1, NULL), ('running', 0, 1, $2::uuid),
+                          ('queued', 0, 0, NULL), ('scheduled', 1, 0, NULL), ('cancelled', 0, 0, NULL), ('blocked', 0, 0, NULL)) AS t(type, later, attempt, worker)
+           UNION ALL
+           SELECT 'q', 'lapsed', 'running', $1, $1, 5, '{"type":"fixed","delayMs":1000}'::jsonb, 1000, 1, $3::uuid, $1::timestamptz + interval '1 second',
+                  $1, NULL, NULL, NULL, false, false, 0
+           RETURNING id::text AS id, type`,
+          [T0, w1, w2],
+        );
+        const id = Object.fromEntries(rows.map((r) => [r.type, r.id]));
+        await db.query('INSERT INTO task_dependencies (parent, child) VALUES ($1, $2)', [id.running, id.blocked]);
+
+        expect((await migrate(db, silentLogger)).applied).toEqual(all.slice(at).map((m) => m.version));
+        const clock = new ManualClock(T0);
+        const engine = new Engine({ db, clock, options: { defaultBackoff: { type: 'fixed', delayMs: 1000 } } });
+        for (const [type, taskId] of Object.entries(id)) expect((await engine.getTask(taskId!)).state).toBe(type === 'lapsed' ? 'running' : type);
+        expect(await engine.getTask(id.succeeded!)).toMatchObject({ result: 'done', maxAttempts: 5, timeoutMs: 1000 });
+        expect(await engine.getTask(id.dead!)).toMatchObject({ deadReason: 'exhausted' });
+        // The running set's index serves heartbeats, settlements and the rescue of lapsed leases.
+        const { rows: indexes } = await db.query<{ name: string }>(
+          `SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = 'tasks'::regclass ORDER BY 1`);
+        expect(indexes.map((r) => r.name)).toContain('tasks_running');
+        expect(indexes.map((r) => r.name)).not.toContain('tasks_leases');
+        clock.advance(600);
+        expect(await engine.heartbeat(w1, [id.running!])).toEqual({ held: [id.running], cancel: [] });
+        clock.advance(600); // w2's lease ran out, w1's was renewed
+        expect(await engine.rescueExpired()).toBe(1);
+        expect((await engine.getTask(id.lapsed!)).state).toBe('retrying');
+        expect(await engine.settle(w1, [{ id: id.running!, attempt: 1, status: 'succeeded' }])).toEqual(['accepted']);
+        expect((await engine.getTask(id.blocked!)).state).toBe('queued');
+        expect((await engine.claim(w2, [{ name: 'q', weight: 1 }], 10)).map((c) => c.type).sort()).toEqual(['blocked', 'queued']);
+        // The column checks are domains now: the database refuses what the CHECKs refused.
+        for (const set of [`state = 'lost'`, `dead_reason = 'bored'`, 'max_attempts = 0', 'timeout_ms = 0', 'pending_parents = -1']) {
+          await expect(db.query(`UPDATE tasks SET ${set} WHERE id = $1`, [id.scheduled]), set).rejects.toMatchObject({ code: '23514' });
+        }
+        await expect(db.query(
+          `INSERT INTO tasks (queue, type, state, run_at, max_attempts, backoff, timeout_ms) VALUES ('q', 't', 'nonsense', now(), 1, '{}', 1)`,
+        )).rejects.toMatchObject({ code: '23514' });
+      });
+
       it('refuse a schema newer than the code', async () => {
         const { db } = await setup();
         const { migrate, silentLogger, SchemaTooNewError } = await import('@taskflow/core');
