@@ -25,6 +25,8 @@
  * - before-0015: the schema before migration 0015 (tasks_leases and tasks_running_worker where
  *   tasks_running is now, the column checks as CHECK constraints of the table);
  * - fillfactor40: `tasks` with fillfactor 40 (room on each page for a task's later versions);
+ * - merged-dead: tasks_dead folded into tasks_unfinished (state, id) (one index fewer for every
+ *   statement that writes tasks to open and check);
  * - queue-hash-ready: tasks_ready keyed by hashtext(queue) instead of queue (a fixed-width
  *   first column). The claim statement cannot use that index, so only its insert is measured.
  * - no-finished-index, brin-every-row, btree-finished: the analytics rollup's index on
