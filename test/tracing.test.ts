@@ -185,6 +185,36 @@ describe('tracing from an SDK producer to an SDK worker', () => {
       expect((await producer.enqueue({ type: 't', queue: single, traceparent: given })).traceparent).toBe(given);
     });
 
+    it('links each task of a claim to its own context, however the contexts of its tasks repeat or differ', async () => {
+      const queue = `mixed${++seq}`;
+      const one = '00-11111111111111111111111111111111-1111111111111111-01';
+      const two = '00-22222222222222222222222222222222-2222222222222222-01';
+      const given = [
+        { traceparent: one }, { traceparent: one }, { traceparent: two }, { traceparent: one, tracestate: 'k=v' },
+        { traceparent: one }, { traceparent: two, tracestate: 'k=w' }, {},
+      ];
+      const { ids } = await producer.enqueueManyIds(given.map((g) => ({ type: 't', queue, ...g })));
+      const send = await spanNamed(clientSpans, `send ${queue}`);
+      await startWorker(queue, async () => 'ok', { maxBatch: 10 });
+      for (const id of ids) await finished(id);
+      const processes = await eventually('a process span per task', () => {
+        const found = spansNamed(clientSpans, `process ${queue}`);
+        return found.length === ids.length ? found : undefined;
+      });
+      const linkOf = (id: string) => {
+        const links = processes.find((s) => s.attributes['messaging.message.id'] === id)!.links;
+        expect(links).toHaveLength(1);
+        const c = links[0]!.context;
+        return [traceparentOf(c), c.traceState?.serialize() ?? null];
+      };
+      // The last task took the context of the producer's send span, like any task without one.
+      expect(ids.map(linkOf)).toEqual([
+        [one, null], [one, null], [two, null], [one, 'k=v'], [one, null], [two, 'k=w'], [traceparentOf(send.spanContext()), null],
+      ]);
+      const received = spansNamed(serverSpans, `receive ${queue}`).flatMap((s) => s.links.map((l) => traceparentOf(l.context)));
+      expect(new Set(received)).toEqual(new Set([one, two, traceparentOf(send.spanContext())]));
+    });
+
     it('marks the process span of a failed attempt as an error, and records its trace id on the attempt', async () => {
       const queue = `failing${++seq}`;
       const task = await producer.enqueue({ type: 't', queue });

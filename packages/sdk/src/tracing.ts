@@ -9,8 +9,8 @@
  *   context, or also parented by it (WorkerTracingOptions.processParent).
  */
 import {
-  context, createTraceState, isSpanContextValid, SpanKind, SpanStatusCode, trace,
-  type Attributes, type Context, type Link, type Span, type SpanContext,
+  context, createTraceState, INVALID_SPAN_CONTEXT, INVALID_TRACEID, isSpanContextValid, ProxyTracerProvider, SpanKind,
+  SpanStatusCode, trace, type Attributes, type Context, type Link, type Span, type SpanContext, type Tracer,
 } from '@opentelemetry/api';
 import type { ClaimedTask, TaskInput } from '@taskflow/contracts';
 
@@ -27,11 +27,27 @@ export interface WorkerTracingOptions {
   processParent?: 'link' | 'producer';
 }
 
+const TRACER_NAME = '@taskflow/sdk';
+/** The provider the cached tracer came from (the global proxy's delegate), and that tracer. */
+let tracerOf: { provider: unknown; tracer: Tracer; sdk: boolean } | undefined;
+
 /**
- * The SDK's tracer, asked for at each use: a tracer kept from an earlier call would keep the
- * SDK registered then, after the application has replaced or removed it (trace.disable()).
+ * The SDK's tracer, and whether an SDK stands behind it (`sdk` false: the API's no-op).
+ * Looked up again whenever the global provider's delegate changes, so that an SDK registered,
+ * replaced or removed (trace.disable()) after an earlier call is the one used; otherwise the
+ * same tracer, without the provider's per-call lookup (a string key and a Map, per task).
  */
-const tracer = () => trace.getTracer('@taskflow/sdk');
+function sdkTracer(): { tracer: Tracer; sdk: boolean } {
+  const global = trace.getTracerProvider();
+  const provider = global instanceof ProxyTracerProvider ? global.getDelegate() : global;
+  if (tracerOf?.provider !== provider) {
+    const sdk = !(global instanceof ProxyTracerProvider) || global.getDelegateTracer(TRACER_NAME) !== undefined;
+    tracerOf = { provider, tracer: global.getTracer(TRACER_NAME), sdk };
+  }
+  return tracerOf;
+}
+
+const tracer = (): Tracer => sdkTracer().tracer;
 
 const SYSTEM = 'taskflow';
 
@@ -40,9 +56,24 @@ export function traceparentOf(sc: SpanContext): string {
   return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
-/** A task's trace context as a remote span context, or undefined when it has none (or a bad one). */
+/** The last trace context parsed, and what it gave: the tasks of one batch share one. */
+let lastParsed: { traceparent: string; tracestate: string | undefined; sc: SpanContext | undefined } | undefined;
+
+/**
+ * A task's trace context as a remote span context, or undefined when it has none (or a bad
+ * one). The tasks of a claim usually carry the same context (one producer's batch): the last
+ * one is kept, and the same SpanContext serves them all (nothing here or in the SDK changes it).
+ */
 export function spanContextOf(traceparent: string | undefined, tracestate: string | undefined): SpanContext | undefined {
   if (!traceparent) return undefined;
+  const last = lastParsed;
+  if (last !== undefined && last.traceparent === traceparent && last.tracestate === tracestate) return last.sc;
+  const sc = parseSpanContext(traceparent, tracestate);
+  lastParsed = { traceparent, tracestate, sc };
+  return sc;
+}
+
+function parseSpanContext(traceparent: string, tracestate: string | undefined): SpanContext | undefined {
   const m = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent);
   if (!m) return undefined;
   const sc: SpanContext = {
@@ -84,17 +115,24 @@ function sendSpan(queue: string | undefined, count: number, type: string | undef
  * is never changed); the same array when the span is not recorded by an SDK.
  */
 export function withTraceContext<T extends TaskInput>(tasks: T[], span: Span): T[] {
-  if (!isSpanContextValid(span.spanContext())) return tasks;
-  return tasks.map((t) => withTraceContextOne(t, span));
+  const carried = carriedContext(span);
+  if (carried === undefined) return tasks;
+  return tasks.map((t) => (t.traceparent !== undefined ? t : { ...t, ...carried }));
 }
 
 /** withTraceContext of one task. */
 export function withTraceContextOne<T extends TaskInput>(task: T, span: Span): T {
   if (task.traceparent !== undefined) return task;
+  const carried = carriedContext(span);
+  return carried === undefined ? task : { ...task, ...carried };
+}
+
+/** The fields that carry a span's context in a task; undefined for a span no SDK made. */
+function carriedContext(span: Span): { traceparent: string; tracestate?: string } | undefined {
   const sc = span.spanContext();
-  if (!isSpanContextValid(sc)) return task;
+  if (!isSpanContextValid(sc)) return undefined;
   const tracestate = sc.traceState?.serialize() || undefined;
-  return { ...task, traceparent: traceparentOf(sc), ...(tracestate ? { tracestate } : {}) };
+  return tracestate ? { traceparent: traceparentOf(sc), tracestate } : { traceparent: traceparentOf(sc) };
 }
 
 /** Runs `fn` with `span` the active span (so that the HTTP call's own spans nest under it). */
@@ -118,11 +156,27 @@ function errorType(err: unknown): string {
   return err instanceof Error && err.constructor?.name ? err.constructor.name : '_OTHER';
 }
 
-/** The worker's span for one attempt of `task`, and the context its handler runs in. */
+/** The span of a task when no SDK records spans: nothing to end, no trace id. */
+const NOT_RECORDED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** The one-link lists of the last context linked to (shared: the SDK copies a span's links). */
+let lastLinks: { sc: SpanContext; links: Link[] } | undefined;
+
+function linksTo(sc: SpanContext): Link[] {
+  if (lastLinks?.sc !== sc) lastLinks = { sc, links: [{ context: sc }] };
+  return lastLinks.links;
+}
+
+/**
+ * The worker's span for one attempt of `task`, and the context its handler runs in (the
+ * worker's own context, `active`, when there is nothing to add to it).
+ */
 export function startProcessSpan(task: ClaimedTask, workerId: string | undefined, parent: 'link' | 'producer'): { span: Span; ctx: Context } {
-  const creation = spanContextOf(task.traceparent, task.tracestate);
-  const links: Link[] | undefined = creation ? [{ context: creation }] : undefined;
   const active = context.active();
+  const { tracer, sdk } = sdkTracer();
+  // No SDK and no producer's context to parent the handler's: the API's no-op, without making one.
+  if (!sdk && (parent === 'link' || !task.traceparent)) return { span: NOT_RECORDED, ctx: active };
+  const creation = spanContextOf(task.traceparent, task.tracestate);
   const base = parent === 'producer' && creation ? trace.setSpanContext(active, creation) : active;
   const attributes: Attributes = {
     'messaging.system': SYSTEM,
@@ -134,7 +188,7 @@ export function startProcessSpan(task: ClaimedTask, workerId: string | undefined
     'taskflow.task.attempt': task.attempt,
   };
   if (workerId) attributes['messaging.client.id'] = workerId;
-  const span = tracer().startSpan(`process ${task.queue}`, { kind: SpanKind.CONSUMER, links, attributes }, base);
+  const span = tracer.startSpan(`process ${task.queue}`, { kind: SpanKind.CONSUMER, links: creation ? linksTo(creation) : undefined, attributes }, base);
   // Not recorded (no SDK) and not parented: the handler's context stays the worker's own.
   return { span, ctx: span.isRecording() || base !== active ? trace.setSpan(base, span) : active };
 }
@@ -142,6 +196,7 @@ export function startProcessSpan(task: ClaimedTask, workerId: string | undefined
 /** The trace id to report with the attempt's result: the span's, when an SDK records it. */
 export function traceIdOf(span: Span): string | undefined {
   if (!span.isRecording()) return undefined;
-  const sc = span.spanContext();
-  return isSpanContextValid(sc) ? sc.traceId : undefined;
+  const traceId = span.spanContext().traceId;
+  // The server takes 32 lowercase hex digits, not all zeros (docs/protocol.md).
+  return traceId !== INVALID_TRACEID && /^[0-9a-f]{32}$/.test(traceId) ? traceId : undefined;
 }

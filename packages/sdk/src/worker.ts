@@ -310,7 +310,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const handler = this.opts.handlers[task.type];
       if (!handler) throw new UnrecoverableError(`no handler for task type "${task.type}" in worker ${this.opts.name ?? hostname()}`);
       const payload = task.payloadBase64 !== null ? Buffer.from(task.payloadBase64, 'base64') : task.payload;
-      const value = await otelContext.with(trace.ctx, handler, undefined, payload, ctx);
+      // In the span's context; in the worker's own (no context switch) when it adds nothing.
+      const value = await (trace.ctx === otelContext.active() ? handler(payload, ctx) : otelContext.with(trace.ctx, handler, undefined, payload, ctx));
       const result = value === undefined ? null : value;
       if ((typeof result === 'object' && result !== null) || typeof result === 'bigint') {
         try {

@@ -122,7 +122,7 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
     });
     if (spans) {
       const queues = await directory.get(workerId).catch(() => undefined);
-      spans.settle(started!, workerId, queues?.length === 1 ? queues[0]!.name : undefined, all.map((r) => r.id), accepted(outcomes));
+      spans.settle(started!, workerId, queues?.length === 1 ? queues[0]!.name : undefined, all, accepted(outcomes));
     }
     // Nothing accepted: an unknown worker is a 404, not a batch of stale results.
     if (!outcomes.includes('accepted')) await engine.workerState(workerId);
@@ -140,7 +140,7 @@ function resultHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pick
       const started = spans?.start(req);
       const queue = queues.length === 1 ? queues[0]!.name : undefined;
       const onSettled = spans && reports.length
-        ? (outcomes: readonly SettleOutcome[]) => spans.settle(started!, workerId, queue, reports.map((r) => r.id), accepted(outcomes))
+        ? (outcomes: readonly SettleOutcome[]) => spans.settle(started!, workerId, queue, reports, accepted(outcomes))
         : undefined;
       const { tasks, outcomes } = await longPoll.claim(
         { workerId, queues, reports, max: body.max ?? 1, waitMs: body.waitMs ?? 0, onSettled },

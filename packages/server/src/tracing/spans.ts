@@ -15,13 +15,18 @@ import {
 /** At most this many links per span (one per task of a batch, each task's own context). */
 const MAX_LINKS = 128;
 
+/** The last trace context parsed and what it gave: a batch's tasks usually share one. */
+let lastParsed: { traceparent: string; sc: SpanContext | undefined } | undefined;
+
 /** A task's (or a request's) W3C trace context as a remote span context; undefined if absent or invalid. */
 export function remoteContext(traceparent: string | undefined | null): SpanContext | undefined {
   if (!traceparent) return undefined;
+  if (lastParsed?.traceparent === traceparent) return lastParsed.sc;
   const m = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent);
-  if (!m) return undefined;
-  const sc: SpanContext = { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true };
-  return isSpanContextValid(sc) ? sc : undefined;
+  const sc: SpanContext | undefined = m ? { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true } : undefined;
+  // The same object serves every task that carries this context: nothing changes it.
+  lastParsed = { traceparent, sc: sc && isSpanContextValid(sc) ? sc : undefined };
+  return lastParsed.sc;
 }
 
 /** When the operation started, and where its span hangs. */
@@ -69,13 +74,13 @@ interface Recorded {
   name: string;
   queue: string | undefined;
   operation: 'send' | 'receive' | 'settle';
-  /** The messages: each one's trace context (links), the count, the id of a single one. */
-  contexts: (SpanContext | undefined)[];
+  /** The distinct trace contexts of the messages (at most MAX_LINKS), linked to. */
+  links: readonly SpanContext[];
+  /** The trace context every message carries, when they all carry the same one: the parent when the request gives none. */
+  shared?: SpanContext;
   count: number;
   messageId?: string;
   workerId?: string;
-  /** Link to the messages' contexts (else they serve only to find the parent). @defaultValue true */
-  linked?: boolean;
   attributes?: Attributes;
   error?: unknown;
 }
@@ -108,7 +113,7 @@ export class ServerSpans {
       this.send(started, tasks, undefined, err);
       throw err;
     }
-    this.send(started, tasks, ids(out));
+    this.send(started, tasks, tasks.length === 1 ? ids(out) : undefined);
     return out;
   }
 
@@ -120,44 +125,40 @@ export class ServerSpans {
    * submission's cost (bench/README.md, "Tracing").
    */
   send(started: Started, tasks: readonly SubmittedTask[], ids: readonly string[] | undefined, error?: unknown): void {
-    const queue = oneQueue(tasks.map((t) => t.queue ?? 'default'));
+    const queue = oneQueue(tasks, (t) => t.queue ?? 'default');
     if (tasks.length === 1) started.taskTraceparent = tasks[0]!.traceparent;
     this.#record(started, {
       name: queue === undefined ? 'send' : `send ${queue}`, queue, operation: 'send',
-      contexts: [sharedContext(tasks)], count: tasks.length, linked: false,
+      links: [], shared: sharedContext(tasks), count: tasks.length,
       messageId: tasks.length === 1 ? ids?.[0] : undefined,
       attributes: tasks.length === 1 ? { 'taskflow.task.type': tasks[0]!.type } : undefined, error,
-    }, true);
+    });
   }
 
   /** A claim that returned tasks: linked to each task's trace context. */
   receive(started: Started, workerId: string, tasks: readonly { id: string; queue: string; traceparent: string | null }[]): void {
     if (tasks.length === 0) return;
-    const queue = oneQueue(tasks.map((t) => t.queue));
+    const queue = oneQueue(tasks, (t) => t.queue);
     if (tasks.length === 1) started.taskTraceparent = tasks[0]!.traceparent;
     this.#record(started, {
       name: queue === undefined ? 'receive' : `receive ${queue}`, queue, operation: 'receive',
-      contexts: tasks.map((t) => remoteContext(t.traceparent)), count: tasks.length,
+      links: distinctContexts(tasks), count: tasks.length,
       messageId: tasks.length === 1 ? tasks[0]!.id : undefined, workerId,
-    }, false);
+    });
   }
 
-  /** Results reported by a worker, for tasks of `queue` when the worker serves one queue. */
-  settle(started: Started, workerId: string, queue: string | undefined, ids: readonly string[], accepted: number, error?: unknown): void {
-    if (ids.length === 0) return;
+  /** Results reported by a worker (`results`, their task ids), for tasks of `queue` when the worker serves one queue. */
+  settle(started: Started, workerId: string, queue: string | undefined, results: readonly { id: string }[], accepted: number, error?: unknown): void {
+    if (results.length === 0) return;
     this.#record(started, {
-      name: queue === undefined ? 'settle' : `settle ${queue}`, queue, operation: 'settle', contexts: [], count: ids.length,
-      messageId: ids.length === 1 ? ids[0] : undefined, workerId, attributes: { 'taskflow.results.accepted': accepted }, error,
-    }, false);
+      name: queue === undefined ? 'settle' : `settle ${queue}`, queue, operation: 'settle', links: [], count: results.length,
+      messageId: results.length === 1 ? results[0]!.id : undefined, workerId, attributes: { 'taskflow.results.accepted': accepted }, error,
+    });
   }
 
-  #record(started: Started, r: Recorded, parentFromMessages: boolean): void {
-    const distinct = new Map<string, SpanContext>();
-    for (const c of r.contexts) if (c && distinct.size < MAX_LINKS) distinct.set(`${c.traceId}-${c.spanId}`, c);
-    let parent = started.header;
-    if (!parent && parentFromMessages && distinct.size === 1 && r.contexts.every((c) => c !== undefined)) parent = [...distinct.values()][0];
-    const links: Link[] = [];
-    if (r.linked !== false) for (const c of distinct.values()) if (c !== parent) links.push({ context: c });
+  #record(started: Started, r: Recorded): void {
+    const parent = started.header ?? r.shared;
+    const links: Link[] = r.links.map((c) => ({ context: c }));
     const attributes: Attributes = {
       'messaging.system': 'taskflow',
       'messaging.operation.type': r.operation,
@@ -181,15 +182,41 @@ export class ServerSpans {
   }
 }
 
+/**
+ * The distinct trace contexts of claimed tasks, at most MAX_LINKS, told apart by their
+ * traceparent: a claim of one producer's batch parses one and compares strings for the rest.
+ */
+function distinctContexts(tasks: readonly { traceparent: string | null }[]): SpanContext[] {
+  const out: SpanContext[] = [];
+  let seen: Set<string> | undefined;
+  let last: string | null = null;
+  for (const t of tasks) {
+    const tp = t.traceparent;
+    if (!tp || tp === last) continue;
+    last = tp;
+    if (seen?.has(tp)) continue;
+    const sc = remoteContext(tp);
+    if (!sc) continue;
+    (seen ??= new Set()).add(tp);
+    out.push(sc);
+    if (out.length === MAX_LINKS) break;
+  }
+  return out;
+}
+
 /** The trace context every task of a submission carries, if they all carry the same one. */
 function sharedContext(tasks: readonly SubmittedTask[]): SpanContext | undefined {
   const first = tasks[0]?.traceparent;
-  return first !== undefined && tasks.every((t) => t.traceparent === first) ? remoteContext(first) : undefined;
+  if (first === undefined) return undefined;
+  for (const t of tasks) if (t.traceparent !== first) return undefined;
+  return remoteContext(first);
 }
 
-function oneQueue(queues: readonly string[]): string | undefined {
-  const first = queues[0];
-  return first !== undefined && queues.every((q) => q === first) ? first : undefined;
+/** The queue every item names, if they all name the same one. */
+function oneQueue<T>(items: readonly T[], queueOf: (item: T) => string): string | undefined {
+  const first = items.length > 0 ? queueOf(items[0]!) : undefined;
+  for (const item of items) if (queueOf(item) !== first) return undefined;
+  return first;
 }
 
 /** A low-cardinality name of an error: its problem code or class, else `_OTHER`. */
