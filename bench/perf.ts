@@ -12,7 +12,8 @@
  *   npm run perf -- --checkout /path     # the server and the worker of another checkout (before/after)
  *   npm run perf -- --workload single|submit|bulk [--n 100000]
  *   npm run perf -- --metrics off        # the server with its metrics off (TASKFLOW_METRICS=off)
- *   npm run perf -- --tracing            # the worker with an OpenTelemetry SDK registered, no exporter (lib/tracing-sdk.ts)
+ *   npm run perf -- --tracing            # an OpenTelemetry SDK with no exporter in the producer (this process), the
+ *                                        # server and the worker (lib/tracing-sdk.ts), as observability.ts's `tracing`
  *
  * --workload (drain): `submit` records the server and the producer (this process) during N
  *   `TaskflowClient.submit` calls, 50 in flight (run.ts's "single, coalescing client"); `single`
@@ -48,6 +49,7 @@ import { cpuSeconds, cpuSecondsNamed, killAll, sleep } from './lib/proc.ts';
 import { fmt, table } from './lib/stats.ts';
 import { bulkEnqueue, drain, singleEnqueue, spawnWorker } from './lib/workloads.ts';
 import { checkoutRoot, TaskflowSystem, type RequestStats } from './systems/taskflow.ts';
+import { registerTracing } from './lib/tracing-sdk.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -107,6 +109,8 @@ function top(file: string): string[][] {
 }
 
 async function main(): Promise<void> {
+  // The producer's `send` spans: each task carries its producer's traceparent, as with an SDK.
+  if (args.tracing) registerTracing();
   if (RECORD) {
     mkdirSync(dir, { recursive: true });
     execFileSync('perf', ['--version'], { stdio: 'ignore' }); // fails early without perf
@@ -115,7 +119,7 @@ async function main(): Promise<void> {
   const serverFlags = args['server-node-flags']!.split(' ').filter(Boolean);
   const sys = new TaskflowSystem({
     driver: 'postgres', databaseUrl: args['database-url']!, schema: `bench_perf_${Date.now().toString(36)}`, serverExecArgv: [...flags, ...serverFlags],
-    serverConfig: { metrics: args.metrics === 'on' },
+    serverConfig: { metrics: args.metrics === 'on', ...(args.tracing ? { benchTracing: true } : {}) },
     workerTracing: args.tracing,
     tuning: PREFETCH === undefined ? {} : { prefetch: PREFETCH },
     checkout: CHECKOUT,
@@ -143,7 +147,7 @@ async function main(): Promise<void> {
     const requests = (await worker.request<{ stats: Partial<RequestStats> }>({ cmd: 'stats' })).stats;
     await worker.stop();
     const slots = `concurrency ${CONCURRENCY}, prefetch ${PREFETCH ?? 'auto'}`;
-    console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; ${slots}${CHECKOUT ? `; server and worker of ${CHECKOUT}` : ''}; metrics ${args.metrics}; worker tracing ${args.tracing ? 'on' : 'off'}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
+    console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; ${slots}${CHECKOUT ? `; server and worker of ${CHECKOUT}` : ''}; metrics ${args.metrics}; tracing ${args.tracing ? 'on' : 'off'}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
     console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
       ['worker', fmt(d.jobsPerSec), String(d.workerCpuSec), `${Math.round((d.workerCpuSec! * 1e6) / N)} µs`, fmt(faults[0]!)],
       ['server', '', String(d.serverCpuSec), `${Math.round((d.serverCpuSec! * 1e6) / N)} µs`, fmt(faults[1]!)],
