@@ -77,15 +77,19 @@ function lifetimeOf(input: TaskInput, at: string): Pick<EngineTaskInput, 'expire
   return { expiresAt };
 }
 
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_PARENT_ID = '0'.repeat(16);
+
 /**
  * What the schema's pattern leaves to check in a W3C traceparent: version ff and all-zero trace
  * or parent ids are invalid (W3C Trace Context §3.2.2).
  */
 function checkTraceparent(value: string, field: string): void {
   if (value.startsWith('ff-')) throw badRequest(field, 'has version ff, which W3C Trace Context forbids');
-  if (value.slice(3, 35) === '0'.repeat(32)) throw badRequest(field, 'has an all-zero trace id');
-  if (value.slice(36, 52) === '0'.repeat(16)) throw badRequest(field, 'has an all-zero parent id');
+  if (value.startsWith(ZERO_TRACE_ID, 3)) throw badRequest(field, 'has an all-zero trace id');
+  if (value.startsWith(ZERO_PARENT_ID, 36)) throw badRequest(field, 'has an all-zero parent id');
 }
+
 
 /** An RFC 3339 time JavaScript and PostgreSQL both understand, else a 400 naming the field. */
 export function parseTime(value: string, field: string): Date {
