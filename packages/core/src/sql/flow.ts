@@ -90,6 +90,17 @@ export function tokens(tat: string, now: string, limit: string, interval: string
 }
 
 /**
+ * One step of the loose scan of tasks_ready_flow: the first ready task with a key past key
+ * `prev`.k (its depth `prev`.d + 1), or the very first (`prev` NULL, depth 1), for the
+ * caller's ORDER BY ... LIMIT 1.
+ */
+function nextHead(prev: string): string {
+  return `SELECT coalesce(concurrency_key, rate_key), id, priority, run_at, concurrency_key, rate_key, ${prev === 'NULL' ? '1' : `${prev}.d + 1`} FROM tasks
+     WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)${prev === 'NULL' ? '' : `
+       AND coalesce(concurrency_key, rate_key) > ${prev}.k`}`;
+}
+
+/**
  * taskClaimLimited: the claim of a limited queue, run after queueLock in the same transaction.
  * $1 queue, $2 limit, $3 worker id, $4 now
  *
@@ -104,21 +115,26 @@ export function tokens(tat: string, now: string, limit: string, interval: string
  * a key form one more group, read from the first `limit` ready tasks in claim order (a queue
  * with limits should give every task a key, or none). Every filter that could refuse a task
  * counts it as taken: a claim may under-fill, never over-admit; the engine claims again.
- * Most claims take the heads from a short walk of the ready tasks in claim order (`walk`, the
- * first 2 * room + 16 of tasks_ready): the first task of each key there whose key has a slot
- * and a token (`walk_heads`) is that key's head, and those heads come in the order the loose
- * scan would rank them, so when the walk holds at least `room` of them (`walked`) they are the
- * claim, and the loose scan is not run (its anchor is false). Otherwise (fewer keys than room,
- * or the first tasks all of a few keys, or of keys at their limit): one index probe per key finds
- * both the key and its head (`heads`: each step is the first entry of tasks_ready_flow past
- * the previous key); only when the room is larger than the number of keys are the next tasks of
- * each key read (`cand`, OFFSET 1). Keyless tasks in the walk are one group, as in `w`.
- * A task past its deadline (`expires_at`) is dropped at `picked`, like the claim's other
- * refusals: never started, cancelled by the expirer within its interval. `picked` re-checks the
- * state as `(state || '') = 'queued'`: written `state = 'queued'`, it matches the predicate of
- * the partial ready indexes, whose last column is `id`, and a plan without statistics (`npm run
- * pg-instructions`, the variant `limited`) read the whole of tasks_ready for the 250 ids, 4.1
- * million instructions per task claimed and settled, where the primary key finds each at once.
+ * The heads: the loose scan of tasks_ready_flow (`few`: each step is the first entry past the
+ * previous key, one index probe per key, which finds both the key and its head) runs first, for
+ * at most room + 1 keys. When it ends sooner, it has every key, and they are the heads (a claim
+ * larger than the keys: the usual drain, whose claims of ~250 meet ~100 keys); the next tasks of
+ * each key are then read (`cand`, OFFSET 1, at most its share). When there are more keys than
+ * room (`many`), the heads come from a short walk of the ready tasks in claim order (`walk`, the
+ * first 2 * room + 16 of tasks_ready): the first task of each key there whose key has a slot and a
+ * token (`walk_heads`) is that key's head, and those heads come in the order the loose scan would
+ * rank them, so when the walk holds at least `room` of them (`walked`) they are the claim;
+ * otherwise (the first tasks all of a few keys, or of keys at their limit) the loose scan goes on
+ * past the last key `few` found (`rest`), over every key. Keyless tasks in the walk are one
+ * group, as in `w`.
+ * `picked` locks the admitted tasks one by one through the primary key (a lateral probe per id,
+ * SKIP LOCKED, with the state and deadline re-checked on the version it locks): a task past its
+ * deadline (`expires_at`) is dropped there, like the claim's other refusals: never started,
+ * cancelled by the expirer within its interval. The probe per id keeps the plan on the primary
+ * key whatever the statistics: written as `id = ANY(ids) AND state = 'queued'`, the condition
+ * matches the predicate of the partial ready indexes (whose last column is `id`), and a plan
+ * without statistics (`npm run pg-instructions`, the variant `limited`) read the whole of
+ * tasks_ready for the 250 ids, 4.1 million instructions per task claimed and settled.
  * A paused queue, a worker not active or not serving the queue: nothing. Returns the columns of
  * taskClaim, the parents' results (`parents_json`) among them, and `ready_at` as
  * taskClaimObserved does (the queue wait the metrics observe; a comparison per task when the
@@ -147,9 +163,21 @@ room AS (
                 ELSE ${tokens('b.tat', 'q.t', 'q.rate_limit', 'q.rate_interval_ms', 'q.rate_burst')} END)) AS n
     FROM q LEFT JOIN rate_buckets b ON b.queue = $1 AND b.key = ''
 ),
+few(k, id, priority, run_at, concurrency_key, rate_key, d) AS (
+  (${nextHead('NULL')}
+    AND (SELECT n FROM room) > 0
+    ORDER BY coalesce(concurrency_key, rate_key), priority DESC, run_at, id LIMIT 1)
+  UNION ALL
+  SELECT nx.* FROM few h CROSS JOIN LATERAL (
+    ${nextHead('h')}
+     ORDER BY coalesce(concurrency_key, rate_key), priority DESC, run_at, id LIMIT 1
+  ) nx
+   WHERE h.d <= (SELECT n FROM room) AND h.d < 10000
+),
+many AS (SELECT count(*) > (SELECT n FROM room) AS more, max(d) AS last FROM few),
 walk AS (
   SELECT id, priority, run_at, concurrency_key, rate_key FROM tasks
-   WHERE state = 'queued' AND queue = $1 AND (SELECT n FROM room) > 0
+   WHERE state = 'queued' AND queue = $1 AND (SELECT more FROM many)
    ORDER BY priority DESC, run_at, id
    LIMIT 2 * (SELECT n FROM room) + 16
 ),
@@ -164,19 +192,19 @@ walk_heads AS (
    ORDER BY coalesce(w.concurrency_key, w.rate_key), w.priority DESC, w.run_at, w.id
 ),
 walked AS (SELECT count(*) >= (SELECT n FROM room) AS enough FROM walk_heads),
-heads(k, id, priority, run_at, concurrency_key, rate_key, d) AS (
-  (SELECT coalesce(concurrency_key, rate_key), id, priority, run_at, concurrency_key, rate_key, 1 FROM tasks
-    WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
-      AND (SELECT n FROM room) > 0 AND NOT (SELECT enough FROM walked)
-    ORDER BY coalesce(concurrency_key, rate_key), priority DESC, run_at, id LIMIT 1)
+rest(k, id, priority, run_at, concurrency_key, rate_key, d) AS (
+  (SELECT f.* FROM few f WHERE f.d = (SELECT last FROM many) AND (SELECT more FROM many) AND NOT (SELECT enough FROM walked))
   UNION ALL
-  SELECT nx.* FROM heads h CROSS JOIN LATERAL (
-    SELECT coalesce(concurrency_key, rate_key), id, priority, run_at, concurrency_key, rate_key, h.d + 1 FROM tasks
-     WHERE state = 'queued' AND queue = $1 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
-       AND coalesce(concurrency_key, rate_key) > h.k
+  SELECT nx.* FROM rest h CROSS JOIN LATERAL (
+    ${nextHead('h')}
      ORDER BY coalesce(concurrency_key, rate_key), priority DESC, run_at, id LIMIT 1
   ) nx
    WHERE h.d < 10000
+),
+heads AS (
+  SELECT * FROM few WHERE NOT (SELECT enough FROM walked)
+  UNION ALL
+  SELECT * FROM rest WHERE d > (SELECT last FROM many)
 ),
 share AS (
   SELECT r.n AS room, ceil(r.n::float8 / greatest(count(h.k), 1))::integer AS take, count(h.k) AS keyed
@@ -226,9 +254,10 @@ admitted AS (
    LIMIT (SELECT n FROM room)
 ),
 picked AS (
-  SELECT id FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM admitted)) AND (state || '') = 'queued'
-     AND (expires_at IS NULL OR expires_at > (SELECT t FROM clock))
-   FOR UPDATE SKIP LOCKED
+  SELECT p.id FROM unnest(ARRAY(SELECT id FROM admitted)) AS a(id) CROSS JOIN LATERAL (
+    SELECT id FROM tasks WHERE id = a.id AND state = 'queued' AND (expires_at IS NULL OR expires_at > (SELECT t FROM clock))
+       FOR UPDATE SKIP LOCKED
+  ) p
 ),
 ${claimedUpdate('$3', ` t.rate_key, ${READY_AT} AS ready_at,`)},
 charges AS (

@@ -203,6 +203,32 @@ export function describeFlowConformance(driver: DriverName): void {
         expect(starts).toHaveLength(20);
         expect(starts.filter((k) => k === 'B')).toHaveLength(10);
       });
+
+      // The claim finds its heads three ways (sql/flow.ts, taskClaimLimited): fewer keys than
+      // the claim (every key's first tasks), more keys with the heads in the first ready tasks
+      // (the walk), more keys whose heads lie further on (the loose scan goes on past the walk).
+      it('takes the keys round by round whether the claim is larger or smaller than the keys', async () => {
+        const { engine, worker, submit } = await setup();
+        await engine.updateQueueSettings('q', { fair: true });
+        const keyOf = new Map<string, string>();
+        const add = async (key: string, n: number) => {
+          for (const r of await submit(n, { concurrencyKey: key })) keyOf.set(r.task.id, key);
+        };
+        const w = await worker();
+        const claimKeys = async (n: number) =>
+          (await engine.claim(w, [{ name: 'q', weight: 1 }], n)).map((t) => keyOf.get(t.id)!).sort();
+        await add('a', 5);
+        await add('b', 5);
+        await add('c', 2);
+        expect(await claimKeys(7)).toEqual(['a', 'a', 'a', 'b', 'b', 'c', 'c']);
+        expect(await claimKeys(5)).toEqual(['a', 'a', 'b', 'b', 'b']);
+        for (let k = 10; k < 40; k++) await add(`k${k}`, 3);
+        expect(await claimKeys(5)).toEqual(['k10', 'k11', 'k12', 'k13', 'k14']);
+        expect(await engine.claim(w, [{ name: 'q', weight: 1 }], 200)).toHaveLength(85);
+        // Eight keys of ten, one after the other: a walk of the first 26 ready tasks meets three.
+        for (let k = 40; k < 48; k++) await add(`k${k}`, 10);
+        expect(await claimKeys(5)).toEqual(['k40', 'k41', 'k42', 'k43', 'k44']);
+      });
     });
 
     describe('admission', () => {
