@@ -38,9 +38,10 @@
  *   observer (the server's metrics) runs: they also return each task's queue wait and
  *   attempt duration (sql/tasks/claim.ts, settle.ts).
  * - limited: no schema change; every task has a concurrency key (100 keys, in turn) and the
- *   queue a per-key limit that never binds: the claim is the flow claim (queueLockForClaim and
- *   taskClaimLimited in a transaction, sql/flow.ts) and the successes are settled by
- *   taskSucceedMany on their own, as the engine does for a limited queue.
+ *   queue a per-key limit that never binds: the first claim is the flow claim
+ *   (queueLockForClaim and taskClaimLimited in a transaction, sql/flow.ts), then the successes
+ *   and the next claim go as taskSucceedAndClaimLimited after queueLock in a transaction, as
+ *   the engine does for a limited queue.
  * - keyed: no schema change; every task has an idempotency key (`sdk:` and a UUID, as the SDK
  *   makes up), inserted by the statement for batches with keys into known queues
  *   (`statements.insertKnownQueues`: each key written to task_idempotency_keys with ON
@@ -178,7 +179,8 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
     s.push(`UPDATE queues SET key_max_running = 1000000 WHERE name = 'work'`);
     s.push(`PREPARE lock(text) AS ${oneLine(S.queueLockForClaim.text)}`);
     s.push(`PREPARE climit(text, integer, uuid, timestamptz) AS ${oneLine(S.claimLimited.text)}`);
-    s.push(`PREPARE succ(json, uuid, timestamptz) AS ${oneLine(S.succeedMany.text)}`);
+    s.push(`PREPARE qlock(text) AS ${oneLine(S.queueLock.text)}`);
+    s.push(`PREPARE sacl(json, uuid, timestamptz, text, integer) AS ${oneLine(S.succeedAndClaimLimited.text)}`);
   }
   if (kind !== 'zero') {
     for (let b = 0; b < N / 1000; b++) {
@@ -189,14 +191,13 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
   }
   if (kind === 'cycle' && limited) {
     // As the engine settles and claims a limited queue (engine/settle.ts, flowClaim.ts): the
-    // successes alone, then the claim in a transaction after the queue's lock. The keys go
-    // round (task n has key n mod LIMITED_KEYS), so round by round is id order here too.
-    const claimLimited = () => s.push('BEGIN', `EXECUTE lock('work')`, `EXECUTE climit('work', ${BATCH}, '${WORKER}', NULL)`, 'COMMIT');
-    claimLimited();
+    // first claim in a transaction after the queue's lock, then the successes and the next
+    // claim in one statement after the lock. The keys go round (task n has key n mod
+    // LIMITED_KEYS), so round by round is id order here too.
+    s.push('BEGIN', `EXECUTE lock('work')`, `EXECUTE climit('work', ${BATCH}, '${WORKER}', NULL)`, 'COMMIT');
     for (let k = 0; k < N / BATCH; k++) {
       const results = successesJson(Array.from({ length: BATCH }, (_, j) => ({ id: k * BATCH + j + 1, attempt: 1 })));
-      s.push(`EXECUTE succ(${quote(results)}, '${WORKER}', NULL)`);
-      claimLimited();
+      s.push('BEGIN', `EXECUTE qlock('work')`, `EXECUTE sacl(${quote(results)}, '${WORKER}', NULL, 'work', ${BATCH})`, 'COMMIT');
     }
   } else if (kind === 'cycle') {
     // A fresh table: ids 1..N, claimed in id order (one priority, one run time per insert).

@@ -31,11 +31,14 @@ export const statements = {
   /** The claim and succeedAndClaim an engine with an observer (metrics) runs instead. */
   claimObserved: T.taskClaimObserved,
   succeedAndClaimObserved: T.taskSucceedAndClaimObserved,
-  /** Successes alone (the settlement of a limited queue's tasks): $1 successes, $2 worker id, $3 now. */
+  /** Successes alone (a settlement that carries no claim): $1 successes, $2 worker id, $3 now. */
   succeedMany: T.taskSucceedMany,
   /** A limited queue's claim, after queueLockForClaim in its transaction: $1 queue, $2 limit, $3 worker id, $4 now. */
   queueLockForClaim: F.queueLockForClaim,
   claimLimited: F.taskClaimLimited,
+  /** A limited queue's successes and claim, after queueLock in its transaction: $1 successes, $2 worker id, $3 now, $4 queue, $5 limit. */
+  queueLock: F.queueLock,
+  succeedAndClaimLimited: T.taskSucceedAndClaimLimited,
 } as const;
 
 /** Every parameter of an insert statement for `items` (defaults applied), database time. */

@@ -6,8 +6,9 @@
  * of other queues are not affected.
  */
 import * as F from '../sql/flow.ts';
+import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
-import { toClaimedTask } from './rows.ts';
+import { toClaimedTask, type Row } from './rows.ts';
 import { observeClaimed } from './observe.ts';
 import { toFlowState } from './flowSettings.ts';
 import type { ClaimedTask } from './types.ts';
@@ -45,10 +46,31 @@ async function claimRound(ctx: EngineContext, workerId: string, queue: string, m
 }
 
 /**
+ * A worker's successes ($1 of taskSucceedAndClaim, JSON) and its claim of up to `max` tasks of
+ * limited queue `queue`, in one statement (taskSucceedAndClaimLimited) after the queue's lock:
+ * the slots the successes free are counted free by the claim. Rows as taskSucceedAndClaim's. A
+ * queue found no longer limited under the lock is claimed by taskSucceedAndClaim instead. The
+ * lock is queueLock, not queueLockForClaim: the transaction settles results, so it commits as
+ * settlements do (waits for the WAL flush).
+ */
+export async function succeedAndClaimLimited(
+  ctx: EngineContext, workerId: string, successes: string, queue: string, max: number, now: Date | null,
+): Promise<Row[]> {
+  return ctx.db.transaction(async (tx) => {
+    const { rows: lock } = await tx.query(F.queueLock, [queue]);
+    const limited = ctx.flow.set(queue, toFlowState(lock[0])).limited;
+    const statement = limited
+      ? (ctx.telemetry ? T.taskSucceedAndClaimLimitedObserved : T.taskSucceedAndClaimLimited)
+      : (ctx.telemetry ? T.taskSucceedAndClaimObserved : T.taskSucceedAndClaim);
+    return (await tx.query(statement, [successes, workerId, now, queue, max])).rows;
+  });
+}
+
+/**
  * When a limited queue left tasks waiting, wakes its claimers when a slot may free or a bucket
  * refills (a settled attempt wakes them too: see settle.ts). One timer per queue, the soonest.
  */
-async function armWake(ctx: EngineContext, queue: string): Promise<void> {
+export async function armWake(ctx: EngineContext, queue: string): Promise<void> {
   const { rows } = await ctx.db.query(F.flowNextWake, [queue, ctx.now()]);
   const inMs = rows[0]?.in_ms;
   if (inMs === null || inMs === undefined) return;

@@ -7,6 +7,7 @@ import * as T from '../sql/tasks/index.ts';
 import type { Statement } from '../db/types.ts';
 import type { EngineContext } from './context.ts';
 import { claimFrom } from './claim.ts';
+import { armWake, succeedAndClaimLimited } from './flowClaim.ts';
 import { isTaskId, isUuid } from './ids.ts';
 import { isSettled, toClaimedTask, type Row } from './rows.ts';
 import { weightedOrder } from './weights.ts';
@@ -42,8 +43,10 @@ export async function settleAndClaim(
   }
   await refuseLargeParentResults(ctx, ok);
   const order = max > 0 ? weightedOrder(queues) : [];
-  // A limited queue's claim is not the plain one the successes' statement carries.
-  const carrier = ok.length > 0 && order[0] && !ctx.flow.isLimited(order[0].name) ? order[0] : undefined;
+  // The successes' statement carries the claim of the first queue: the plain claim, or a
+  // limited queue's claim under its lock (flowClaim.ts).
+  const carrier = ok.length > 0 ? order[0] : undefined;
+  const carrierLimited = carrier !== undefined && ctx.flow.isLimited(carrier.name);
   const now = ctx.now();
   // Failures and releases first (rare, and a task queued again at once may then be claimed
   // in this very call).
@@ -52,9 +55,11 @@ export async function settleAndClaim(
   const failedRows = releaseRowList.length === 0 ? failRows : [...failRows, ...releaseRowList];
   const okRows = ok.length === 0
     ? []
-    : carrier
-      ? await runSettle(ctx, ctx.telemetry ? T.taskSucceedAndClaimObserved : T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
-      : await runSettle(ctx, T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
+    : carrier && carrierLimited
+      ? await settleLimited(ctx, ok.map(toSucceedRow), workerId, now, carrier.name, max)
+      : carrier
+        ? await runSettle(ctx, ctx.telemetry ? T.taskSucceedAndClaimObserved : T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
+        : await runSettle(ctx, T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
   const tasks = carrier ? okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask) : [];
   ctx.churn += tasks.length;
   // taskSucceedAndClaim lists the settled ids (and the queues of children made ready, in
@@ -65,7 +70,12 @@ export async function settleAndClaim(
   if (ctx.telemetry) observeSettlement(ctx.telemetry, { okRows, withClaim: carrier !== undefined, failRows, failed, releaseRows: releaseRowList });
   if (settledRow?.ready_queues) ctx.announce((settledRow.ready_queues as string).split(',').map((queue) => ({ queue, state: 'queued' })));
   else if (!carrier) ctx.announce(okRows.filter((r) => !isSettled(r)));
-  if (tasks.length < max) tasks.push(...(await claimFrom(ctx, workerId, carrier ? order.slice(1) : order, max - tasks.length)));
+  if (tasks.length < max) {
+    // A limited queue that filled part of the claim may give more in another round (claimLimited).
+    const again = carrierLimited && tasks.length > 0;
+    if (carrierLimited && !again) await armWake(ctx, carrier!.name);
+    tasks.push(...(await claimFrom(ctx, workerId, carrier && !again ? order.slice(1) : order, max - tasks.length)));
+  }
   const accepted = new Set<string>(settledOk);
   for (const r of failedRows) if (isSettled(r)) accepted.add(String(r.id));
   ctx.churn += accepted.size;
@@ -156,6 +166,18 @@ async function settledBy(ctx: EngineContext, workerId: string, reports: readonly
     reports.map((r) => r.id), reports.map((r) => r.attempt), workerId, reports.map((r) => r.status === 'released'),
   ]);
   return new Set(rows.map((r) => r.id as string));
+}
+
+/** runSettle for succeedAndClaimLimited: its transaction is run again after a deadlock. */
+async function settleLimited(ctx: EngineContext, rows: string[], workerId: string, now: Date | null, queue: string, max: number): Promise<Row[]> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await succeedAndClaimLimited(ctx, workerId, `[${rows.join(',')}]`, queue, max, now);
+    } catch (err) {
+      if (sqlState(err) === PG_ERROR.deadlockDetected && attempt < DEADLOCK_RETRIES) continue;
+      throw mapStorageError(err, 'results');
+    }
+  }
 }
 
 /** Times a settle statement is run again after PostgreSQL aborted it as a deadlock. */

@@ -144,7 +144,26 @@ export const taskClaimLimited: Statement = {
   name: 'tf_task_claim_limited',
   text: `
 WITH RECURSIVE clock AS (SELECT coalesce($4::timestamptz, now()) AS t),
-q AS (
+${limitedClaimCtes()}
+SELECT id, ${CLAIMED_COLUMNS}, ready_at FROM claimed ORDER BY priority DESC, run_at, id`,
+};
+
+/**
+ * The CTEs of taskClaimLimited after `clock`, through `claimed` (which returns what taskClaim
+ * returns, with `rate_key` and `ready_at`) and `charged`; also taskSucceedAndClaimLimited's.
+ * `params`: the parameters of the queue, the limit and the worker id, when not $1, $2, $3.
+ * `settled`: a CTE of the statement whose `id`s are running tasks it ends: their slots are
+ * free (the statement's snapshot still sees them running).
+ */
+export function limitedClaimCtes(params?: { queue: string; limit: string; worker: string }, settled?: string): string {
+  const text = limitedClaimText(settled);
+  if (!params) return text;
+  const to: Record<string, string> = { $1: params.queue, $2: params.limit, $3: params.worker };
+  return text.replace(/\$[123]\b/g, (p) => to[p]!);
+}
+
+function limitedClaimText(settled?: string): string {
+  return `q AS (
   SELECT q.*, c.t FROM queues q, clock c
    WHERE q.name = $1 AND NOT q.paused
      AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $3 AND w.state = 'active'
@@ -153,7 +172,8 @@ q AS (
 held AS (
   SELECT t.concurrency_key AS k, count(*)::integer AS n FROM tasks t, q
    WHERE t.state = 'running' AND t.queue = $1 AND t.lease_expires_at > q.t
-     AND (q.max_running IS NOT NULL OR q.key_max_running IS NOT NULL)
+     AND (q.max_running IS NOT NULL OR q.key_max_running IS NOT NULL)${settled ? `
+     AND t.id NOT IN (SELECT id FROM ${settled})` : ''}
    GROUP BY t.concurrency_key
 ),
 room AS (
@@ -274,9 +294,8 @@ charged AS (
   SELECT $1, ch.key, c.t + ch.ms * interval '1 millisecond' FROM charges ch, clock c
   ON CONFLICT (queue, key) DO UPDATE
      SET tat = greatest(b.tat, (SELECT t FROM clock)) + (excluded.tat - (SELECT t FROM clock))
-)
-SELECT id, ${CLAIMED_COLUMNS}, ready_at FROM claimed ORDER BY priority DESC, run_at, id`,
-};
+)`;
+}
 
 /**
  * flowNextWake: when a limited queue with ready tasks may admit again: the soonest unexpired

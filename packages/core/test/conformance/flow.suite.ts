@@ -83,6 +83,40 @@ export function describeFlowConformance(driver: DriverName): void {
         expect(await engine.claim(w, [{ name: 'q', weight: 1 }], 100)).toHaveLength(3);
       });
 
+      it('count the slots a settlement frees for the claim it carries, and no more', async () => {
+        const { engine, worker, submit, runningByKey } = await setup();
+        await engine.updateQueueSettings('q', { maxRunningPerKey: 2, maxRunning: 3 });
+        await submit(6, { concurrencyKey: 'a' });
+        await submit(6, { concurrencyKey: 'b' });
+        const w = await worker();
+        const queues = [{ name: 'q', weight: 1 }];
+        const done = (ts: readonly { id: string; attempt: number }[]) => ts.map((t) => ({ id: t.id, attempt: t.attempt, status: 'succeeded' as const }));
+        const first = await engine.claim(w, queues, 100);
+        expect(first).toHaveLength(3);
+        // Two of the three end: their two slots go to the claim they carry, not a third.
+        const next = await engine.settleAndClaim(w, done(first.slice(0, 2)), queues, 100);
+        expect(next.outcomes).toEqual(['accepted', 'accepted']);
+        expect(next.tasks).toHaveLength(2);
+        const running = await runningByKey();
+        expect(running.a + running.b).toBe(3);
+        expect(Math.max(running.a, running.b)).toBeLessThanOrEqual(2);
+        // A report sent again frees nothing.
+        const again = await engine.settleAndClaim(w, done(first.slice(0, 1)), queues, 100);
+        expect(again.outcomes).toEqual(['duplicate']);
+        expect(again.tasks).toEqual([]);
+        let held = [first[2]!, ...next.tasks];
+        let finished = 2;
+        while (held.length > 0) {
+          const r = await engine.settleAndClaim(w, done(held), queues, 100);
+          finished += held.length;
+          held = r.tasks;
+          expect(held.length).toBeLessThanOrEqual(3);
+          const now = await runningByKey();
+          expect((now.a ?? 0) + (now.b ?? 0)).toBe(held.length);
+        }
+        expect(finished).toBe(12);
+      });
+
       it('cap the whole queue over all keys', async () => {
         const { engine, worker, submit } = await setup();
         await engine.updateQueueSettings('q', { maxRunning: 4, maxRunningPerKey: 3 });
