@@ -90,6 +90,13 @@ export function tokens(tat: string, now: string, limit: string, interval: string
 }
 
 /**
+ * A candidate `r` of taskClaimLimited's `cand` whose concurrency key may start one more (`h`:
+ * its key's row of `held`). A head (rn 1) is checked here; the tasks after a head come from a
+ * read of its key limited to the key's free slots, so they fit by construction.
+ */
+const KEY_SLOT_FREE = `(r.concurrency_key IS NULL OR q.key_max_running IS NULL OR r.rn > 1 OR coalesce(h.n, 0) < q.key_max_running)`;
+
+/**
  * One step of the loose scan of tasks_ready_flow: the first ready task with a key past key
  * `prev`.k (its depth `prev`.d + 1), or the very first (`prev` NULL, depth 1), for the
  * caller's ORDER BY ... LIMIT 1.
@@ -126,7 +133,10 @@ function nextHead(prev: string): string {
  * rank them, so when the walk holds at least `room` of them (`walked`) they are the claim;
  * otherwise (the first tasks all of a few keys, or of keys at their limit) the loose scan goes on
  * past the last key `few` found (`rest`), over every key. Keyless tasks in the walk are one
- * group, as in `w`.
+ * group, as in `w`. A key's slots are counted once per key, not by ranking the candidates
+ * (KEY_SLOT_FREE); the rank within each rate key (`ranked`, a sort of the candidates by key)
+ * is computed only in a queue with a per-key rate limit: `admitted` has a branch for each case,
+ * of which the one that does not apply is never run.
  * `picked` locks the admitted tasks one by one through the primary key (a lateral probe per id,
  * SKIP LOCKED, with the state and deadline re-checked on the version it locks): a task past its
  * deadline (`expires_at`) is dropped there, like the claim's other refusals: never started,
@@ -245,7 +255,7 @@ cand AS (
         AND coalesce(concurrency_key, rate_key) = g.k
       ORDER BY priority DESC, run_at, id
       OFFSET 1
-      LIMIT greatest(0, least(s.take, coalesce(q.key_max_running - (SELECT n FROM held h WHERE h.k = g.k), s.take)) - 1)
+      LIMIT greatest(0, least(s.take, coalesce(q.key_max_running - coalesce((SELECT n FROM held h WHERE h.k = g.k), 0), s.take)) - 1)
    ) t
    WHERE s.take > 1
   UNION ALL
@@ -258,20 +268,23 @@ cand AS (
    WHERE w.concurrency_key IS NULL AND w.rate_key IS NULL
 ),
 ranked AS (
-  SELECT c.*,
-         row_number() OVER (PARTITION BY c.concurrency_key ORDER BY c.rn, c.priority DESC, c.run_at, c.id) AS kn,
-         row_number() OVER (PARTITION BY c.rate_key ORDER BY c.rn, c.priority DESC, c.run_at, c.id) AS rkn
-    FROM cand c
+  SELECT c.*, row_number() OVER (PARTITION BY c.rate_key ORDER BY c.rn, c.priority DESC, c.run_at, c.id) AS rkn
+    FROM cand c WHERE (SELECT key_rate_limit FROM q) IS NOT NULL
 ),
 admitted AS (
-  SELECT r.id FROM ranked r CROSS JOIN q
-    LEFT JOIN held h ON h.k = r.concurrency_key
-    LEFT JOIN rate_buckets b ON b.queue = $1 AND b.key = r.rate_key
-   WHERE (r.concurrency_key IS NULL OR q.key_max_running IS NULL OR r.kn <= q.key_max_running - coalesce(h.n, 0))
-     AND (r.rate_key IS NULL OR q.key_rate_limit IS NULL
-          OR r.rkn <= ${tokens('b.tat', 'q.t', 'q.key_rate_limit', 'q.key_rate_interval_ms', 'q.key_rate_burst')})
-   ORDER BY r.rn, r.priority DESC, r.run_at, r.id
-   LIMIT (SELECT n FROM room)
+  (SELECT r.id FROM cand r CROSS JOIN q
+     LEFT JOIN held h ON h.k = r.concurrency_key
+    WHERE q.key_rate_limit IS NULL AND ${KEY_SLOT_FREE}
+    ORDER BY r.rn, r.priority DESC, r.run_at, r.id
+    LIMIT (SELECT n FROM room))
+  UNION ALL
+  (SELECT r.id FROM ranked r CROSS JOIN q
+     LEFT JOIN held h ON h.k = r.concurrency_key
+     LEFT JOIN rate_buckets b ON b.queue = $1 AND b.key = r.rate_key
+    WHERE ${KEY_SLOT_FREE}
+      AND (r.rate_key IS NULL OR r.rkn <= ${tokens('b.tat', 'q.t', 'q.key_rate_limit', 'q.key_rate_interval_ms', 'q.key_rate_burst')})
+    ORDER BY r.rn, r.priority DESC, r.run_at, r.id
+    LIMIT (SELECT n FROM room))
 ),
 picked AS (
   SELECT p.id FROM unnest(ARRAY(SELECT id FROM admitted)) AS a(id) CROSS JOIN LATERAL (
