@@ -90,6 +90,13 @@ export function tokens(tat: string, now: string, limit: string, interval: string
 }
 
 /**
+ * The largest claim of a limited queue that tries the walk before the loose scan: the walk of
+ * such a claim reads at most 2 × 32 + 16 ready tasks, fewer reads than the probes the capped
+ * loose scan would make first whenever the queue has more keys than the claim wants tasks.
+ */
+const WALK_FIRST = 32;
+
+/**
  * A candidate `r` of taskClaimLimited's `cand` whose concurrency key may start one more (`h`:
  * its key's row of `held`). A head (rn 1) is checked here; the tasks after a head come from a
  * read of its key limited to the key's free slots, so they fit by construction.
@@ -122,17 +129,18 @@ function nextHead(prev: string): string {
  * a key form one more group, read from the first `limit` ready tasks in claim order (a queue
  * with limits should give every task a key, or none). Every filter that could refuse a task
  * counts it as taken: a claim may under-fill, never over-admit; the engine claims again.
- * The heads: the loose scan of tasks_ready_flow (`few`: each step is the first entry past the
- * previous key, one index probe per key, which finds both the key and its head) runs first, for
- * at most room + 1 keys. When it ends sooner, it has every key, and they are the heads (a claim
- * larger than the keys: the usual drain, whose claims of ~250 meet ~100 keys); the next tasks of
- * each key are then read (`cand`, OFFSET 1, at most its share). When there are more keys than
- * room (`many`), the heads come from a short walk of the ready tasks in claim order (`walk`, the
+ * The heads: for a claim of more than WALK_FIRST tasks, the loose scan of tasks_ready_flow
+ * (`few`: each step is the first entry past the previous key, one index probe per key, which
+ * finds both the key and its head) runs first, for at most room + 1 keys. When it ends sooner,
+ * it has every key, and they are the heads (a claim larger than the keys: the usual drain, whose
+ * claims of ~250 meet ~100 keys); the next tasks of each key are then read (`cand`, OFFSET 1, at
+ * most its share). When there are more keys than room (`many`), or for a smaller claim at once,
+ * the heads come from a short walk of the ready tasks in claim order (`walk`, the
  * first 2 * room + 16 of tasks_ready): the first task of each key there whose key has a slot and a
  * token (`walk_heads`) is that key's head, and those heads come in the order the loose scan would
  * rank them, so when the walk holds at least `room` of them (`walked`) they are the claim;
  * otherwise (the first tasks all of a few keys, or of keys at their limit) the loose scan goes on
- * past the last key `few` found (`rest`), over every key. Keyless tasks in the walk are one
+ * past the last key `few` found, or starts (`rest`), over every key. Keyless tasks in the walk are one
  * group, as in `w`. A key's slots are counted once per key, not by ranking the candidates
  * (KEY_SLOT_FREE); the rank within each rate key (`ranked`, a sort of the candidates by key)
  * is computed only in a queue with a per-key rate limit: `admitted` has a branch for each case,
@@ -195,7 +203,7 @@ room AS (
 ),
 few(k, id, priority, run_at, concurrency_key, rate_key, d) AS (
   (${nextHead('NULL')}
-    AND (SELECT n FROM room) > 0
+    AND (SELECT n FROM room) > ${WALK_FIRST}
     ORDER BY coalesce(concurrency_key, rate_key), priority DESC, run_at, id LIMIT 1)
   UNION ALL
   SELECT nx.* FROM few h CROSS JOIN LATERAL (
@@ -207,7 +215,8 @@ few(k, id, priority, run_at, concurrency_key, rate_key, d) AS (
 many AS (SELECT count(*) > (SELECT n FROM room) AS more, max(d) AS last FROM few),
 walk AS (
   SELECT id, priority, run_at, concurrency_key, rate_key FROM tasks
-   WHERE state = 'queued' AND queue = $1 AND (SELECT more FROM many)
+   WHERE state = 'queued' AND queue = $1 AND (SELECT n FROM room) > 0
+     AND ((SELECT n FROM room) <= ${WALK_FIRST} OR (SELECT more FROM many))
    ORDER BY priority DESC, run_at, id
    LIMIT 2 * (SELECT n FROM room) + 16
 ),
@@ -223,7 +232,13 @@ walk_heads AS (
 ),
 walked AS (SELECT count(*) >= (SELECT n FROM room) AS enough FROM walk_heads),
 rest(k, id, priority, run_at, concurrency_key, rate_key, d) AS (
-  (SELECT f.* FROM few f WHERE f.d = (SELECT last FROM many) AND (SELECT more FROM many) AND NOT (SELECT enough FROM walked))
+  (SELECT a.* FROM (
+     SELECT f.* FROM few f WHERE f.d = (SELECT last FROM many) AND (SELECT more FROM many) AND NOT (SELECT enough FROM walked)
+     UNION ALL
+     (${nextHead('NULL')}
+       AND (SELECT n FROM room) BETWEEN 1 AND ${WALK_FIRST} AND NOT (SELECT enough FROM walked)
+       ORDER BY coalesce(concurrency_key, rate_key), priority DESC, run_at, id LIMIT 1)
+   ) a)
   UNION ALL
   SELECT nx.* FROM rest h CROSS JOIN LATERAL (
     ${nextHead('h')}
@@ -234,7 +249,7 @@ rest(k, id, priority, run_at, concurrency_key, rate_key, d) AS (
 heads AS (
   SELECT * FROM few WHERE NOT (SELECT enough FROM walked)
   UNION ALL
-  SELECT * FROM rest WHERE d > (SELECT last FROM many)
+  SELECT * FROM rest WHERE d > coalesce((SELECT last FROM many), 0)
 ),
 share AS (
   SELECT r.n AS room, ceil(r.n::float8 / greatest(count(h.k), 1))::integer AS take, count(h.k) AS keyed

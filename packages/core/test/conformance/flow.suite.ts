@@ -238,9 +238,10 @@ export function describeFlowConformance(driver: DriverName): void {
         expect(starts.filter((k) => k === 'B')).toHaveLength(10);
       });
 
-      // The claim finds its heads three ways (sql/flow.ts, taskClaimLimited): fewer keys than
+      // The claim finds its heads several ways (sql/flow.ts, taskClaimLimited): fewer keys than
       // the claim (every key's first tasks), more keys with the heads in the first ready tasks
-      // (the walk), more keys whose heads lie further on (the loose scan goes on past the walk).
+      // (the walk), more keys whose heads lie further on (the loose scan after the walk), for
+      // claims of at most WALK_FIRST tasks and above.
       it('takes the keys round by round whether the claim is larger or smaller than the keys', async () => {
         const { engine, worker, submit } = await setup();
         await engine.updateQueueSettings('q', { fair: true });
@@ -262,6 +263,10 @@ export function describeFlowConformance(driver: DriverName): void {
         // Eight keys of ten, one after the other: a walk of the first 26 ready tasks meets three.
         for (let k = 40; k < 48; k++) await add(`k${k}`, 10);
         expect(await claimKeys(5)).toEqual(['k40', 'k41', 'k42', 'k43', 'k44']);
+        expect(await engine.claim(w, [{ name: 'q', weight: 1 }], 200)).toHaveLength(75);
+        // A claim above WALK_FIRST probes 41 keys first, walks, and goes on to the fiftieth.
+        for (let k = 100; k < 150; k++) await add(`m${k}`, 10);
+        expect(await claimKeys(40)).toEqual(Array.from({ length: 40 }, (_, i) => `m${100 + i}`));
       });
     });
 
