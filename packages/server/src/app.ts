@@ -66,7 +66,7 @@ function validators() {
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const tracing = deps.tracer !== undefined;
-  const app = createFastify(deps.config, deps.logger, tracing);
+  const app = createFastify(deps.config, deps.logger, tracing, () => deps.health.sawUnavailable());
   // A request without a body is an empty object where every field is optional (claim, heartbeat),
   // or where the route takes no fields (deregister, and every POST or DELETE the table gives no
   // body): those refuse any field, like every other route refuses unknown ones.
@@ -81,7 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 }
 
 /** Fastify with the validators and the problem responses, before any route. */
-function createFastify(config: Config, logger: PinoLogger, tracing: boolean): FastifyInstance {
+function createFastify(config: Config, logger: PinoLogger, tracing: boolean, onUnavailable: () => void): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.maxBodyBytes,
@@ -105,7 +105,10 @@ function createFastify(config: Config, logger: PinoLogger, tracing: boolean): Fa
   app.setErrorHandler((err, request, reply) => {
     const body = toProblem(err, request.routeOptions.bodyLimit ?? config.maxBodyBytes);
     const route = `${request.method} ${request.routeOptions.url ?? request.url.slice(0, 200)}`;
-    if (body.code === 'database_unavailable') unavailable.note(err, route);
+    if (body.code === 'database_unavailable') {
+      unavailable.note(err, route);
+      onUnavailable();
+    }
     else if (body.status >= 500) request.log.error({ err, route, ...(tracing ? traceFields(request) : undefined) }, 'request failed');
     return sendProblem(request, reply, body);
   });

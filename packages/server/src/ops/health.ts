@@ -57,6 +57,14 @@ export class HealthChecks {
     this.draining = true;
   }
 
+  /**
+   * A request found the database unavailable: the next /readyz asks the database again rather
+   * than answer from a check cached while it still answered.
+   */
+  sawUnavailable(): void {
+    this.cached = undefined;
+  }
+
   get isDraining(): boolean {
     return this.draining;
   }
