@@ -37,7 +37,7 @@ export interface WorkerOptions {
    * Saves round trips when tasks are short (a claim then brings more than the free slots);
    * costs latency for other workers when tasks are long (buffered tasks wait here, their leases
    * renewed). `'auto'` adapts it (prefetch.ts): it doubles while claims come back full and halves
-   * when one comes back short, up to 10 × concurrency (at most 1,000), and never beyond what the
+   * when one comes back short, up to 20 × concurrency (at most 1,000), and never beyond what the
    * slots start within two claim round trips (20 to 50 ms) at the handlers' observed run time,
    * nor half the lease: quick tasks get a deep buffer, slow ones almost none. A number fixes it.
    * @defaultValue 'auto'

@@ -16,7 +16,7 @@
  */
 
 /** The cap of the adaptive prefetch, per slot: at most this many tasks buffered per unit of concurrency. */
-export const AUTO_PREFETCH_PER_SLOT = 10;
+export const AUTO_PREFETCH_PER_SLOT = 20;
 /** The horizon, in claim round trips, that the buffer covers. */
 const HORIZON_ROUND_TRIPS = 2;
 /** The horizon's floor, ms (below it, round-trip noise would shrink the buffer of quick tasks). */
