@@ -295,8 +295,10 @@ describe('SDK worker', () => {
     }, { queues: [queue], concurrency: 2, prefetch: 4 });
     await w.start();
     const ids = (await tf.admin.enqueueMany(Array.from({ length: 8 }, () => ({ type: 'slow', queue, backoff: { type: 'fixed' as const, delayMs: 0 } })))).items.map((i) => i.task.id);
-    // Six held by the service's count; the claim's answer may still be on its way to the worker.
-    while ((await tf.admin.getWorker(w.workerId!)).running < 6 || w.running < 2) await new Promise((r) => setTimeout(r, 20));
+    // Six held by the service's count, and all six in the worker's hands: a claim's answer still
+    // on its way when stop() aborts the claim is lost, and its tasks are abandoned at
+    // deregistration as attempts (the service cannot tell they never ran).
+    while ((await tf.admin.getWorker(w.workerId!)).running < 6 || w.running < 2 || w.prefetched < 4) await new Promise((r) => setTimeout(r, 20));
     expect(w.running).toBe(2);
     const stopping = w.stop(10_000);
     setImmediate(release);
