@@ -183,7 +183,7 @@ export const routes = {
   }),
   deregisterWorker: route({
     method: 'DELETE', path: '/api/v1/workers/:id', scope: 'worker', tag: 'workers', summary: 'Deregister; held tasks are requeued at once',
-    description: 'Takes no body (an empty object is accepted; any field is refused). The worker becomes `stopped` for good; deregistering again answers `{"released":0}`.',
+    description: 'The worker becomes `stopped` for good and every task it holds is handed back at once. With `started`, the held tasks not listed never ran and keep their attempt; without it, every held task ends `abandoned` with its attempt used. Deregistering again answers `{"released":0}`.',
     params: WorkerParams, body: DeregisterInput, response: { 200: Deregistered },
   }),
 

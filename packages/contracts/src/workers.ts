@@ -224,8 +224,32 @@ export type WorkerListQuery = Static<typeof WorkerListQuery>;
 export const WorkerPage = Page(Worker);
 export type WorkerPage = Static<typeof WorkerPage>;
 
-/** Deregister's body: it has no fields, so one with any is refused (400), as unknown fields are on every route. */
-export const DeregisterInput = Type.Object({}, { additionalProperties: false, description: 'No fields: send no body, or `{}`.' });
+/** A task and the attempt (fencing token) the worker held it at. */
+export const TaskAttempt = Type.Object(
+  { id: TaskId, attempt: TaskResult.properties.attempt },
+  { additionalProperties: false },
+);
+export type TaskAttempt = Static<typeof TaskAttempt>;
+
+/**
+ * Deregister's body, optional. `started` tells the tasks that ran from those that never did:
+ * a claim answer lost on its way (the worker stopped while it came) leaves tasks held by a
+ * worker that never saw them, and only the worker knows which. Without it, every held task
+ * counts as started (so a worker that does not track them loses nothing it ran).
+ */
+export const DeregisterInput = Type.Object(
+  {
+    started: Type.Optional(
+      Type.Array(TaskAttempt, {
+        maxItems: 10_000,
+        description:
+          'The tasks this worker started and did not report, each with its attempt: they end `abandoned`, the attempt used. Every other task it holds never started (a claim answer that never reached it) and is handed back with the attempt refunded, as if `released`. Omitted: every held task counts as started.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Optional: no body, or `{}`, hands back every held task as started.' },
+);
+export type DeregisterInput = Static<typeof DeregisterInput>;
 
 export const Deregistered = Type.Object({ released: Type.Integer({ description: 'Tasks handed back for another attempt.' }) });
 

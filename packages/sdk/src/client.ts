@@ -373,8 +373,13 @@ export class TaskflowClient {
   reportResult(id: string, taskId: string, result: C.SingleResult): Promise<C.ResultOutcome> {
     return this.call('reportResult', { params: { id, taskId }, body: result });
   }
-  deregisterWorker(id: string): Promise<{ released: number }> {
-    return this.call('deregisterWorker', { params: { id }, body: {} });
+  /**
+   * Deregisters the worker. `started`: the tasks it started and did not report (with their
+   * attempts); every other task it holds is handed back with its attempt refunded. Omitted,
+   * every held task uses up its attempt.
+   */
+  deregisterWorker(id: string, started?: C.TaskAttempt[]): Promise<{ released: number }> {
+    return this.call('deregisterWorker', { params: { id }, body: started ? { started } : {} });
   }
 
   // ---------------------------------------------------------------- API keys, health

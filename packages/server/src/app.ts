@@ -67,8 +67,8 @@ function validators() {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const tracing = deps.tracer !== undefined;
   const app = createFastify(deps.config, deps.logger, tracing, () => deps.health.sawUnavailable());
-  // A request without a body is an empty object where every field is optional (claim, heartbeat),
-  // or where the route takes no fields (deregister, and every POST or DELETE the table gives no
+  // A request without a body is an empty object where every field is optional (claim, heartbeat,
+  // deregister), or where the route takes no fields (every POST or DELETE the table gives no
   // body): those refuse any field, like every other route refuses unknown ones.
   const optionalBody = new Set<RouteName>(['claim', 'heartbeat', 'deregisterWorker', ...bodylessRoutes()]);
   registerHttpHooks(app, deps.metrics, tracing);

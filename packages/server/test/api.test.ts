@@ -612,6 +612,19 @@ describe('HTTP API (pglite)', () => {
       expect(again.tasks.map((t) => t.attempt)).toEqual([2, 2]);
     });
 
+    it('deregistering with the tasks it started refunds the attempt of the held tasks it never saw', async () => {
+      const queue = freshQueue('dereg');
+      const [a, b] = (await producer.enqueueMany([{ type: 'api.d', queue, maxAttempts: 1 }, { type: 'api.d', queue, maxAttempts: 1 }])).items.map((i) => i.task);
+      const workerId = await registerOn(queue);
+      expect((await worker.claim(workerId, { max: 2, waitMs: 0 })).tasks.map((t) => t.id)).toEqual([a!.id, b!.id]);
+      // A ran (cut short); B's claim answer never reached the worker.
+      expect(await worker.deregisterWorker(workerId, [{ id: a!.id, attempt: 1 }])).toEqual({ released: 2 });
+      expect(await producer.getTask(a!.id)).toMatchObject({ state: 'dead', deadReason: 'exhausted', attempt: 1, attemptBase: 0 });
+      const got = await producer.getTask(b!.id);
+      expect(got).toMatchObject({ state: 'queued', workerId: null, attempt: 1, attemptBase: 1 });
+      expect(got.attempts.map((x) => x.outcome)).toEqual(['abandoned']);
+    });
+
     it('lists workers, newest first, filtered by state', async () => {
       const w1 = await registerOn(freshQueue('wl'));
       const w2 = await registerOn(freshQueue('wl'));

@@ -3,8 +3,7 @@
  * claim answers `409 worker_lost` (heartbeat, then claim again), a deregistered worker's claim
  * and heartbeat `409 worker_stopped` (register again). Each answer is checked against the
  * problem the contract enumerates for its route and status, and the served OpenAPI document
- * states those codes. Deregister refuses a body with fields, as every route refuses unknown
- * fields.
+ * states those codes. Deregister refuses a body with an unknown field, as every route does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Value } from 'typebox/value';
@@ -79,7 +78,7 @@ describe('worker codes: lost and stopped', () => {
     expect(codes('/api/v1/workers/{id}/tasks/{taskId}/result', 'post')).toEqual(['stale_attempt']);
   });
 
-  it('refuses a deregister body with a field, naming it, and deregisters nothing', async () => {
+  it('refuses a deregister body with an unknown field, naming it, and deregisters nothing', async () => {
     const w = await worker.registerWorker({ name: 'stays', queues: ['codes.body'] });
     const res = await fetch(`${svc.url}/api/v1/workers/${w.id}`, {
       method: 'DELETE',

@@ -136,12 +136,15 @@ export class TaskEngine {
   }
 
   /**
-   * Deregisters a worker: it is stopped, and what it still holds is handed back at once
-   * (attempt outcome `abandoned`; the task is queued again at once, or dead if that was its
-   * last attempt). Idempotent.
+   * Deregisters a worker: it is stopped, and what it still holds is handed back at once, each
+   * attempt ending `abandoned` and the task queued again at once. `started` lists the tasks the
+   * worker started and did not report (with their attempts): those use up their attempt (dead
+   * if it was the last). Every other task it holds never ran (a claim answer it never saw) and
+   * keeps its attempt, as a release does. Without `started`, every held task counts as started.
+   * Idempotent.
    */
-  deregisterWorker(workerId: string): Promise<{ released: number }> {
-    return workers.deregisterWorker(this.ctx, workerId);
+  deregisterWorker(workerId: string, started?: readonly { id: string; attempt: number }[]): Promise<{ released: number }> {
+    return workers.deregisterWorker(this.ctx, workerId, started);
   }
 
   /** The worker's state; NotFoundError if unknown. */

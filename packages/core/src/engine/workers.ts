@@ -30,15 +30,24 @@ export async function heartbeat(ctx: EngineContext, workerId: string, running?: 
 }
 
 /** See Engine.deregisterWorker. */
-export async function deregisterWorker(ctx: EngineContext, workerId: string): Promise<{ released: number }> {
+export async function deregisterWorker(
+  ctx: EngineContext, workerId: string, started?: readonly { id: string; attempt: number }[],
+): Promise<{ released: number }> {
   if (!isUuid(workerId)) throw new NotFoundError('worker', workerId);
+  const listed = started?.filter((t) => isTaskId(t.id));
   const released = await ctx.db.transaction(async (tx) => {
     const stopped = await tx.query(W.workerStop, [workerId, ctx.now()]);
     if (stopped.rowCount === 0) {
       await requireWorkerState(ctx, workerId, ['stopped'], tx);
       return [];
     }
-    return (await tx.query(T.taskReleaseWorker, [ctx.now(), ctx.options.poisonAfter, workerId])).rows;
+    const unstarted = listed
+      ? (await tx.query(T.taskReleaseWorkerUnstarted, [
+        ctx.now(), ctx.options.poisonAfter, workerId, listed.map((t) => t.id), listed.map((t) => t.attempt),
+      ])).rows
+      : [];
+    const rest = (await tx.query(T.taskReleaseWorker, [ctx.now(), ctx.options.poisonAfter, workerId])).rows;
+    return unstarted.length > 0 ? [...unstarted, ...rest] : rest;
   });
   if (ctx.telemetry) observeEnded(ctx.telemetry, released, 'abandoned');
   ctx.announce(released);

@@ -754,6 +754,53 @@ export function describeEngineConformance(driver: DriverName): void {
         expect(await engine.getWorker(w)).toMatchObject({ state: 'stopped', running: 0 });
         await expect(engine.deregisterWorker(crypto.randomUUID())).rejects.toBeInstanceOf(NotFoundError);
       });
+
+      it('refunds what a deregistering worker holds but did not list as started; a listed task uses its attempt', async () => {
+        const { engine, worker } = await setup();
+        const q = [{ name: 'q', weight: 1 }];
+        const at = (ms: number) => new Date(T0.getTime() + ms);
+        const [a, b, c] = (await engine.enqueue([
+          { type: 'a', queue: 'q', maxAttempts: 2, runAt: at(-3000) },
+          { type: 'b', queue: 'q', maxAttempts: 1, runAt: at(-2000) },
+          { type: 'c', queue: 'q', maxAttempts: 1, runAt: at(-1000) },
+          { type: 'later', queue: 'q' },
+        ])).map((r) => r.task);
+        const w = await worker();
+        expect((await engine.claim(w, q, 3)).map((t) => t.type)).toEqual(['a', 'b', 'c']);
+        // A started; B never reached the worker (a claim answer lost as it stopped); C is listed
+        // at another attempt than the one held, so that attempt did not start either.
+        expect(await engine.deregisterWorker(w, [{ id: a!.id, attempt: 1 }, { id: c!.id, attempt: 2 }])).toEqual({ released: 3 });
+        expect(await engine.getTask(a!.id)).toMatchObject({ state: 'queued', attempt: 1, attemptBase: 0, leaseLosses: 0, lastError: { message: 'worker deregistered before reporting a result' } });
+        for (const t of [b!, c!]) {
+          // Queued again with the attempt refunded: attempts used as before the claim (0 of 1).
+          expect(await engine.getTask(t.id)).toMatchObject({
+            state: 'queued', attempt: 1, attemptBase: 1, leaseLosses: 0, runAt: t.runAt,
+            lastError: { message: 'handed back without running (the worker deregistered without having started it)' },
+          });
+        }
+        for (const t of [a!, b!, c!]) expect(await attemptsOf(engine, t.id)).toEqual(['abandoned']);
+        expect(await engine.getWorker(w)).toMatchObject({ state: 'stopped', running: 0 });
+        // Each keeps its place in line, ahead of the task that was behind it; B and C have their
+        // one attempt still to make.
+        const next = await engine.claim(await worker(), q, 4);
+        expect(next.map((t) => [t.type, t.attempt, t.attemptsLeft])).toEqual([['a', 2, 0], ['b', 2, 0], ['c', 2, 0], ['later', 1, 4]]);
+      });
+
+      it('uses up the attempt of every held task when the deregistering worker lists none as started, or lists nothing', async () => {
+        const { engine, worker } = await setup();
+        const q = [{ name: 'q', weight: 1 }];
+        const [x, y] = (await engine.enqueue([{ type: 'x', queue: 'q', maxAttempts: 1 }, { type: 'y', queue: 'q', maxAttempts: 1 }])).map((r) => r.task);
+        const listing = await worker();
+        await engine.claim(listing, q, 1);
+        // An empty list: nothing started, so the held task is refunded.
+        expect(await engine.deregisterWorker(listing, [])).toEqual({ released: 1 });
+        expect(await engine.getTask(x!.id)).toMatchObject({ state: 'queued', attemptBase: 1 });
+        // No list (an older worker, curl): every held task counts as started; its last attempt is spent.
+        const silent = await worker();
+        expect((await engine.claim(silent, q, 2)).map((t) => t.id)).toEqual([x!.id, y!.id]);
+        expect(await engine.deregisterWorker(silent)).toEqual({ released: 2 });
+        for (const t of [x!, y!]) expect(await engine.getTask(t.id)).toMatchObject({ state: 'dead', deadReason: 'exhausted' });
+      });
     });
 
     describe('cancel, retry, update', () => {

@@ -220,7 +220,7 @@ function registryHandlers(deps: WorkerRouteDeps, directory: WorkerDirectory): Pi
 
     async deregisterWorker(req) {
       directory.forget(req.params.id);
-      return engine.deregisterWorker(req.params.id);
+      return engine.deregisterWorker(req.params.id, req.body?.started);
     },
   };
 }

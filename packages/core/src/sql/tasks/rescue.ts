@@ -1,6 +1,6 @@
 /**
  * Rescue: running attempts ended without a result from their worker (lease expired, worker
- * lost, worker deregistered, claim never delivered).
+ * lost, worker deregistered, claim never delivered or never seen by its worker).
  */
 import type { Statement } from '../../db/types.ts';
 import { dependentsOfEnded } from './dependents.ts';
@@ -122,6 +122,26 @@ export const taskReleaseWorker = rescueStatement('tf_task_release_worker', {
   backoff: false,
   refund: false,
   error: `'worker deregistered before reporting a result'`,
+});
+
+/**
+ * taskReleaseWorkerUnstarted: a deregistering worker that lists the tasks it started ($4, $5)
+ * hands back every other task it holds as never run: a claim answer that never reached it
+ * (it stopped while the answer was on its way) leased them to a worker that never saw them.
+ * Refunded like taskReleaseClaimed; the listed ones are left to taskReleaseWorker, in the same
+ * transaction. A held task listed at another attempt was not started at this one: refunded.
+ * $1 now, $2 poisonAfter (unused), $3 worker id, $4 bigint[] started ids, $5 integer[] their attempts (pairwise)
+ */
+export const taskReleaseWorkerUnstarted = rescueStatement('tf_task_release_worker_unstarted', {
+  victims: `SELECT t.id FROM tasks t
+             WHERE t.state = 'running' AND t.worker_id = $3::uuid
+               AND NOT EXISTS (SELECT 1 FROM unnest($4::bigint[], $5::integer[]) AS s(id, attempt) WHERE s.id = t.id AND s.attempt = t.attempt)
+             FOR UPDATE OF t`,
+  outcome: 'abandoned',
+  leaseLoss: false,
+  backoff: false,
+  refund: true,
+  error: `'handed back without running (the worker deregistered without having started it)'`,
 });
 
 /**
