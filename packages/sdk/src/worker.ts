@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import type { ClaimedTask, TaskResult } from '@taskflow/contracts';
+import type { ClaimedTask, TaskAttempt, TaskResult } from '@taskflow/contracts';
 import { TaskflowClient } from './client.ts';
 import { LeaseLostError, UnrecoverableError, WorkerShutdownError } from './errors.ts';
 import { abandonTask, CreatedAtCache, TaskRunContext, type InFlight, type TaskContext } from './context.ts';
@@ -27,6 +27,9 @@ export type { TaskContext, TaskHandler } from './context.ts';
 export type { WorkerLogger, WorkerOptions } from './options.ts';
 export type { WorkerTracingOptions } from './tracing.ts';
 export { failure } from './results.ts';
+
+/** Most tasks a deregistration may list as started (the service's limit). */
+const MAX_STARTED = 10_000;
 
 export interface WorkerEvents {
   registered: [workerId: string];
@@ -177,8 +180,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /**
-   * Stops gracefully: no new claims; in-flight tasks get `graceMs` to finish, then their
-   * signals abort and they are handed back; results are reported; the worker deregisters.
+   * Stops gracefully: no new claims (claims in flight are aborted); buffered tasks are handed
+   * back unstarted; in-flight tasks get `graceMs` to finish, then their signals abort and they
+   * are handed back; results are reported; the worker deregisters, listing the tasks it started
+   * and did not report, so the service refunds the attempt of any other task it still holds.
    */
   stop(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     this.stopping ??= this.shutdown(graceMs);
@@ -367,20 +372,29 @@ export class Worker extends EventEmitter<WorkerEvents> {
       abandonTask(slots.held, e, new WorkerShutdownError());
       this.results.add({ id: e.task.id, attempt: e.task.attempt, status: 'released' });
     }
+    // The tasks that ran and are not reported, for the deregistration: the service uses up their
+    // attempts, and refunds those of every other task this worker still holds (the answer of a
+    // claim aborted above may have leased tasks this worker never saw).
+    const started: TaskAttempt[] = [];
     if (slots.running > 0) {
       await idleWithin(graceMs, () => slots.running === 0);
-      for (const e of slots.held.values()) abandonTask(slots.held, e, new WorkerShutdownError());
+      for (const e of slots.held.values()) {
+        if (e.started) started.push({ id: e.task.id, attempt: e.task.attempt });
+        abandonTask(slots.held, e, new WorkerShutdownError());
+      }
     }
     // Heartbeats go on meanwhile: they keep the leases of the tasks whose results wait.
     const unreported = await this.results.drain(this.opts.shutdownReportMs);
     if (unreported > 0) {
       this.log.error({ count: unreported, waitedMs: this.opts.shutdownReportMs }, `${unreported} results not reported: the service did not take them in time and will run those tasks again`);
     }
+    for (const r of this.results.waiting) if (r.status !== 'released') started.push({ id: r.id, attempt: r.attempt });
     this.heartbeat.stop();
     session.state = 'stopped';
     if (session.id) {
       try {
-        await this.client.deregisterWorker(session.id);
+        // Past the service's limit, no list: every held task counts as started (none that ran is refunded).
+        await this.client.deregisterWorker(session.id, started.length <= MAX_STARTED ? started : undefined);
       } catch (err) {
         this.log.warn({ err: String(err) }, 'deregister failed; the service will notice the worker is gone within its TTL');
       }

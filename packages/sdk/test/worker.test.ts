@@ -223,6 +223,8 @@ describe('SDK worker', () => {
     expect(reason).toBeInstanceOf(WorkerShutdownError);
     const t = await settled(task.id, ['queued']);
     expect(t.attempts.map((a) => a.outcome)).toEqual(['abandoned']);
+    // It ran: the worker lists it as started when it deregisters, so the attempt counts.
+    expect(t.attempt - t.attemptBase).toBe(1);
   });
 
   it('registers again when the service no longer knows it, and goes on working', async () => {
@@ -295,9 +297,9 @@ describe('SDK worker', () => {
     }, { queues: [queue], concurrency: 2, prefetch: 4 });
     await w.start();
     const ids = (await tf.admin.enqueueMany(Array.from({ length: 8 }, () => ({ type: 'slow', queue, backoff: { type: 'fixed' as const, delayMs: 0 } })))).items.map((i) => i.task.id);
-    // Six held by the service's count, and all six in the worker's hands: a claim's answer still
-    // on its way when stop() aborts the claim is lost, and its tasks are abandoned at
-    // deregistration as attempts (the service cannot tell they never ran).
+    // Six held by the service's count, and all six in the worker's hands, so that the two
+    // running and the four buffered are known (a claim's answer still on its way when stop()
+    // aborts the claim would be refunded at deregistration instead, stopClaim.test.ts).
     while ((await tf.admin.getWorker(w.workerId!)).running < 6 || w.running < 2 || w.prefetched < 4) await new Promise((r) => setTimeout(r, 20));
     expect(w.running).toBe(2);
     const stopping = w.stop(10_000);
