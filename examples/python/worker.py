@@ -371,8 +371,11 @@ class Worker:
         if unreported:
             log(f"{unreported} results not reported: the service will run those tasks again")
         released = None
+        # The tasks it ran and could not report: their attempts count. Every other task the
+        # service says it holds never reached it (a claim cut short by the stop): refunded.
+        started = [{"id": r["id"], "attempt": r["attempt"]} for r in self.results]
         try:
-            released = call("DELETE", f"/api/v1/workers/{self.worker_id}")["released"]
+            released = call("DELETE", f"/api/v1/workers/{self.worker_id}", {"started": started})["released"]
         except (Problem, Unreachable) as err:
             log("deregister failed; the service will mark this worker lost after its TTL", error=str(err))
         self.stopped.set()
