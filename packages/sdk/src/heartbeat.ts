@@ -92,6 +92,16 @@ export class Heartbeat {
     }
   }
 
+  /** The tasks whose leases a running worker renews: those it holds, and those whose results wait. */
+  #running(): string[] {
+    const running = [...this.#deps.held.values()].filter((e) => !e.abandoned).map((e) => e.task.id);
+    for (const r of this.#deps.unreported()) {
+      if (running.length >= MAX_RUNNING) break;
+      if (r.status !== 'released') running.push(r.id);
+    }
+    return running;
+  }
+
   /**
    * One heartbeat: renews leases; aborts tasks that were cancelled or are no longer ours.
    * Throws what the service answered, and never recovers: the recovery sends it.
@@ -100,12 +110,11 @@ export class Heartbeat {
     const { client, session, held } = this.#deps;
     if (!session.id) return;
     const sentAt = Date.now();
-    const running = [...held.values()].filter((e) => !e.abandoned).map((e) => e.task.id);
-    for (const r of this.#deps.unreported()) {
-      if (running.length >= MAX_RUNNING) break;
-      if (r.status !== 'released') running.push(r.id);
-    }
-    const hb = await client.heartbeat(session.id, { running });
+    // Stopping, it claims no more: a held task it does not know came in the answer of a claim
+    // that stop() aborted. Renewing all it holds (no `running`) keeps such a task until the
+    // deregistration hands it back with its attempt refunded, instead of letting it expire as
+    // a used attempt while the grace period runs.
+    const hb = await client.heartbeat(session.id, session.state === 'stopping' ? {} : { running: this.#running() });
     for (const id of hb.cancel) {
       const e = held.get(id);
       if (e) abortTask(e, new TaskCancelledError(id));

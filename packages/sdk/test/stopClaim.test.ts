@@ -8,6 +8,9 @@
  * leased tasks has arrived, before the worker reads it. The service has then committed the
  * claim and written its answer in full (so it sees no hang-up to hand the tasks back on); the
  * worker's read is aborted, as when stop() comes a moment before the bytes.
+ *
+ * While handlers finish in the grace period, the stopping worker's heartbeats renew such a task
+ * (it sends no `running` list then), so its lease does not run out before the deregistration.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, type Dispatcher } from 'undici';
@@ -50,7 +53,9 @@ function stopAtClaimAnswer(onAnswer: () => void, onSent: () => void): { dispatch
 describe('SDK worker: stop() while a claim answer is on its way', () => {
   let tf: TestService;
   beforeAll(async () => {
-    tf = await startTestService('pglite');
+    // A short TTL starts the rescuer soon (its first pass waits one TTL), and passes come often:
+    // a lease left to run out is taken at once.
+    tf = await startTestService('pglite', { workerTtlMs: 1500, rescueIntervalMs: 100 });
   });
   afterAll(async () => {
     await tf.stop();
@@ -135,5 +140,65 @@ describe('SDK worker: stop() while a claim answer is on its way', () => {
       },
     });
     await expectRefunded(ids, started);
+  });
+
+  it('while a handler finishes in the grace period, the aborted answer\'s task is renewed until the deregistration refunds it', async () => {
+    const queue = 'stop.grace';
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let slowRunning!: () => void;
+    const running = new Promise<void>((resolve) => (slowRunning = resolve));
+    let armed = false;
+    let stopping: Promise<void> | undefined;
+    let answered!: () => void;
+    const cutOff = new Promise<void>((resolve) => (answered = resolve));
+    let worker!: Worker;
+    const net = stopAtClaimAnswer(() => {
+      if (!armed) return;
+      stopping ??= worker.stop(30_000);
+      answered();
+    }, () => undefined);
+    const client = new TaskflowClient({ url: tf.url, apiKey: tf.adminKey, dispatcher: net.dispatcher });
+    const started = new Set<string>();
+    worker = new Worker({
+      client, queues: [queue], concurrency: 2, prefetch: 0, pipeline: 1, waitMs: 30_000, handleSignals: false, logger: quiet,
+      handlers: {
+        async slow() {
+          slowRunning();
+          await gate;
+          return 'done';
+        },
+        t: async () => 'ran',
+      },
+    });
+    worker.on('taskStart', (task) => started.add(task.id));
+    const slow = await tf.admin.enqueue({ type: 'slow', queue, timeoutMs: 1000 });
+    await worker.start();
+    await running;
+    // One slot is free: the worker's next claim waits for work. The task enqueued now comes in
+    // its answer, which stop() cuts off; the slow handler keeps the worker in its grace period.
+    armed = true;
+    const leaked = await tf.admin.enqueue({ type: 't', queue, maxAttempts: 1, timeoutMs: 1000 });
+    try {
+      await cutOff;
+      const first = await tf.admin.getTask(leaked.id);
+      expect(first).toMatchObject({ state: 'running', workerId: worker.workerId });
+      // Its lease is renewed by the stopping worker's heartbeats, or it runs out and the rescuer
+      // takes it (an attempt used): wait for either.
+      let now = first;
+      while (now.state === 'running' && now.leaseExpiresAt! <= first.leaseExpiresAt!) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        now = await tf.admin.getTask(leaked.id);
+      }
+      expect(now.state).toBe('running');
+    } finally {
+      release();
+      await stopping;
+      await client.close();
+      await net.close();
+    }
+    expect(await tf.admin.getTask(slow.id)).toMatchObject({ state: 'succeeded', result: 'done' });
+    expect(started.has(leaked.id)).toBe(false);
+    expect(await tf.admin.getTask(leaked.id)).toMatchObject({ state: 'queued', attempt: 1, attemptBase: 1, leaseLosses: 0 });
   });
 });
