@@ -5,7 +5,7 @@
  * is doing (two runs of the same script measured 0.05% apart on a loaded machine), so a change
  * of a few percent in the database's work shows, where the timed benches drown it in noise.
  *
- *   npm run pg-instructions -- [--n 20000] [--batch 250] [--variants base,before-0015,observed,fillfactor40,queue-hash-ready] [--functions 30 [--inclusive]]
+ *   npm run pg-instructions -- [--n 20000] [--batch 250] [--variants base,before-0015,analyzed,observed,fillfactor40,queue-hash-ready] [--functions 30 [--inclusive]]
  *
  * For each variant, three scripts are run from a fresh copy of one scratch cluster:
  * - `zero`: the engine's migrations (packages/core/migrations), the variant's change, a worker
@@ -42,6 +42,11 @@
  *   (queueLockForClaim and taskClaimLimited in a transaction, sql/flow.ts), then the successes
  *   and the next claim go as taskSucceedAndClaimLimited after queueLock in a transaction, as
  *   the engine does for a limited queue.
+ * - analyzed: no schema change; the tables ANALYZEd after the inserts, as autovacuum leaves
+ *   them on a live server (a fresh cluster has no statistics). A prepared statement's plan
+ *   cache weighs its generic plan against custom ones by the planner's estimates, which the
+ *   statistics change: this variant runs what a live server runs. Its insert figure includes
+ *   the ANALYZE.
  * - keyed: no schema change; every task has an idempotency key (`sdk:` and a UUID, as the SDK
  *   makes up), inserted by the statement for batches with keys into known queues
  *   (`statements.insertKnownQueues`: each key written to task_idempotency_keys with ON
@@ -77,8 +82,9 @@ const BATCH = Number(args.batch);
 if (!Number.isInteger(N) || N <= 0 || N % 1000 !== 0) throw new Error('--n: a positive multiple of 1000');
 if (!Number.isInteger(BATCH) || BATCH <= 0 || N % BATCH !== 0) throw new Error('--batch: a whole number above 0 that divides --n');
 
-const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean; observed?: boolean; limited?: boolean; upTo?: number }> = {
+const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean; observed?: boolean; limited?: boolean; analyzed?: boolean; upTo?: number }> = {
   base: { sql: [], cycle: true },
+  analyzed: { sql: [], cycle: true, analyzed: true },
   // The schema before migration 0015 (two indexes on the running set, CHECK constraints).
   'before-0015': { sql: [], cycle: true, upTo: 14 },
   limited: { sql: [], cycle: true, limited: true },
@@ -188,6 +194,7 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
       const params = noopInsertParams(b * 1000, 1000, 'work', keyed, limited ? LIMITED_KEYS : 0).map((p) => (p === null ? 'NULL' : quote(String(p))));
       s.push(`EXECUTE ins(${params.join(', ')})`);
     }
+    if (VARIANTS[variant]!.analyzed) s.push('ANALYZE');
   }
   if (kind === 'cycle' && limited) {
     // As the engine settles and claims a limited queue (engine/settle.ts, flowClaim.ts): the
