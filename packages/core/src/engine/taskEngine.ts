@@ -78,7 +78,8 @@ export class TaskEngine {
 
   /**
    * Leases up to `max` ready tasks to a worker, from its queues in weighted random order, one
-   * atomic claim statement per queue until the batch is full. Returns [] when the worker is
+   * atomic claim statement per queue until the batch is full, each taking at most 1,000 (the
+   * HTTP API's largest `max`: CLAIM_MAX in sql/tasks/claim.ts). Returns [] when the worker is
    * not active or serves none of the queues (see `workerState` to tell why). Claims commit
    * without waiting for the WAL flush (`db.relaxed`): should PostgreSQL crash right after, the
    * claim is undone and the task is queued again and runs again (at least once, never lost).

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  Engine, InvalidStateError, ManualClock, NotFoundError, type DriverName, type EngineOptions,
+  Engine, InvalidStateError, ManualClock, NotFoundError, type DriverName, type EngineOptions, type Executor,
 } from '@taskflow/core';
 import { useTestDatabases } from '../support/db.ts';
 
@@ -394,6 +394,41 @@ export function describeEngineConformance(driver: DriverName): void {
         await engine.deregisterWorker(w);
         expect(await engine.claim(w, [{ name: 'q', weight: 1 }], 5)).toHaveLength(0);
         expect(await engine.claim(crypto.randomUUID(), [{ name: 'q', weight: 1 }], 5)).toHaveLength(0);
+      });
+
+      it('keeps one generic plan of the claim statements once the tables have statistics', async () => {
+        // A custom plan is a planning of the whole statement at every execution (the plan
+        // cache's choice while the generic plan's estimate looks dearer): see claimCtes.
+        const { engine, worker, clock } = await setup();
+        const w = await worker();
+        // A backlog of 5,000: a tenth of it, a generic plan's guess at `LIMIT $n`, costs more
+        // than the custom plans' five rows, with statistics.
+        for (let i = 0; i < 5; i++) await engine.enqueue(Array.from({ length: 1000 }, (_, j) => ({ type: 't', queue: 'q', payload: j })));
+        await engine.db.exec('ANALYZE tasks; ANALYZE workers; ANALYZE queues');
+        const { statements: S, successesJson } = await import('@taskflow/core/internal');
+        const plans = async (tx: Executor) => {
+          const { rows } = await tx.query<{ name: string; generic: number }>(
+            `SELECT name, generic_plans::integer AS generic FROM pg_prepared_statements
+              WHERE name LIKE '%tf_task_claim' OR name LIKE '%tf_task_succeed_and_claim'`);
+          const sum = (suffix: string) => rows.filter((r) => r.name.endsWith(suffix)).reduce((n, r) => n + r.generic, 0);
+          return { claim: sum('tf_task_claim'), succeedAndClaim: sum('tf_task_succeed_and_claim') };
+        };
+        // One connection throughout (a transaction), whose plan cache pg_prepared_statements shows.
+        const [before, after, claimed] = await engine.db.transaction(async (tx) => {
+          const before = await plans(tx);
+          let claimed = 0;
+          for (let round = 0; round < 8; round++) {
+            const { rows } = await tx.query<{ id: string; attempt: number }>(S.claim, ['q', 5, w, clock.now()]);
+            const { rows: next } = await tx.query<{ kind: string }>(S.succeedAndClaim,
+              [successesJson(rows), w, clock.now(), 'q', 5]);
+            claimed += rows.length + next.filter((r) => r.kind === 'claimed').length;
+          }
+          return [before, await plans(tx), claimed];
+        });
+        expect(claimed).toBe(80);
+        // Five custom plans first, then the generic one at every execution.
+        expect(after.claim - before.claim).toBe(3);
+        expect(after.succeedAndClaim - before.succeedAndClaim).toBe(3);
       });
 
       it('fills a batch from several queues', async () => {
