@@ -1,7 +1,9 @@
 /**
  * `--only statements`: the engine's hot-path statements (`@taskflow/core/internal`) sent alone
  * from one connection, one at a time, on a table of at most 40,000 tasks: the database's own
- * cost, beside a `SELECT 1` and a one-row `INSERT` that give the machine's scale.
+ * cost, beside a `SELECT 1` and a one-row `INSERT` that give the machine's scale. For the
+ * claims, with `tasks` analyzed (as autovacuum leaves it), also how many executions the plan
+ * cache planned for their parameters (custom plans) instead of running the generic plan.
  */
 import type pg from 'pg';
 import { statements as S, successesJson } from '@taskflow/core/internal';
@@ -43,9 +45,20 @@ async function inserts(sync: pg.Client, relaxed: pg.Client, r: Record<string, nu
   await sync.query('VACUUM ANALYZE tasks');
 }
 
-/** Medians of the claim of B (asynchronous commit) and of the settle-and-claim of B, as the drain sends them, through 20,000 tasks. */
+/** Executions of `name` on connection `c` so far with the generic plan and with a custom plan (one planned for them). */
+async function plans(c: pg.Client, name: string): Promise<{ generic: number; custom: number }> {
+  const { rows } = await c.query('SELECT generic_plans::integer AS generic, custom_plans::integer AS custom FROM pg_prepared_statements WHERE name = $1', [name]);
+  return rows[0] ?? { generic: 0, custom: 0 };
+}
+
+/**
+ * Medians of the claim of B (asynchronous commit) and of the settle-and-claim of B, as the
+ * drain sends them, through 20,000 tasks; and how often PostgreSQL's plan cache planned them
+ * for the execution (a custom plan) rather than running the statement's generic plan.
+ */
 async function claims(sync: pg.Client, relaxed: pg.Client, workerId: string, r: Record<string, number>): Promise<void> {
-  for (const B of [50, 250]) {
+  for (const B of [5, 50, 250]) {
+    const before = { claim: await plans(relaxed, S.claim.name), sac: await plans(sync, S.succeedAndClaim.name) };
     for (let b = 0; b < 20; b++) await q(sync, S.insertWithoutKeys, noopInsertParams(b * 1000, 1000));
     await sync.query('ANALYZE tasks');
     const claimed: number[] = [];
@@ -67,6 +80,11 @@ async function claims(sync: pg.Client, relaxed: pg.Client, workerId: string, r: 
       }));
       held = held.concat(rows.filter((t) => t.kind === 'claimed'));
     }
+    const after = { claim: await plans(relaxed, S.claim.name), sac: await plans(sync, S.succeedAndClaim.name) };
+    r[`claim${B}Custom`] = after.claim.custom - before.claim.custom;
+    r[`claim${B}Runs`] = after.claim.custom + after.claim.generic - before.claim.custom - before.claim.generic;
+    r[`succeedAndClaim${B}Custom`] = after.sac.custom - before.sac.custom;
+    r[`succeedAndClaim${B}Runs`] = after.sac.custom + after.sac.generic - before.sac.custom - before.sac.generic;
     r[`claim${B}Ms`] = +med(claimed).toFixed(2);
     r[`succeedAndClaim${B}Ms`] = +med(sac.slice(2, -3)).toFixed(2);
     await sync.query('DELETE FROM tasks');
@@ -84,17 +102,16 @@ export async function statementsSection(ctx: DiagnoseContext): Promise<unknown> 
   });
   console.log('\n### The engine\'s statements alone (one connection, one at a time, medians)\n');
   const per = (ms: number, n: number) => `${Math.round((ms * 1000) / n)} µs`;
-  console.log(table(['statement', 'time', 'per task'], [
-    ['`SELECT 1` round trip', `${r.selectOneUs} µs`, ''],
-    ['one-row `INSERT`, synchronous commit / asynchronous', `${r.insertSyncUs} µs / ${r.insertAsyncUs} µs`, ''],
-    ['`insertWithoutKeys`, 1 row', `${r.insert1Us} µs`, `${r.insert1Us} µs`],
-    ['plain `INSERT … VALUES` of one task, same columns', `${r.plainInsert1Us} µs`, `${r.plainInsert1Us} µs`],
-    ['`insertWithoutKeys`, 50 rows', `${r.insert50Ms} ms`, per(r.insert50Ms!, 50)],
-    ['`insertWithoutKeys`, 1,000 rows', `${r.insert1000Ms} ms`, per(r.insert1000Ms!, 1000)],
-    ['`claim` of 50 (asynchronous commit)', `${r.claim50Ms} ms`, per(r.claim50Ms!, 50)],
-    ['`claim` of 250 (asynchronous commit)', `${r.claim250Ms} ms`, per(r.claim250Ms!, 250)],
-    ['`succeedAndClaim`, 50 results + claim of 50', `${r.succeedAndClaim50Ms} ms`, per(r.succeedAndClaim50Ms!, 50)],
-    ['`succeedAndClaim`, 250 results + claim of 250', `${r.succeedAndClaim250Ms} ms`, per(r.succeedAndClaim250Ms!, 250)],
+  const planned = (s: string, B: number) => `${r[`${s}${B}Custom`]} of ${r[`${s}${B}Runs`]}`;
+  console.log(table(['statement', 'time', 'per task', 'planned for the execution'], [
+    ['`SELECT 1` round trip', `${r.selectOneUs} µs`, '', ''],
+    ['one-row `INSERT`, synchronous commit / asynchronous', `${r.insertSyncUs} µs / ${r.insertAsyncUs} µs`, '', ''],
+    ['`insertWithoutKeys`, 1 row', `${r.insert1Us} µs`, `${r.insert1Us} µs`, ''],
+    ['plain `INSERT … VALUES` of one task, same columns', `${r.plainInsert1Us} µs`, `${r.plainInsert1Us} µs`, ''],
+    ['`insertWithoutKeys`, 50 rows', `${r.insert50Ms} ms`, per(r.insert50Ms!, 50), ''],
+    ['`insertWithoutKeys`, 1,000 rows', `${r.insert1000Ms} ms`, per(r.insert1000Ms!, 1000), ''],
+    ...[5, 50, 250].map((B) => [`\`claim\` of ${B} (asynchronous commit)`, `${r[`claim${B}Ms`]} ms`, per(r[`claim${B}Ms`]!, B), planned('claim', B)]),
+    ...[5, 50, 250].map((B) => [`\`succeedAndClaim\`, ${B} results + claim of ${B}`, `${r[`succeedAndClaim${B}Ms`]} ms`, per(r[`succeedAndClaim${B}Ms`]!, B), planned('succeedAndClaim', B)]),
   ]));
   return r;
 }
