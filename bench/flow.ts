@@ -12,8 +12,9 @@
  *   GCRA bucket read and charged in every claim, never binding).
  *
  * Reports tasks/s and CPU per task of the server and of PostgreSQL (all its processes, so a
- * busy neighbour counts: compare the ratios of one run), the medians of the rounds, and each
- * variant over plain. Output: a table on stdout, everything in results/flow-<time>.json. The
+ * busy neighbour counts: compare the ratios of one run), the worker's requests (claims and
+ * separate result reports) and the tasks per non-empty claim answer, the medians of the
+ * rounds, and each variant over plain. Output: a table on stdout, everything in results/flow-<time>.json. The
  * schema is dropped and the processes stopped at the end.
  */
 import { parseArgs } from 'node:util';
@@ -24,7 +25,7 @@ import { killAll } from './lib/proc.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { table } from './lib/stats.ts';
 import { drain, spawnWorker } from './lib/workloads.ts';
-import { TaskflowSystem } from './systems/taskflow.ts';
+import { TaskflowSystem, type RequestStats } from './systems/taskflow.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,11 +42,11 @@ if (![N, ROUNDS, KEYS].every((x) => Number.isInteger(x) && x > 0)) throw new Err
 
 const VARIANTS = ['plain', 'keyed', 'keyed+rate'] as const;
 type Variant = (typeof VARIANTS)[number];
-interface Sample { tasksPerSec: number; serverUs: number; postgresUs: number; workerUs: number }
+interface Sample { tasksPerSec: number; serverUs: number; postgresUs: number; workerUs: number; requests: number; tasksPerClaim: number }
 const samples: Record<string, Sample[]> = {};
 
 const DB = args['database-url']!;
-const sys = new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_flow_${Date.now().toString(36)}` });
+const sys = new TaskflowSystem({ driver: 'postgres', databaseUrl: DB, schema: `bench_flow_${Date.now().toString(36)}`, countRequests: true });
 
 async function prepare(client: TaskflowClient, queue: string, variant: Variant): Promise<void> {
   if (variant !== 'plain') {
@@ -74,10 +75,13 @@ try {
       await sys.query('CHECKPOINT');
       const worker = await spawnWorker(sys, queue, 50);
       const d = await drain(sys, worker, queue, N, { phase: 'd' });
+      const requests = (await worker.request<{ stats: Partial<RequestStats> }>({ cmd: 'stats' })).stats;
       await worker.request({ cmd: 'exit' }).catch(() => undefined);
       (samples[variant] ??= []).push({
         tasksPerSec: d.jobsPerSec, serverUs: Math.round(((d.serverCpuSec ?? 0) * 1e6) / N),
         postgresUs: Math.round(((d.storageCpuSec ?? 0) * 1e6) / N), workerUs: Math.round(((d.workerCpuSec ?? 0) * 1e6) / N),
+        requests: (requests.claims ?? 0) + (requests.reports ?? 0),
+        tasksPerClaim: Math.round((requests.tasksClaimed ?? 0) / Math.max(1, (requests.claimsAnswered ?? 0) - (requests.emptyClaims ?? 0))),
       });
       console.log(`round ${r + 1}: ${variant} ${d.jobsPerSec} tasks/s`);
       await sys.purge(queue);
@@ -94,8 +98,9 @@ const rate = (v: Variant) => median(samples[v]!.map((s) => s.tasksPerSec));
 const rows = VARIANTS.map((v) => [
   v, String(rate(v)), `${(rate('plain') / rate(v)).toFixed(2)}×`,
   `${median(samples[v]!.map((s) => s.serverUs))} µs`, `${median(samples[v]!.map((s) => s.postgresUs))} µs`, `${median(samples[v]!.map((s) => s.workerUs))} µs`,
+  String(median(samples[v]!.map((s) => s.requests))), String(median(samples[v]!.map((s) => s.tasksPerClaim))),
 ]);
-console.log(`\nFlow control, drain of N = ${N}, ${KEYS} keys, medians of ${ROUNDS} rounds\n\n${table(['variant', 'tasks/s', 'plain ÷ variant (time)', 'server CPU/task', 'PostgreSQL CPU/task', 'worker CPU/task'], rows)}`);
+console.log(`\nFlow control, drain of N = ${N}, ${KEYS} keys, medians of ${ROUNDS} rounds\n\n${table(['variant', 'tasks/s', 'plain ÷ variant (time)', 'server CPU/task', 'PostgreSQL CPU/task', 'worker CPU/task', 'worker requests', 'tasks per claim'], rows)}`);
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
 const file = `${dir}flow-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;

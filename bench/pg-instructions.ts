@@ -39,9 +39,9 @@
  *   attempt duration (sql/tasks/claim.ts, settle.ts).
  * - limited: no schema change; every task has a concurrency key (100 keys, in turn) and the
  *   queue a per-key limit that never binds: the first claim is the flow claim
- *   (queueLockForClaim and taskClaimLimited in a transaction, sql/flow.ts), then the successes
- *   and the next claim go as taskSucceedAndClaimLimited after queueLock in a transaction, as
- *   the engine does for a limited queue.
+ *   (queueLockForClaim and taskClaimLimited in a transaction, sql/flow.ts); each batch of
+ *   successes is then settled by `statements.succeedMany` and followed by the next flow claim,
+ *   as the engine does for a limited queue (engine/settle.ts).
  * - analyzed: no schema change; the tables ANALYZEd after the inserts, as autovacuum leaves
  *   them on a live server (a fresh cluster has no statistics). A prepared statement's plan
  *   cache weighs its generic plan against custom ones by the planner's estimates, which the
@@ -185,8 +185,7 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
     s.push(`UPDATE queues SET key_max_running = 1000000 WHERE name = 'work'`);
     s.push(`PREPARE lock(text) AS ${oneLine(S.queueLockForClaim.text)}`);
     s.push(`PREPARE climit(text, integer, uuid, timestamptz) AS ${oneLine(S.claimLimited.text)}`);
-    s.push(`PREPARE qlock(text) AS ${oneLine(S.queueLock.text)}`);
-    s.push(`PREPARE sacl(json, uuid, timestamptz, text, integer) AS ${oneLine(S.succeedAndClaimLimited.text)}`);
+    s.push(`PREPARE sm(json, uuid, timestamptz) AS ${oneLine(S.succeedMany.text)}`);
   }
   if (kind !== 'zero') {
     for (let b = 0; b < N / 1000; b++) {
@@ -197,14 +196,15 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
     if (VARIANTS[variant]!.analyzed) s.push('ANALYZE');
   }
   if (kind === 'cycle' && limited) {
-    // As the engine settles and claims a limited queue (engine/settle.ts, flowClaim.ts): the
-    // first claim in a transaction after the queue's lock, then the successes and the next
-    // claim in one statement after the lock. The keys go round (task n has key n mod
-    // LIMITED_KEYS), so round by round is id order here too.
+    // As the engine settles and claims a limited queue (engine/settle.ts, flowClaim.ts): each
+    // claim in a transaction after the queue's lock, the successes in a statement of their own
+    // before the next. The keys go round (task n has key n mod LIMITED_KEYS), so round by round
+    // is id order here too.
     s.push('BEGIN', `EXECUTE lock('work')`, `EXECUTE climit('work', ${BATCH}, '${WORKER}', NULL)`, 'COMMIT');
     for (let k = 0; k < N / BATCH; k++) {
       const results = successesJson(Array.from({ length: BATCH }, (_, j) => ({ id: k * BATCH + j + 1, attempt: 1 })));
-      s.push('BEGIN', `EXECUTE qlock('work')`, `EXECUTE sacl(${quote(results)}, '${WORKER}', NULL, 'work', ${BATCH})`, 'COMMIT');
+      s.push(`EXECUTE sm(${quote(results)}, '${WORKER}', NULL)`);
+      s.push('BEGIN', `EXECUTE lock('work')`, `EXECUTE climit('work', ${BATCH}, '${WORKER}', NULL)`, 'COMMIT');
     }
   } else if (kind === 'cycle') {
     // A fresh table: ids 1..N, claimed in id order (one priority, one run time per insert).

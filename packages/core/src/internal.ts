@@ -36,9 +36,6 @@ export const statements = {
   /** A limited queue's claim, after queueLockForClaim in its transaction: $1 queue, $2 limit, $3 worker id, $4 now. */
   queueLockForClaim: F.queueLockForClaim,
   claimLimited: F.taskClaimLimited,
-  /** A limited queue's successes and claim, after queueLock in its transaction: $1 successes, $2 worker id, $3 now, $4 queue, $5 limit. */
-  queueLock: F.queueLock,
-  succeedAndClaimLimited: T.taskSucceedAndClaimLimited,
 } as const;
 
 /** Every parameter of an insert statement for `items` (defaults applied), database time. */

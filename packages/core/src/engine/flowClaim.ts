@@ -6,9 +6,8 @@
  * of other queues are not affected.
  */
 import * as F from '../sql/flow.ts';
-import * as T from '../sql/tasks/index.ts';
 import type { EngineContext } from './context.ts';
-import { toClaimedTask, type Row } from './rows.ts';
+import { toClaimedTask } from './rows.ts';
 import { observeClaimed } from './observe.ts';
 import { toFlowState } from './flowSettings.ts';
 import type { ClaimedTask } from './types.ts';
@@ -42,27 +41,6 @@ async function claimRound(ctx: EngineContext, workerId: string, queue: string, m
     const { rows } = await tx.query(F.taskClaimLimited, [queue, max, workerId, ctx.now()]);
     if (ctx.telemetry) observeClaimed(ctx.telemetry, rows);
     return rows.map(toClaimedTask);
-  });
-}
-
-/**
- * A worker's successes ($1 of taskSucceedAndClaim, JSON) and its claim of up to `max` tasks of
- * limited queue `queue`, in one statement (taskSucceedAndClaimLimited) after the queue's lock:
- * the slots the successes free are counted free by the claim. Rows as taskSucceedAndClaim's. A
- * queue found no longer limited under the lock is claimed by taskSucceedAndClaim instead. The
- * lock is queueLock, not queueLockForClaim: the transaction settles results, so it commits as
- * settlements do (waits for the WAL flush).
- */
-export async function succeedAndClaimLimited(
-  ctx: EngineContext, workerId: string, successes: string, queue: string, max: number, now: Date | null,
-): Promise<Row[]> {
-  return ctx.db.transaction(async (tx) => {
-    const { rows: lock } = await tx.query(F.queueLock, [queue]);
-    const limited = ctx.flow.set(queue, toFlowState(lock[0])).limited;
-    const statement = limited
-      ? (ctx.telemetry ? T.taskSucceedAndClaimLimitedObserved : T.taskSucceedAndClaimLimited)
-      : (ctx.telemetry ? T.taskSucceedAndClaimObserved : T.taskSucceedAndClaim);
-    return (await tx.query(statement, [successes, workerId, now, queue, max])).rows;
   });
 }
 

@@ -7,7 +7,6 @@ import * as T from '../sql/tasks/index.ts';
 import type { Statement } from '../db/types.ts';
 import type { EngineContext } from './context.ts';
 import { claimFrom } from './claim.ts';
-import { armWake, succeedAndClaimLimited } from './flowClaim.ts';
 import { isTaskId, isUuid } from './ids.ts';
 import { isSettled, toClaimedTask, type Row } from './rows.ts';
 import { weightedOrder } from './weights.ts';
@@ -43,10 +42,14 @@ export async function settleAndClaim(
   }
   await refuseLargeParentResults(ctx, ok);
   const order = max > 0 ? weightedOrder(queues) : [];
-  // The successes' statement carries the claim of the first queue: the plain claim, or a
-  // limited queue's claim under its lock (flowClaim.ts).
-  const carrier = ok.length > 0 ? order[0] : undefined;
-  const carrierLimited = carrier !== undefined && ctx.flow.isLimited(carrier.name);
+  // The successes' statement carries the plain claim of the first queue. When that queue is
+  // limited, the successes are settled in a statement of their own, outside its lock, and its
+  // claim follows (claimFrom, flowClaim.ts): the lock, which every claimer of the queue waits
+  // for, is then held for the claim alone, not for the settlement's writes and its commit's
+  // WAL flush. The claim, a transaction begun after the settlement committed, counts the slots
+  // the successes freed.
+  const first = order[0];
+  const carrier = ok.length > 0 && first !== undefined && !ctx.flow.isLimited(first.name) ? first : undefined;
   const now = ctx.now();
   // Failures and releases first (rare, and a task queued again at once may then be claimed
   // in this very call).
@@ -55,11 +58,9 @@ export async function settleAndClaim(
   const failedRows = releaseRowList.length === 0 ? failRows : [...failRows, ...releaseRowList];
   const okRows = ok.length === 0
     ? []
-    : carrier && carrierLimited
-      ? await settleLimited(ctx, ok.map(toSucceedRow), workerId, now, carrier.name, max)
-      : carrier
-        ? await runSettle(ctx, ctx.telemetry ? T.taskSucceedAndClaimObserved : T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
-        : await runSettle(ctx, T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
+    : carrier
+      ? await runSettle(ctx, ctx.telemetry ? T.taskSucceedAndClaimObserved : T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
+      : await runSettle(ctx, T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
   const tasks = carrier ? okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask) : [];
   ctx.churn += tasks.length;
   // taskSucceedAndClaim lists the settled ids (and the queues of children made ready, in
@@ -70,12 +71,7 @@ export async function settleAndClaim(
   if (ctx.telemetry) observeSettlement(ctx.telemetry, { okRows, withClaim: carrier !== undefined, failRows, failed, releaseRows: releaseRowList });
   if (settledRow?.ready_queues) ctx.announce((settledRow.ready_queues as string).split(',').map((queue) => ({ queue, state: 'queued' })));
   else if (!carrier) ctx.announce(okRows.filter((r) => !isSettled(r)));
-  if (tasks.length < max) {
-    // A limited queue that filled part of the claim may give more in another round (claimLimited).
-    const again = carrierLimited && tasks.length > 0;
-    if (carrierLimited && !again) await armWake(ctx, carrier!.name);
-    tasks.push(...(await claimFrom(ctx, workerId, carrier && !again ? order.slice(1) : order, max - tasks.length)));
-  }
+  if (tasks.length < max) tasks.push(...(await claimFrom(ctx, workerId, carrier ? order.slice(1) : order, max - tasks.length)));
   const accepted = new Set<string>(settledOk);
   for (const r of failedRows) if (isSettled(r)) accepted.add(String(r.id));
   ctx.churn += accepted.size;
@@ -166,18 +162,6 @@ async function settledBy(ctx: EngineContext, workerId: string, reports: readonly
     reports.map((r) => r.id), reports.map((r) => r.attempt), workerId, reports.map((r) => r.status === 'released'),
   ]);
   return new Set(rows.map((r) => r.id as string));
-}
-
-/** runSettle for succeedAndClaimLimited: its transaction is run again after a deadlock. */
-async function settleLimited(ctx: EngineContext, rows: string[], workerId: string, now: Date | null, queue: string, max: number): Promise<Row[]> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await succeedAndClaimLimited(ctx, workerId, `[${rows.join(',')}]`, queue, max, now);
-    } catch (err) {
-      if (sqlState(err) === PG_ERROR.deadlockDetected && attempt < DEADLOCK_RETRIES) continue;
-      throw mapStorageError(err, 'results');
-    }
-  }
 }
 
 /** Times a settle statement is run again after PostgreSQL aborted it as a deadlock. */

@@ -166,21 +166,8 @@ ${limitedClaimCtes()}
 SELECT id, ${CLAIMED_COLUMNS}, ready_at FROM claimed ORDER BY priority DESC, run_at, id`,
 };
 
-/**
- * The CTEs of taskClaimLimited after `clock`, through `claimed` (which returns what taskClaim
- * returns, with `rate_key` and `ready_at`) and `charged`; also taskSucceedAndClaimLimited's.
- * `params`: the parameters of the queue, the limit and the worker id, when not $1, $2, $3.
- * `settled`: a CTE of the statement whose `id`s are running tasks it ends: their slots are
- * free (the statement's snapshot still sees them running).
- */
-export function limitedClaimCtes(params?: { queue: string; limit: string; worker: string }, settled?: string): string {
-  const text = limitedClaimText(settled);
-  if (!params) return text;
-  const to: Record<string, string> = { $1: params.queue, $2: params.limit, $3: params.worker };
-  return text.replace(/\$[123]\b/g, (p) => to[p]!);
-}
-
-function limitedClaimText(settled?: string): string {
+/** The CTEs of taskClaimLimited after `clock`, through `claimed` and `charged`. */
+function limitedClaimCtes(): string {
   return `q AS (
   SELECT q.*, c.t FROM queues q, clock c
    WHERE q.name = $1 AND NOT q.paused
@@ -190,8 +177,7 @@ function limitedClaimText(settled?: string): string {
 held AS (
   SELECT t.concurrency_key AS k, count(*)::integer AS n FROM tasks t, q
    WHERE t.state = 'running' AND t.queue = $1 AND t.lease_expires_at > q.t
-     AND (q.max_running IS NOT NULL OR q.key_max_running IS NOT NULL)${settled ? `
-     AND t.id NOT IN (SELECT id FROM ${settled})` : ''}
+     AND (q.max_running IS NOT NULL OR q.key_max_running IS NOT NULL)
    GROUP BY t.concurrency_key
 ),
 room AS (

@@ -6,7 +6,6 @@ import type { Statement } from '../../db/types.ts';
 import { CLAIMED_COLUMNS, CLAIMED_IN_ORDER, claimCtes } from './claim.ts';
 import { dependentsOfEnded, unblockAfterSuccess } from './dependents.ts';
 import { NEXT_STATE_AFTER_FAILURE } from './nextState.ts';
-import { limitedClaimCtes } from '../flow.ts';
 
 /**
  * The successes of a report batch ($1), for taskSucceedMany and taskSucceedAndClaim: the usual
@@ -55,19 +54,7 @@ export const taskSucceedAndClaim: Statement = succeedAndClaim('tf_task_succeed_a
  */
 export const taskSucceedAndClaimObserved: Statement = succeedAndClaim('tf_task_succeed_and_claim_observed', true);
 
-/**
- * taskSucceedAndClaimLimited: taskSucceedAndClaim for a limited queue, whose claim is
- * taskClaimLimited's: run after queueLockForClaim in the same transaction, as that claim is.
- * The attempts it settles free their slots for its own claim: the claim's slot count leaves
- * out the tasks `settled` ends, which its snapshot still sees running.
- * $1 json successes, $2 worker id, $3 now, $4 queue, $5 limit. Returns as taskSucceedAndClaim.
- */
-export const taskSucceedAndClaimLimited: Statement = succeedAndClaim('tf_task_succeed_and_claim_limited', false, true);
-
-/** taskSucceedAndClaimLimited with an observer: the rows of taskSucceedAndClaimObserved. */
-export const taskSucceedAndClaimLimitedObserved: Statement = succeedAndClaim('tf_task_succeed_and_claim_limited_observed', true, true);
-
-function succeedAndClaim(name: string, observed: boolean, limited = false): Statement {
+function succeedAndClaim(name: string, observed: boolean): Statement {
   const settledReturns = observed
     ? `t.id, t.has_children, t.queue, t.type, date_part('epoch', c.t - t.started_at) AS took`
     : 't.id, t.has_children';
@@ -77,14 +64,14 @@ function succeedAndClaim(name: string, observed: boolean, limited = false): Stat
   return {
     name,
     text: `
-WITH ${limited ? 'RECURSIVE ' : ''}clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
+WITH clock AS (SELECT coalesce($3::timestamptz, now()) AS t),
 ${SUCCEED_INPUT},
 settled AS (
   ${succeedUpdate('$2')}
   RETURNING ${settledReturns}
 ),
 ${unblockAfterSuccess('settled')},
-${limited ? limitedClaimCtes({ queue: '$4', limit: '$5', worker: '$2' }, 'settled') : claimCtes('$4', '$5', '$2', observed)}
+${claimCtes('$4', '$5', '$2', observed)}
 SELECT 'settled' AS kind, string_agg(id::text, ',') AS id, ${labels}, NULL::integer AS attempt,
        NULL::integer AS attempt_base, NULL::integer AS max_attempts, NULL::integer AS priority, NULL AS payload_json,
        NULL::bytea AS payload_bytes, NULL AS content_type, NULL::integer AS timeout_ms, NULL AS lease_expires_at,
