@@ -5,7 +5,7 @@
  * is doing (two runs of the same script measured 0.05% apart on a loaded machine), so a change
  * of a few percent in the database's work shows, where the timed benches drown it in noise.
  *
- *   npm run pg-instructions -- [--n 20000] [--batch 250] [--variants base,before-0015,analyzed,observed,fillfactor40,queue-hash-ready] [--functions 30 [--inclusive]]
+ *   npm run pg-instructions -- [--n 20000] [--batch 250] [--variants base,before-0015,analyzed,limited,limited-analyzed,observed,fillfactor40,queue-hash-ready] [--functions 30 [--inclusive]]
  *
  * For each variant, three scripts are run from a fresh copy of one scratch cluster:
  * - `zero`: the engine's migrations (packages/core/migrations), the variant's change, a worker
@@ -42,11 +42,11 @@
  *   (queueLockForClaim and taskClaimLimited in a transaction, sql/flow.ts); each batch of
  *   successes is then settled by `statements.succeedMany` and followed by the next flow claim,
  *   as the engine does for a limited queue (engine/settle.ts).
- * - analyzed: no schema change; the tables ANALYZEd after the inserts, as autovacuum leaves
- *   them on a live server (a fresh cluster has no statistics). A prepared statement's plan
- *   cache weighs its generic plan against custom ones by the planner's estimates, which the
- *   statistics change: this variant runs what a live server runs. Its insert figure includes
- *   the ANALYZE.
+ * - analyzed, limited-analyzed: base and limited with the tables ANALYZEd after the inserts, as
+ *   autovacuum leaves them on a live server (a fresh cluster has no statistics). A prepared
+ *   statement's plan cache weighs its generic plan against custom ones by the planner's
+ *   estimates, which the statistics change: this variant runs what a live server runs. Its
+ *   insert figure includes the ANALYZE.
  * - keyed: no schema change; every task has an idempotency key (`sdk:` and a UUID, as the SDK
  *   makes up), inserted by the statement for batches with keys into known queues
  *   (`statements.insertKnownQueues`: each key written to task_idempotency_keys with ON
@@ -88,6 +88,7 @@ const VARIANTS: Record<string, { sql: string[]; cycle: boolean; keyed?: boolean;
   // The schema before migration 0015 (two indexes on the running set, CHECK constraints).
   'before-0015': { sql: [], cycle: true, upTo: 14 },
   limited: { sql: [], cycle: true, limited: true },
+  'limited-analyzed': { sql: [], cycle: true, limited: true, analyzed: true },
   observed: { sql: [], cycle: true, observed: true },
   keyed: { sql: [], cycle: true, keyed: true },
   // tasks made again with its fixed-width NOT NULL columns first, then the other columns that
