@@ -40,8 +40,9 @@
  * - limited: no schema change; every task has a concurrency key (100 keys, in turn) and the
  *   queue a per-key limit that never binds: the first claim is the flow claim
  *   (queueLockForClaim and taskClaimLimited in a transaction, sql/flow.ts); each batch of
- *   successes is then settled by `statements.succeedMany` and followed by the next flow claim,
- *   as the engine does for a limited queue (engine/settle.ts).
+ *   successes is then settled by `statements.succeedAndClaim` with a claim of 0 (the plain claim
+ *   skips a limited queue) and followed by the next flow claim, as the engine does for a limited
+ *   queue (engine/settle.ts).
  * - analyzed, limited-analyzed: base and limited with the tables ANALYZEd after the inserts, as
  *   autovacuum leaves them on a live server (a fresh cluster has no statistics). A prepared
  *   statement's plan cache weighs its generic plan against custom ones by the planner's
@@ -186,7 +187,6 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
     s.push(`UPDATE queues SET key_max_running = 1000000 WHERE name = 'work'`);
     s.push(`PREPARE lock(text) AS ${oneLine(S.queueLockForClaim.text)}`);
     s.push(`PREPARE climit(text, integer, uuid, timestamptz) AS ${oneLine(S.claimLimited.text)}`);
-    s.push(`PREPARE sm(json, uuid, timestamptz) AS ${oneLine(S.succeedMany.text)}`);
   }
   if (kind !== 'zero') {
     for (let b = 0; b < N / 1000; b++) {
@@ -198,13 +198,13 @@ function script(variant: string, kind: 'zero' | 'insert' | 'cycle'): string {
   }
   if (kind === 'cycle' && limited) {
     // As the engine settles and claims a limited queue (engine/settle.ts, flowClaim.ts): each
-    // claim in a transaction after the queue's lock, the successes in a statement of their own
-    // before the next. The keys go round (task n has key n mod LIMITED_KEYS), so round by round
+    // claim in a transaction after the queue's lock, the successes before the next in a statement
+    // of their own (succeedAndClaim claiming nothing). The keys go round (task n has key n mod LIMITED_KEYS), so round by round
     // is id order here too.
     s.push('BEGIN', `EXECUTE lock('work')`, `EXECUTE climit('work', ${BATCH}, '${WORKER}', NULL)`, 'COMMIT');
     for (let k = 0; k < N / BATCH; k++) {
       const results = successesJson(Array.from({ length: BATCH }, (_, j) => ({ id: k * BATCH + j + 1, attempt: 1 })));
-      s.push(`EXECUTE sm(${quote(results)}, '${WORKER}', NULL)`);
+      s.push(`EXECUTE sac(${quote(results)}, '${WORKER}', NULL, 'work', 0)`);
       s.push('BEGIN', `EXECUTE lock('work')`, `EXECUTE climit('work', ${BATCH}, '${WORKER}', NULL)`, 'COMMIT');
     }
   } else if (kind === 'cycle') {

@@ -43,13 +43,13 @@ export async function settleAndClaim(
   await refuseLargeParentResults(ctx, ok);
   const order = max > 0 ? weightedOrder(queues) : [];
   // The successes' statement carries the plain claim of the first queue. When that queue is
-  // limited, the successes are settled in a statement of their own, outside its lock, and its
-  // claim follows (claimFrom, flowClaim.ts): the lock, which every claimer of the queue waits
-  // for, is then held for the claim alone, not for the settlement's writes and its commit's
-  // WAL flush. The claim, a transaction begun after the settlement committed, counts the slots
-  // the successes freed.
-  const first = order[0];
-  const carrier = ok.length > 0 && first !== undefined && !ctx.flow.isLimited(first.name) ? first : undefined;
+  // limited, the statement claims nothing (a limit of 0) and the queue's own claim follows
+  // (claimFrom, flowClaim.ts): the queue's lock, which every claimer of the queue waits for, is
+  // then held for the claim alone, not for the settlement's writes and its commit's WAL flush.
+  // The claim, a transaction begun after the settlement committed, counts the slots the
+  // successes freed.
+  const carrier = ok.length > 0 ? order[0] : undefined;
+  const carried = carrier === undefined || ctx.flow.isLimited(carrier.name) ? 0 : max;
   const now = ctx.now();
   // Failures and releases first (rare, and a task queued again at once may then be claimed
   // in this very call).
@@ -59,7 +59,7 @@ export async function settleAndClaim(
   const okRows = ok.length === 0
     ? []
     : carrier
-      ? await runSettle(ctx, ctx.telemetry ? T.taskSucceedAndClaimObserved : T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, max])
+      ? await runSettle(ctx, ctx.telemetry ? T.taskSucceedAndClaimObserved : T.taskSucceedAndClaim, ok.map(toSucceedRow), workerId, now, [carrier.name, carried])
       : await runSettle(ctx, T.taskSucceedMany, ok.map(toSucceedRow), workerId, now);
   const tasks = carrier ? okRows.filter((r) => r.kind === 'claimed').map(toClaimedTask) : [];
   ctx.churn += tasks.length;
@@ -71,7 +71,7 @@ export async function settleAndClaim(
   if (ctx.telemetry) observeSettlement(ctx.telemetry, { okRows, withClaim: carrier !== undefined, failRows, failed, releaseRows: releaseRowList });
   if (settledRow?.ready_queues) ctx.announce((settledRow.ready_queues as string).split(',').map((queue) => ({ queue, state: 'queued' })));
   else if (!carrier) ctx.announce(okRows.filter((r) => !isSettled(r)));
-  if (tasks.length < max) tasks.push(...(await claimFrom(ctx, workerId, carrier ? order.slice(1) : order, max - tasks.length)));
+  if (tasks.length < max) tasks.push(...(await claimFrom(ctx, workerId, carried > 0 ? order.slice(1) : order, max - tasks.length)));
   const accepted = new Set<string>(settledOk);
   for (const r of failedRows) if (isSettled(r)) accepted.add(String(r.id));
   ctx.churn += accepted.size;
