@@ -8,6 +8,8 @@
  *
  *   npm run perf -- [--n 100000] [--top 30] [--no-record] [--faults] [--worker-node-flags "…"]
  *   npm run perf -- --concurrency 5      # a worker with few slots: small claims (default 50)
+ *   npm run perf -- --keys 100           # every task with a concurrency key (one of 100), the queue's
+ *                                        # per-key limit set never to bind: the limited claim (flow.ts's `keyed`)
  *   npm run perf -- --prefetch 450       # the worker's prefetch (default: the SDK's, adaptive)
  *   npm run perf -- --checkout /path     # the server and the worker of another checkout (before/after)
  *   npm run perf -- --workload single|submit|bulk [--n 100000]
@@ -50,6 +52,7 @@ import { fmt, table } from './lib/stats.ts';
 import { bulkEnqueue, drain, singleEnqueue, spawnWorker } from './lib/workloads.ts';
 import { checkoutRoot, TaskflowSystem, type RequestStats } from './systems/taskflow.ts';
 import { registerTracing } from './lib/tracing-sdk.ts';
+import { TaskflowClient } from '@taskflow/sdk';
 
 const { values: args } = parseArgs({
   options: {
@@ -63,6 +66,7 @@ const { values: args } = parseArgs({
     metrics: { type: 'string', default: 'on' },
     tracing: { type: 'boolean', default: false },
     concurrency: { type: 'string', default: '50' },
+    keys: { type: 'string', default: '0' },
     prefetch: { type: 'string' },
     checkout: { type: 'string' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
@@ -71,6 +75,8 @@ const { values: args } = parseArgs({
 const N = Number(args.n);
 const TOP = Number(args.top);
 const CONCURRENCY = Number(args.concurrency);
+const KEYS = Number(args.keys);
+if (!Number.isInteger(KEYS) || KEYS < 0) throw new Error(`--keys: a whole number, not ${args.keys}`);
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) throw new Error(`--concurrency: a whole number above 0, not ${args.concurrency}`);
 const PREFETCH = args.prefetch === undefined ? undefined : Number(args.prefetch);
 const CHECKOUT = args.checkout === undefined ? undefined : checkoutRoot(args.checkout);
@@ -133,7 +139,8 @@ async function main(): Promise<void> {
     }
     if (args.workload !== 'drain') throw new Error(`--workload: drain, single, submit or bulk, not ${args.workload}`);
     console.error(`enqueueing ${fmt(N)} ...`);
-    await bulkEnqueue(sys, 'd', N, 1000);
+    if (KEYS > 0) await keyedEnqueue(sys);
+    else await bulkEnqueue(sys, 'd', N, 1000);
     await sys.prepare();
     const workerFlags = args['worker-node-flags']!.split(' ').filter(Boolean);
     const worker = await spawnWorker(sys, 'd', CONCURRENCY, [...flags, ...workerFlags]);
@@ -146,7 +153,7 @@ async function main(): Promise<void> {
     for (const r of recordings) await r.stop();
     const requests = (await worker.request<{ stats: Partial<RequestStats> }>({ cmd: 'stats' })).stats;
     await worker.stop();
-    const slots = `concurrency ${CONCURRENCY}, prefetch ${PREFETCH ?? 'auto'}`;
+    const slots = `concurrency ${CONCURRENCY}, prefetch ${PREFETCH ?? 'auto'}${KEYS > 0 ? `, ${KEYS} concurrency keys` : ''}`;
     console.log(`\n### Drain of ${fmt(N)} (${HOW_RECORDED}; ${slots}${CHECKOUT ? `; server and worker of ${CHECKOUT}` : ''}; metrics ${args.metrics}; tracing ${args.tracing ? 'on' : 'off'}; worker flags: ${workerFlags.join(' ') || 'none'})\n`);
     console.log(table(['', 'jobs/s', 'CPU (s)', 'CPU per task', 'minor page faults'], [
       ['worker', fmt(d.jobsPerSec), String(d.workerCpuSec), `${Math.round((d.workerCpuSec! * 1e6) / N)} µs`, fmt(faults[0]!)],
@@ -168,6 +175,18 @@ async function main(): Promise<void> {
   } finally {
     await sys.teardown();
   }
+}
+
+/** N tasks on queue `d`, each with one of KEYS concurrency keys in turn, under a per-key limit that never binds. */
+async function keyedEnqueue(sys: TaskflowSystem): Promise<void> {
+  const client = new TaskflowClient({ url: sys.url, apiKey: sys.apiKey, idempotencyKeys: 'none' });
+  await client.updateQueueSettings('d', { maxRunningPerKey: 1_000_000 });
+  for (let from = 0; from < N; from += 1000) {
+    await client.enqueueManyIds(Array.from({ length: Math.min(1000, N - from) }, (_, k) => ({
+      type: 'noop', queue: 'd', payload: { p: 'd', i: from + k }, concurrencyKey: `tenant-${(from + k) % KEYS}`,
+    })));
+  }
+  await client.close();
 }
 
 /** The server and this process (the producer) recorded during N submissions. */
