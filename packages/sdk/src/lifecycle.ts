@@ -2,6 +2,8 @@
  * The worker's life, shared by its parts: who it is at the service and where it is between
  * start and stop; and the pieces of a graceful stop (signals, the grace period).
  */
+import type { TaskAttempt } from '@taskflow/contracts';
+import type { TaskflowClient } from './client.ts';
 import type { WorkerLogger } from './options.ts';
 
 export type WorkerState = 'new' | 'running' | 'stopping' | 'stopped';
@@ -90,5 +92,22 @@ export async function idleWithin(graceMs: number, idle: () => boolean): Promise<
     ]);
   } finally {
     done.abort();
+  }
+}
+
+/** Most tasks a deregistration may list as started (the service's limit). */
+const MAX_STARTED = 10_000;
+
+/**
+ * A stopping worker's last call: deregisters `id`, listing the tasks it `started` and did not
+ * report, so the service refunds the attempt of every other task it still holds. Past the
+ * service's limit, no list: every held task counts as started (none that ran is refunded). A
+ * failure is logged: the service notices the worker is gone within its TTL.
+ */
+export async function deregister(client: TaskflowClient, log: WorkerLogger, id: string, started: TaskAttempt[]): Promise<void> {
+  try {
+    await client.deregisterWorker(id, started.length <= MAX_STARTED ? started : undefined);
+  } catch (err) {
+    log.warn({ err: String(err) }, 'deregister failed; the service will notice the worker is gone within its TTL');
   }
 }

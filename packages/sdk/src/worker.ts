@@ -17,7 +17,7 @@ import { abandonTask, CreatedAtCache, TaskRunContext, type InFlight, type TaskCo
 import { failure, reportBody, ResultQueue } from './results.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { Recovery } from './recovery.ts';
-import { idleWithin, serviceWait, sleep, trapSignals, WorkerSession } from './lifecycle.ts';
+import { deregister, idleWithin, serviceWait, sleep, trapSignals, WorkerSession } from './lifecycle.ts';
 import { AdaptivePrefetch } from './prefetch.ts';
 import { resolveOptions, stderrLogger, type ResolvedOptions, type WorkerLogger, type WorkerOptions } from './options.ts';
 import { context as otelContext } from '@opentelemetry/api';
@@ -27,9 +27,6 @@ export type { TaskContext, TaskHandler } from './context.ts';
 export type { WorkerLogger, WorkerOptions } from './options.ts';
 export type { WorkerTracingOptions } from './tracing.ts';
 export { failure } from './results.ts';
-
-/** Most tasks a deregistration may list as started (the service's limit). */
-const MAX_STARTED = 10_000;
 
 export interface WorkerEvents {
   registered: [workerId: string];
@@ -391,14 +388,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     for (const r of this.results.waiting) if (r.status !== 'released') started.push({ id: r.id, attempt: r.attempt });
     this.heartbeat.stop();
     session.state = 'stopped';
-    if (session.id) {
-      try {
-        // Past the service's limit, no list: every held task counts as started (none that ran is refunded).
-        await this.client.deregisterWorker(session.id, started.length <= MAX_STARTED ? started : undefined);
-      } catch (err) {
-        this.log.warn({ err: String(err) }, 'deregister failed; the service will notice the worker is gone within its TTL');
-      }
-    }
+    if (session.id) await deregister(this.client, this.log, session.id, started);
     this.removeSignalHandlers?.();
     if (this.ownClient) await this.client.close();
     this.emit('stopped');
