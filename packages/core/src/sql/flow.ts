@@ -155,7 +155,7 @@ function nextHead(prev: string): string {
  * re-read at its newest version and dropped unless still queued (it stays locked, unclaimed,
  * until the commit); a task past its deadline (`expires_at`) is dropped there, like the claim's
  * other refusals: never started, cancelled by the expirer within its interval. `claimed` updates
- * the locked versions by their address too (claimedUpdate's `ctid`); a version it cannot see
+ * the locked versions by their address too (claimedUpdate); a version it cannot see
  * (one changed after the snapshot, locked through its newer version) is left locked and
  * unclaimed until the commit: an under-filled claim, never a double one. Against a probe of the
  * primary key per id, this saves 4.4% of PostgreSQL's instructions per task claimed and settled
@@ -300,7 +300,7 @@ locked AS MATERIALIZED (
 picked AS (
   SELECT tid FROM locked WHERE state = 'queued' AND (expires_at IS NULL OR expires_at > (SELECT t FROM clock))
 ),
-${claimedUpdate('$3', ` t.rate_key, ${READY_AT} AS ready_at,`, 'ctid')},
+${claimedUpdate('$3', ` t.rate_key, ${READY_AT} AS ready_at,`)},
 charges AS (
   SELECT '' AS key, count(*)::float8 * q.rate_interval_ms / q.rate_limit AS ms
     FROM claimed, q WHERE q.rate_limit IS NOT NULL

@@ -77,7 +77,7 @@ export function claimCtes(queue: string, limit: string, worker: string, observed
   ) p
   LIMIT (SELECT ${limit}::integer)
 ),
-${claimedUpdate(worker, observed ? ` ${READY_AT} AS ready_at,` : '', 'ctid')}`;
+${claimedUpdate(worker, observed ? ` ${READY_AT} AS ready_at,` : '')}`;
 }
 
 /**
@@ -87,16 +87,16 @@ ${claimedUpdate(worker, observed ? ` ${READY_AT} AS ready_at,` : '', 'ctid')}`;
 /**
  * The CTE `claimed`: leases the tasks of CTE `picked` to `worker` as their next attempt and
  * returns what a claim answers (CLAIMED_COLUMNS), plus `extra` returned columns. Shared by
- * taskClaim's CTEs and taskClaimLimited (sql/flow.ts). `by`: how `picked` names its tasks, by
- * `id`, or by the address of the version it locked (`tid`: see taskClaimLimited).
+ * taskClaim's CTEs and taskClaimLimited (sql/flow.ts). `picked` names its tasks by the address
+ * of the version it locked (`tid`), found by a TID scan (see claimCtes).
  */
-export function claimedUpdate(worker: string, extra = '', by: 'id' | 'ctid' = 'id'): string {
+export function claimedUpdate(worker: string, extra = ''): string {
   return `claimed AS (
   UPDATE tasks t
      SET state = 'running', attempt = t.attempt + 1, worker_id = ${worker}, started_at = c.t,
          finished_at = NULL, logs = NULL, lease_expires_at = c.t + t.timeout_ms * interval '1 millisecond'
     FROM clock c
-   WHERE ${by === 'id' ? 't.id = ANY(ARRAY(SELECT id FROM picked))' : 't.ctid = ANY(ARRAY(SELECT tid FROM picked))'}
+   WHERE t.ctid = ANY(ARRAY(SELECT tid FROM picked))
   RETURNING t.id, t.queue, t.type, t.attempt, t.attempt_base, t.max_attempts, t.priority,
             t.payload::text AS payload_json, t.payload_bytes, t.content_type, t.timeout_ms,
             date_part('epoch', t.lease_expires_at) AS lease_expires_at, t.tags,
