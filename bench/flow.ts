@@ -25,6 +25,7 @@ import { killAll } from './lib/proc.ts';
 import { describeEnvironment } from './lib/env.ts';
 import { table } from './lib/stats.ts';
 import { drain, spawnWorker } from './lib/workloads.ts';
+import { sdkBulk } from './lib/sdkEnqueue.ts';
 import { TaskflowSystem, type RequestStats } from './systems/taskflow.ts';
 
 const { values: args } = parseArgs({
@@ -55,13 +56,7 @@ async function prepare(client: TaskflowClient, queue: string, variant: Variant):
       ...(variant === 'keyed+rate' ? { rateLimit: { limit: 1_000_000, intervalMs: 1000, burst: 1_000_000 } } : {}),
     });
   }
-  for (let from = 0; from < N; from += 1000) {
-    const tasks = Array.from({ length: Math.min(1000, N - from) }, (_, k) => ({
-      type: 'noop', queue, payload: { p: 'd', i: from + k },
-      ...(variant === 'plain' ? {} : { concurrencyKey: `tenant-${(from + k) % KEYS}` }),
-    }));
-    await client.enqueueManyIds(tasks);
-  }
+  await sdkBulk(client, queue, N, variant === 'plain' ? 0 : KEYS);
 }
 
 await sys.setup();

@@ -50,6 +50,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuSeconds, cpuSecondsNamed, killAll, sleep } from './lib/proc.ts';
 import { fmt, table } from './lib/stats.ts';
 import { bulkEnqueue, drain, singleEnqueue, spawnWorker } from './lib/workloads.ts';
+import { sdkBulk } from './lib/sdkEnqueue.ts';
 import { checkoutRoot, TaskflowSystem, type RequestStats } from './systems/taskflow.ts';
 import { registerTracing } from './lib/tracing-sdk.ts';
 import { TaskflowClient } from '@taskflow/sdk';
@@ -181,11 +182,7 @@ async function main(): Promise<void> {
 async function keyedEnqueue(sys: TaskflowSystem): Promise<void> {
   const client = new TaskflowClient({ url: sys.url, apiKey: sys.apiKey, idempotencyKeys: 'none' });
   await client.updateQueueSettings('d', { maxRunningPerKey: 1_000_000 });
-  for (let from = 0; from < N; from += 1000) {
-    await client.enqueueManyIds(Array.from({ length: Math.min(1000, N - from) }, (_, k) => ({
-      type: 'noop', queue: 'd', payload: { p: 'd', i: from + k }, concurrencyKey: `tenant-${(from + k) % KEYS}`,
-    })));
-  }
+  await sdkBulk(client, 'd', N, KEYS);
   await client.close();
 }
 
